@@ -1,0 +1,82 @@
+//! The `task` export: hands each call to [`crate::task`] and converts its
+//! results into the WIT types.
+
+use crate::bindings::exports::workflow::http_task::task as wit;
+use crate::outcome::{ApiError, Failure, FailureKind};
+use crate::problems::{Document, Problem};
+use crate::task::{execute, prepare, preview_json, success_json, TaskError};
+use crate::wasi_http::WasiTransport;
+
+struct Component;
+
+impl wit::Guest for Component {
+    fn describe() -> String {
+        crate::schema::DESCRIBE.to_string()
+    }
+
+    fn prepare(config: String, input: String) -> Result<String, wit::TaskError> {
+        let prepared = prepare(&config, &input).map_err(into_wit)?;
+        Ok(preview_json(&prepared))
+    }
+
+    fn run_task(config: String, input: String) -> Result<String, wit::TaskError> {
+        let prepared = prepare(&config, &input).map_err(into_wit)?;
+        let completed = execute(&prepared, &mut WasiTransport::new())
+            .map_err(|f| into_wit(TaskError::Call(f)))?;
+        Ok(success_json(&prepared, &completed))
+    }
+}
+
+fn into_wit(error: TaskError) -> wit::TaskError {
+    match error {
+        TaskError::InvalidConfig(problems) => wit::TaskError::InvalidConfig(field_errors(problems)),
+        TaskError::InvalidInput(problems) => wit::TaskError::InvalidInput(field_errors(problems)),
+        TaskError::Call(failure) => {
+            let kind = failure.kind;
+            let failure = call_failure(failure);
+            match kind {
+                FailureKind::Denied => wit::TaskError::Denied(failure),
+                FailureKind::Transport => wit::TaskError::Transport(failure),
+                FailureKind::Api => wit::TaskError::Api(failure),
+                FailureKind::BadResponse => wit::TaskError::BadResponse(failure),
+            }
+        }
+    }
+}
+
+fn field_errors(problems: Vec<Problem>) -> Vec<wit::FieldError> {
+    problems
+        .into_iter()
+        .map(|p| wit::FieldError {
+            document: match p.document {
+                Document::Config => wit::Document::Config,
+                Document::Input => wit::Document::Input,
+            },
+            pointer: p.pointer,
+            message: p.message,
+        })
+        .collect()
+}
+
+fn call_failure(f: Failure) -> wit::CallFailure {
+    wit::CallFailure {
+        message: f.message,
+        retryable: f.retryable,
+        may_have_applied: f.may_have_applied,
+        status: f.status,
+        retry_after_ms: f.retry_after_ms,
+        api_errors: f.api_errors.into_iter().map(api_error).collect(),
+        attempts: f.attempts,
+    }
+}
+
+fn api_error(e: ApiError) -> wit::ApiError {
+    wit::ApiError {
+        code: e.code,
+        message: e.message,
+        pointer: e.pointer,
+        documentation_url: e.documentation_url,
+    }
+}
+
+crate::bindings::export!(Component with_types_in crate::bindings);

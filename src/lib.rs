@@ -1,0 +1,28 @@
+//! A workflow HTTP task for Cloudflare Email Security's
+//! `POST /accounts/{account_id}/email-security/settings/allow_policies/batch`.
+//!
+//! Everything but the last three modules is plain Rust that runs natively
+//! under `cargo test`: parameters ([`config`], [`validate`]), the request
+//! ([`request`]), what came back ([`outcome`]) and the flow that ties them
+//! together ([`task`]). Only [`wasi_http`] touches the host's HTTP.
+
+pub mod config;
+pub mod http_date;
+pub mod json;
+pub mod outcome;
+pub mod pattern;
+pub mod policy;
+pub mod problems;
+pub mod regex_syntax;
+pub mod request;
+pub mod retry;
+pub mod schema;
+pub mod task;
+pub mod validate;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+mod wasi_http;

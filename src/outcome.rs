@@ -1,0 +1,283 @@
+//! What one attempt came to, and whether trying again is safe.
+//!
+//! The classification follows one question: could the API have carried out
+//! the batch? A batch with creates is not idempotent and the API has no
+//! idempotency key, so anything that may have applied is never re-sent
+//! automatically, and the engine is told so.
+
+use crate::http_date::parse_retry_after;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Who a failure is attributed to; mirrors the WIT `task-error` cases that
+/// carry a call failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    Denied,
+    Transport,
+    Api,
+    BadResponse,
+}
+
+/// One entry of the API's `errors`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Option<i32>,
+    pub message: String,
+    pub pointer: Option<String>,
+    pub documentation_url: Option<String>,
+}
+
+/// A failed task, with what an engine needs to decide what to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+    pub retryable: bool,
+    pub may_have_applied: bool,
+    pub status: Option<u16>,
+    pub retry_after_ms: Option<u64>,
+    pub api_errors: Vec<ApiError>,
+    pub attempts: u32,
+}
+
+impl Failure {
+    fn new(kind: FailureKind, message: String, retryable: bool, may_have_applied: bool) -> Self {
+        Failure {
+            kind,
+            message,
+            retryable,
+            may_have_applied,
+            status: None,
+            retry_after_ms: None,
+            api_errors: Vec::new(),
+            attempts: 0,
+        }
+    }
+
+    /// Safe to send again without asking anyone.
+    pub fn auto_retryable(&self) -> bool {
+        self.retryable && !self.may_have_applied
+    }
+}
+
+/// Why no response arrived. The boundary module maps the host's error codes
+/// onto these, by whether the request can have reached the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportFault {
+    /// The host refused the destination; nothing was sent.
+    Denied,
+    /// Failed before the request left (DNS, refused, TLS, connect timeout).
+    BeforeSend(String),
+    /// Failed after the request may have left (reset, read timeout).
+    AfterSend(String),
+    /// The host could not send this request at all; trying again is futile.
+    Unsendable(String),
+}
+
+pub fn classify_fault(fault: &TransportFault) -> Failure {
+    match fault {
+        TransportFault::Denied => Failure::new(
+            FailureKind::Denied,
+            "the host refused to connect to this destination; nothing was sent (allow the API's host in the host's configuration)".into(),
+            false,
+            false,
+        ),
+        TransportFault::BeforeSend(detail) => Failure::new(
+            FailureKind::Transport,
+            format!("could not reach the API ({detail}); nothing was sent"),
+            true,
+            false,
+        ),
+        TransportFault::AfterSend(detail) => Failure::new(
+            FailureKind::Transport,
+            format!("the request was sent but no complete response arrived ({detail}); the batch may have been applied"),
+            true,
+            true,
+        ),
+        TransportFault::Unsendable(detail) => Failure::new(
+            FailureKind::Transport,
+            format!("the host could not send the request ({detail}); nothing was sent"),
+            false,
+            false,
+        ),
+    }
+}
+
+/// A response as read from the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawResponse {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+    /// The body went on past `max_response_bytes` and was not read further.
+    pub truncated: bool,
+}
+
+/// A successful call: the API's `result` and `messages`, untouched.
+#[derive(Debug)]
+pub struct Success {
+    pub status: u16,
+    pub result: Box<RawValue>,
+    pub messages: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    success: bool,
+    #[serde(default)]
+    errors: Option<Vec<WireError>>,
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    documentation_url: Option<String>,
+    #[serde(default)]
+    source: Option<WireSource>,
+}
+
+#[derive(Deserialize)]
+struct WireSource {
+    #[serde(default)]
+    pointer: Option<String>,
+}
+
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> Self {
+        ApiError {
+            code: e
+                .code
+                .as_ref()
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|c| i32::try_from(c).ok()),
+            message: e.message.unwrap_or_default(),
+            pointer: e.source.and_then(|s| s.pointer),
+            documentation_url: e.documentation_url,
+        }
+    }
+}
+
+/// Classifies a response; `now_unix_ms` turns an HTTP-date `Retry-After`
+/// into a wait.
+pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Success, Failure> {
+    let status = response.status;
+    let retry_after_ms = response
+        .retry_after
+        .as_deref()
+        .and_then(|v| parse_retry_after(v, now_unix_ms));
+    let envelope = if response.truncated {
+        None
+    } else {
+        serde_json::from_slice::<Envelope<'_>>(&response.body).ok()
+    };
+
+    let mut failure = match (status, envelope) {
+        (200..=299, Some(env)) if env.success => {
+            let messages = match env.messages {
+                Some(m) if m.get().starts_with('[') => m.to_owned(),
+                _ => RawValue::from_string("[]".into()).expect("[] is JSON"),
+            };
+            let result = env
+                .result
+                .map(ToOwned::to_owned)
+                .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"));
+            return Ok(Success {
+                status,
+                result,
+                messages,
+            });
+        }
+        (200..=299, Some(env)) => {
+            let errors = env.errors.unwrap_or_default();
+            let mut f = Failure::new(
+                FailureKind::Api,
+                api_message(status, &errors, "the API answered success: false"),
+                false,
+                false,
+            );
+            f.api_errors = errors.into_iter().map(ApiError::from).collect();
+            f
+        }
+        (200..=299, None) => Failure::new(
+            FailureKind::BadResponse,
+            if response.truncated {
+                format!(
+                    "the API answered {status} with a body larger than max_response_bytes; it was not read in full, and the batch may have been applied"
+                )
+            } else {
+                format!(
+                    "the API answered {status} but the body is not a Cloudflare API envelope; the batch may have been applied"
+                )
+            },
+            false,
+            true,
+        ),
+        (_, envelope) => {
+            let errors = envelope.and_then(|e| e.errors).unwrap_or_default();
+            let (retryable, may_have_applied, fallback) = match status {
+                408 => (
+                    true,
+                    false,
+                    "the API timed out waiting for the request (408); nothing was applied",
+                ),
+                429 => (
+                    true,
+                    false,
+                    "rate limited by the API (429); nothing was applied",
+                ),
+                500..=599 => (
+                    true,
+                    true,
+                    "the API or a proxy in front of it failed; the batch may have been applied",
+                ),
+                _ => (false, false, "the API rejected the request"),
+            };
+            let mut f = Failure::new(
+                FailureKind::Api,
+                api_message(status, &errors, fallback),
+                retryable,
+                may_have_applied,
+            );
+            f.api_errors = errors.into_iter().map(ApiError::from).collect();
+            f
+        }
+    };
+    failure.status = Some(status);
+    failure.retry_after_ms = retry_after_ms;
+    Err(failure)
+}
+
+/// One sentence: the API's first error when it gave one, else `fallback`.
+fn api_message(status: u16, errors: &[WireError], fallback: &str) -> String {
+    let first = errors
+        .iter()
+        .find_map(|e| e.message.as_deref().filter(|m| !m.is_empty()));
+    match (first, errors.len()) {
+        (Some(m), 1) => format!("HTTP {status}: {}", clip(m)),
+        (Some(m), n) => format!("HTTP {status}: {} (and {} more errors)", clip(m), n - 1),
+        (None, _) => format!("HTTP {status}: {fallback}"),
+    }
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 300;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(MAX).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests;

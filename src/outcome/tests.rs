@@ -1,0 +1,194 @@
+use super::*;
+
+fn response(status: u16, body: &str) -> RawResponse {
+    RawResponse {
+        status,
+        retry_after: None,
+        body: body.as_bytes().to_vec(),
+        truncated: false,
+    }
+}
+
+const OK_BODY: &str = r#"{"success":true,"errors":[],"messages":[{"code":10000,"message":"queued"}],"result":{"deletes":[{"id":1}],"posts":[]}}"#;
+const FAIL_BODY: &str = r#"{"success":false,"errors":[{"code":1004,"message":"DNS Validation Error","documentation_url":"https://developers.cloudflare.com/x","source":{"pointer":"/posts/0/pattern"}},{"code":1005,"message":"second"}],"messages":[],"result":null}"#;
+
+/// (kind, retryable, may_have_applied, status) of a classified failure.
+fn row(r: Result<Success, Failure>) -> (FailureKind, bool, bool, Option<u16>) {
+    let f = r.expect_err("expected a failure");
+    (f.kind, f.retryable, f.may_have_applied, f.status)
+}
+
+#[test]
+fn success_keeps_result_and_messages_verbatim() {
+    let s = classify_response(&response(200, OK_BODY), 0).unwrap();
+    assert_eq!(s.status, 200);
+    assert_eq!(s.result.get(), r#"{"deletes":[{"id":1}],"posts":[]}"#);
+    assert_eq!(s.messages.get(), r#"[{"code":10000,"message":"queued"}]"#);
+}
+
+#[test]
+fn success_without_result_or_messages() {
+    let s = classify_response(&response(201, r#"{"success":true}"#), 0).unwrap();
+    assert_eq!(s.result.get(), "null");
+    assert_eq!(s.messages.get(), "[]");
+}
+
+#[test]
+fn api_errors_keep_code_pointer_and_link() {
+    let f = classify_response(&response(400, FAIL_BODY), 0).unwrap_err();
+    assert_eq!(f.kind, FailureKind::Api);
+    assert_eq!(
+        f.message,
+        "HTTP 400: DNS Validation Error (and 1 more errors)"
+    );
+    assert_eq!(
+        f.api_errors,
+        vec![
+            ApiError {
+                code: Some(1004),
+                message: "DNS Validation Error".into(),
+                pointer: Some("/posts/0/pattern".into()),
+                documentation_url: Some("https://developers.cloudflare.com/x".into()),
+            },
+            ApiError {
+                code: Some(1005),
+                message: "second".into(),
+                pointer: None,
+                documentation_url: None
+            },
+        ]
+    );
+}
+
+#[test]
+fn classification_table() {
+    use FailureKind::*;
+    // 2xx with success: false is the API's refusal: terminal, not applied.
+    assert_eq!(
+        row(classify_response(&response(200, FAIL_BODY), 0)),
+        (Api, false, false, Some(200))
+    );
+    // 408 and 429: retryable, not applied.
+    assert_eq!(
+        row(classify_response(&response(408, ""), 0)),
+        (Api, true, false, Some(408))
+    );
+    assert_eq!(
+        row(classify_response(&response(429, FAIL_BODY), 0)),
+        (Api, true, false, Some(429))
+    );
+    // 5xx, even with an HTML page from a proxy: retryable, may have applied.
+    for status in [500, 502, 503, 504] {
+        assert_eq!(
+            row(classify_response(
+                &response(status, "<html>Bad gateway</html>"),
+                0
+            )),
+            (Api, true, true, Some(status))
+        );
+    }
+    // Other 4xx: terminal.
+    for status in [400, 401, 403, 404, 409, 413, 422] {
+        assert_eq!(
+            row(classify_response(&response(status, FAIL_BODY), 0)),
+            (Api, false, false, Some(status))
+        );
+    }
+    // 2xx that is not an envelope: bad response, may have applied.
+    for body in [
+        "<html>ok</html>",
+        "",
+        "{\"success\":true",
+        "[1,2]",
+        "{\"result\":{}}",
+        "{\"success\":\"yes\"}",
+    ] {
+        assert_eq!(
+            row(classify_response(&response(200, body), 0)),
+            (BadResponse, false, true, Some(200)),
+            "{body}"
+        );
+    }
+    // A 2xx too large to read: bad response, may have applied.
+    let mut big = response(200, &OK_BODY[..10]);
+    big.truncated = true;
+    let f = classify_response(&big, 0).unwrap_err();
+    assert_eq!(
+        (f.kind, f.retryable, f.may_have_applied),
+        (BadResponse, false, true)
+    );
+    assert!(f.message.contains("max_response_bytes"));
+}
+
+#[test]
+fn transport_faults() {
+    use FailureKind::*;
+    let cases = [
+        (TransportFault::Denied, Denied, false, false),
+        (
+            TransportFault::BeforeSend("connection refused".into()),
+            Transport,
+            true,
+            false,
+        ),
+        (
+            TransportFault::AfterSend("timed out waiting for the server".into()),
+            Transport,
+            true,
+            true,
+        ),
+        (
+            TransportFault::Unsendable("bad header".into()),
+            Transport,
+            false,
+            false,
+        ),
+    ];
+    for (fault, kind, retryable, applied) in cases {
+        let f = classify_fault(&fault);
+        assert_eq!(
+            (f.kind, f.retryable, f.may_have_applied, f.status),
+            (kind, retryable, applied, None),
+            "{fault:?}"
+        );
+        assert_eq!(f.auto_retryable(), retryable && !applied);
+    }
+    assert!(
+        classify_fault(&TransportFault::BeforeSend("connection refused".into()))
+            .message
+            .contains("connection refused")
+    );
+}
+
+#[test]
+fn retry_after_seconds_and_http_date() {
+    let mut r = response(429, "");
+    r.retry_after = Some("7".into());
+    assert_eq!(
+        classify_response(&r, 0).unwrap_err().retry_after_ms,
+        Some(7000)
+    );
+    // 1994-11-06T08:49:37Z is 784111777 s after the epoch; "now" is 2.5 s earlier.
+    r.retry_after = Some("Sun, 06 Nov 1994 08:49:37 GMT".into());
+    let now = 784_111_777_000 - 2_500;
+    assert_eq!(
+        classify_response(&r, now).unwrap_err().retry_after_ms,
+        Some(2_500)
+    );
+    // A date in the past means "now".
+    assert_eq!(
+        classify_response(&r, now + 10_000)
+            .unwrap_err()
+            .retry_after_ms,
+        Some(0)
+    );
+    r.retry_after = Some("soon".into());
+    assert_eq!(classify_response(&r, 0).unwrap_err().retry_after_ms, None);
+    // Retry-After is kept on a 503 too.
+    let mut r = response(503, "");
+    r.retry_after = Some("120".into());
+    assert_eq!(
+        classify_response(&r, 0).unwrap_err().retry_after_ms,
+        Some(120_000)
+    );
+}

@@ -1,0 +1,127 @@
+//! The one request a task sends: URL, headers and body, built from checked
+//! parameters, and its redacted form for previews.
+
+use crate::config::{Config, Credentials};
+use crate::policy::BatchBody;
+use serde::Serialize;
+
+pub const USER_AGENT: &str = concat!("allow-policies-batch/", env!("CARGO_PKG_VERSION"));
+pub const REDACTED: &str = "[redacted]";
+
+/// One request header. Credentials are marked so that every view of the
+/// request except the wire shows them as `[redacted]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: &'static str,
+    pub value: String,
+    pub sensitive: bool,
+}
+
+/// The request exactly as it goes on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRequest {
+    pub url: String,
+    pub headers: Vec<Header>,
+    /// Serialised JSON.
+    pub body: Vec<u8>,
+}
+
+pub const METHOD: &str = "POST";
+
+/// Builds the request. `account_id` has been checked to be 32 lowercase hex
+/// characters, so it cannot change the URL's shape.
+pub fn build_request(config: &Config, account_id: &str, body: &BatchBody) -> BatchRequest {
+    let url = format!(
+        "{}/accounts/{account_id}/email-security/settings/allow_policies/batch",
+        config.base_url.as_str()
+    );
+    let mut headers = vec![
+        plain("content-type", "application/json"),
+        plain("accept", "application/json"),
+        plain("user-agent", USER_AGENT),
+    ];
+    match &config.credentials {
+        Credentials::Token(token) => headers.push(Header {
+            name: "authorization",
+            value: format!("Bearer {}", token.expose()),
+            sensitive: true,
+        }),
+        Credentials::Legacy { email, key } => {
+            headers.push(plain("x-auth-email", email));
+            headers.push(Header {
+                name: "x-auth-key",
+                value: key.expose().to_string(),
+                sensitive: true,
+            });
+        }
+    }
+    let body = serde_json::to_vec(body).expect("a batch body always serialises");
+    BatchRequest { url, headers, body }
+}
+
+fn plain(name: &'static str, value: &str) -> Header {
+    Header {
+        name,
+        value: value.to_string(),
+        sensitive: false,
+    }
+}
+
+/// The request as a preview shows it: credentials redacted, body as JSON.
+#[derive(Serialize)]
+pub struct RequestView<'a> {
+    pub method: &'static str,
+    pub url: &'a str,
+    pub headers: HeadersView<'a>,
+    pub body: &'a serde_json::value::RawValue,
+}
+
+pub struct HeadersView<'a>(&'a [Header]);
+
+impl Serialize for HeadersView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for h in self.0 {
+            let value: &str = if h.sensitive { REDACTED } else { &h.value };
+            map.serialize_entry(display_name(h.name), value)?;
+        }
+        map.end()
+    }
+}
+
+/// Header names as people write them; on the wire they are sent lower-case,
+/// which HTTP treats the same.
+fn display_name(name: &str) -> &str {
+    match name {
+        "content-type" => "Content-Type",
+        "accept" => "Accept",
+        "user-agent" => "User-Agent",
+        "authorization" => "Authorization",
+        "x-auth-email" => "X-Auth-Email",
+        "x-auth-key" => "X-Auth-Key",
+        other => other,
+    }
+}
+
+impl BatchRequest {
+    pub fn view(&self) -> RequestView<'_> {
+        let text = std::str::from_utf8(&self.body).expect("serde_json writes UTF-8");
+        RequestView {
+            method: METHOD,
+            url: &self.url,
+            headers: HeadersView(&self.headers),
+            body: raw_json(text),
+        }
+    }
+}
+
+/// Borrows already-serialised JSON as a value to embed in another document.
+fn raw_json(text: &str) -> &serde_json::value::RawValue {
+    // A `&RawValue` is a `&str` known to hold one JSON value; `from_string`
+    // would copy the body, which can be large.
+    serde_json::from_str(text).expect("the body is JSON that this module wrote")
+}
+
+#[cfg(test)]
+mod tests;

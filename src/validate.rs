@@ -1,0 +1,506 @@
+//! The `input` document: the account and the four lists of operations,
+//! checked against the API's field rules before anything is sent.
+
+use crate::config::check_account_id;
+use crate::json::{expect_object, field, reject_unknown_keys, type_name, Field};
+use crate::pattern::{check_email, check_host_name, parse_ip_pattern, special_range};
+use crate::policy::{
+    BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch, Replacement, MAX_ITEMS,
+};
+use crate::problems::{Document, Pointer, Report};
+use crate::regex_syntax::check_regex;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+const DOC: Document = Document::Input;
+
+pub const INPUT_KEYS: &[&str] = &["account_id", "deletes", "patches", "puts", "posts"];
+
+/// The fields a policy carries, in the order they are sent.
+pub const POLICY_FIELDS: &[&str] = &[
+    "pattern",
+    "pattern_type",
+    "is_regex",
+    "is_exempt_recipient",
+    "is_trusted_sender",
+    "is_acceptable_sender",
+    "verify_sender",
+    "comments",
+];
+
+/// Deprecated booleans and the fields that replaced them. They are accepted
+/// so that old workflow definitions keep working, but never sent.
+pub const DEPRECATED: &[(&str, &str)] = &[
+    ("is_recipient", "is_exempt_recipient"),
+    ("is_sender", "is_trusted_sender"),
+    ("is_spoof", "is_acceptable_sender"),
+];
+
+const MAX_PATTERN_CHARS: usize = 1024;
+const MAX_COMMENT_CHARS: usize = 1024;
+
+/// The input, checked: what remains to be done is to send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidInput {
+    /// The input's own account id, when it gave one.
+    pub account_id: Option<String>,
+    pub body: BatchBody,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Create,
+    Replace,
+    Patch,
+}
+
+/// Reads and checks the input document. Errors and warnings go to `report`;
+/// the result is `None` when there was any error.
+pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
+    let root = Pointer::root();
+    let map = expect_object(value, DOC, &root, report)?;
+    let before = report.errors.len();
+    reject_unknown_keys(map, INPUT_KEYS, DOC, &root, report);
+
+    let account = field(map, "account_id", &root);
+    let account_id = account
+        .string(DOC, report)
+        .and_then(|s| match check_account_id(s) {
+            Ok(()) => Some(s.to_string()),
+            Err(message) => {
+                report.error(DOC, &account.at, message);
+                None
+            }
+        });
+
+    let mut ids = IdRegistry::default();
+    let mut body = BatchBody::default();
+
+    for (_, at, item) in items(map, "deletes", report) {
+        let Some(obj) = expect_object(item, DOC, &at, report) else {
+            continue;
+        };
+        reject_unknown_keys(obj, &["id"], DOC, &at, report);
+        if let Some(id) = read_id(obj, &at, report) {
+            ids.register(&id, &at.key("id"), report);
+            body.deletes.push(Delete { id });
+        }
+    }
+
+    for (_, at, item) in items(map, "patches", report) {
+        let Some(obj) = expect_object(item, DOC, &at, report) else {
+            continue;
+        };
+        let id = read_id(obj, &at, report);
+        if let Some(id) = &id {
+            ids.register(id, &at.key("id"), report);
+        }
+        let fields = read_fields(obj, &at, Operation::Patch, report);
+        if let (Some(id), Some(f)) = (id, fields) {
+            let patch = PolicyPatch {
+                id,
+                pattern: f.pattern,
+                pattern_type: f.pattern_type,
+                is_regex: f.is_regex,
+                is_exempt_recipient: f.is_exempt_recipient,
+                is_trusted_sender: f.is_trusted_sender,
+                is_acceptable_sender: f.is_acceptable_sender,
+                verify_sender: f.verify_sender,
+                comments: f.comments,
+            };
+            if patch.is_empty() {
+                report.warn(
+                    DOC,
+                    &at,
+                    "this patch changes nothing: give at least one field besides id",
+                );
+            }
+            body.patches.push(patch);
+        }
+    }
+
+    for (_, at, item) in items(map, "puts", report) {
+        let Some(obj) = expect_object(item, DOC, &at, report) else {
+            continue;
+        };
+        let id = read_id(obj, &at, report);
+        if let Some(id) = &id {
+            ids.register(id, &at.key("id"), report);
+        }
+        let policy = read_fields(obj, &at, Operation::Replace, report).and_then(Fields::complete);
+        if let (Some(id), Some(policy)) = (id, policy) {
+            body.puts.push(Replacement { id, policy });
+        }
+    }
+
+    let mut seen_posts: BTreeMap<(PatternType, bool, String), Pointer> = BTreeMap::new();
+    for (_, at, item) in items(map, "posts", report) {
+        let Some(obj) = expect_object(item, DOC, &at, report) else {
+            continue;
+        };
+        let Some(policy) =
+            read_fields(obj, &at, Operation::Create, report).and_then(Fields::complete)
+        else {
+            continue;
+        };
+        let folded = match (policy.is_regex, policy.pattern_type) {
+            (false, PatternType::Email | PatternType::Domain) => policy.pattern.to_lowercase(),
+            _ => policy.pattern.clone(),
+        };
+        let key = (policy.pattern_type, policy.is_regex, folded);
+        match seen_posts.get(&key) {
+            Some(first) => report.warn(
+                DOC,
+                &at,
+                format!(
+                    "creates a policy with the same pattern_type and pattern as {}",
+                    first.as_str()
+                ),
+            ),
+            None => {
+                seen_posts.insert(key, at.clone());
+            }
+        }
+        body.posts.push(policy);
+    }
+
+    if report.errors.len() != before {
+        return None;
+    }
+    Some(ValidInput { account_id, body })
+}
+
+/// The items of one of the four arrays, each with its pointer. A missing
+/// array is empty; an array over the API's limit is reported, and its items
+/// are still checked so that every problem is found in one pass.
+fn items<'v>(
+    map: &'v Map<String, Value>,
+    name: &str,
+    report: &mut Report,
+) -> impl Iterator<Item = (usize, Pointer, &'v Value)> {
+    let at = Pointer::root().key(name);
+    let list: &[Value] = match map.get(name) {
+        None => &[],
+        Some(Value::Array(list)) => {
+            if list.len() > MAX_ITEMS {
+                report.error(
+                    DOC,
+                    &at,
+                    format!(
+                        "has {} items; the API accepts at most {MAX_ITEMS} in one array, split the batch",
+                        list.len()
+                    ),
+                );
+            }
+            list
+        }
+        Some(other) => {
+            report.error(
+                DOC,
+                &at,
+                format!("expected an array, got {}", type_name(other)),
+            );
+            &[]
+        }
+    };
+    list.iter()
+        .enumerate()
+        .map(move |(i, v)| (i, at.index(i), v))
+}
+
+fn read_id(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) -> Option<PolicyId> {
+    let f = field(obj, "id", at).required(DOC, report)?;
+    let value = f.value?;
+    let parsed = match value {
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|n| (1..=i32::MAX as u64).contains(n))
+            .map(|n| PolicyId::Number(n as u32)),
+        Value::String(s) if is_uuid(s) => Some(PolicyId::Uuid(s.clone())),
+        _ => None,
+    };
+    if parsed.is_none() {
+        let got = match value {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => format!(
+                "\"{}\"",
+                s.chars().take(60).collect::<String>().escape_debug()
+            ),
+            other => type_name(other).to_string(),
+        };
+        report.error(
+            DOC,
+            &f.at,
+            format!("expected a policy id: a positive 32-bit integer or a UUID string, got {got}"),
+        );
+    }
+    parsed
+}
+
+/// `8-4-4-4-12` hexadecimal digits, either letter case.
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Finds the same policy named twice anywhere in deletes, patches and puts:
+/// the API's result for that is undocumented, so it is never sent.
+#[derive(Default)]
+struct IdRegistry(BTreeMap<String, Pointer>);
+
+impl IdRegistry {
+    fn register(&mut self, id: &PolicyId, at: &Pointer, report: &mut Report) {
+        let identity = id.identity();
+        match self.0.get(&identity) {
+            Some(first) => report.error(
+                DOC,
+                at,
+                format!(
+                    "policy {identity} also appears at {}; a batch may name each policy only once",
+                    first.as_str()
+                ),
+            ),
+            None => {
+                self.0.insert(identity, at.clone());
+            }
+        }
+    }
+}
+
+/// The policy fields of one item, each as given (or migrated).
+#[derive(Default)]
+struct Fields {
+    pattern: Option<String>,
+    pattern_type: Option<PatternType>,
+    is_regex: Option<bool>,
+    is_exempt_recipient: Option<bool>,
+    is_trusted_sender: Option<bool>,
+    is_acceptable_sender: Option<bool>,
+    verify_sender: Option<bool>,
+    comments: Option<Option<String>>,
+}
+
+impl Fields {
+    fn flag_mut(&mut self, name: &str) -> &mut Option<bool> {
+        match name {
+            "is_regex" => &mut self.is_regex,
+            "is_exempt_recipient" => &mut self.is_exempt_recipient,
+            "is_trusted_sender" => &mut self.is_trusted_sender,
+            "is_acceptable_sender" => &mut self.is_acceptable_sender,
+            _ => &mut self.verify_sender,
+        }
+    }
+
+    /// A full policy; only called after the required fields were checked.
+    fn complete(self) -> Option<Policy> {
+        Some(Policy {
+            pattern: self.pattern?,
+            pattern_type: self.pattern_type?,
+            is_regex: self.is_regex?,
+            is_exempt_recipient: self.is_exempt_recipient?,
+            is_trusted_sender: self.is_trusted_sender?,
+            is_acceptable_sender: self.is_acceptable_sender?,
+            verify_sender: self.verify_sender?,
+            comments: self.comments,
+        })
+    }
+}
+
+const FLAGS: &[&str] = &[
+    "is_regex",
+    "is_exempt_recipient",
+    "is_trusted_sender",
+    "is_acceptable_sender",
+    "verify_sender",
+];
+
+/// Reads the policy fields of a create, replace or patch item. `None` when
+/// the item has any error.
+fn read_fields(
+    obj: &Map<String, Value>,
+    at: &Pointer,
+    op: Operation,
+    report: &mut Report,
+) -> Option<Fields> {
+    let before = report.errors.len();
+    let mut known: Vec<&str> = Vec::with_capacity(12);
+    if op != Operation::Create {
+        known.push("id");
+    }
+    known.extend_from_slice(POLICY_FIELDS);
+    known.extend(DEPRECATED.iter().map(|(old, _)| *old));
+    reject_unknown_keys(obj, &known, DOC, at, report);
+
+    let mut f = Fields::default();
+    let pattern = field(obj, "pattern", at);
+    f.pattern = pattern.string(DOC, report).and_then(|s| {
+        let chars = s.chars().count();
+        if (1..=MAX_PATTERN_CHARS).contains(&chars) {
+            Some(s.to_string())
+        } else {
+            report.error(
+                DOC,
+                &pattern.at,
+                format!("expected 1 to {MAX_PATTERN_CHARS} characters, got {chars}"),
+            );
+            None
+        }
+    });
+
+    let pattern_type = field(obj, "pattern_type", at);
+    f.pattern_type = pattern_type.string(DOC, report).and_then(|s| {
+        let parsed = PatternType::parse(s);
+        if parsed.is_none() {
+            report.error(
+                DOC,
+                &pattern_type.at,
+                format!(
+                    "expected one of {}, got \"{}\"",
+                    PatternType::NAMES.join(", "),
+                    s.chars().take(60).collect::<String>().escape_debug()
+                ),
+            );
+        }
+        parsed
+    });
+    if f.pattern_type == Some(PatternType::Unknown) {
+        report.warn(
+            DOC,
+            &pattern_type.at,
+            "UNKNOWN only describes some existing policies; the API does not accept it for a create or update, use EMAIL, DOMAIN or IP",
+        );
+    }
+
+    for name in FLAGS {
+        *f.flag_mut(name) = field(obj, name, at).boolean(DOC, report);
+    }
+
+    let comments = field(obj, "comments", at);
+    f.comments = match comments.value {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => {
+            let chars = s.chars().count();
+            if chars > MAX_COMMENT_CHARS {
+                report.error(
+                    DOC,
+                    &comments.at,
+                    format!("expected at most {MAX_COMMENT_CHARS} characters, got {chars}"),
+                );
+            }
+            Some(Some(s.clone()))
+        }
+        Some(other) => {
+            report.error(
+                DOC,
+                &comments.at,
+                format!("expected a string or null, got {}", type_name(other)),
+            );
+            None
+        }
+    };
+
+    let mut renamed: Vec<(&str, &str)> = Vec::new();
+    for (old, new) in DEPRECATED {
+        let deprecated = field(obj, old, at);
+        let Some(value) = deprecated.boolean(DOC, report) else {
+            continue;
+        };
+        let replacement_given = obj.contains_key(*new);
+        match *f.flag_mut(new) {
+            Some(current) if current != value => report.error(
+                DOC,
+                &deprecated.at,
+                format!("is {value} but {new} is {current}; {old} is deprecated and not sent, remove it"),
+            ),
+            Some(_) => report.warn(
+                DOC,
+                &deprecated.at,
+                format!("{old} is deprecated and not sent; {new} already says the same"),
+            ),
+            None if replacement_given => {}
+            None if op == Operation::Patch => {
+                *f.flag_mut(new) = Some(value);
+                report.warn(
+                    DOC,
+                    &deprecated.at,
+                    format!("{old} is deprecated; its value is sent as {new}"),
+                );
+            }
+            None => renamed.push((old, new)),
+        }
+    }
+
+    if op != Operation::Patch {
+        for name in POLICY_FIELDS.iter().filter(|n| **n != "comments") {
+            if obj.contains_key(*name) {
+                continue;
+            }
+            let message = match renamed.iter().find(|(_, new)| new == name) {
+                Some((old, new)) => format!(
+                    "required field is missing; {old} is deprecated and not sent, rename it to {new}"
+                ),
+                None => "required field is missing".to_string(),
+            };
+            report.error(DOC, &at.key(name), message);
+        }
+    }
+
+    check_pattern(&f, &pattern, report);
+
+    if report.errors.len() != before {
+        return None;
+    }
+    Some(f)
+}
+
+/// A pattern must be what its type says (or, for a regex, parse as one).
+/// In a patch whose `is_regex` or `pattern_type` is absent the stored policy
+/// decides, which is unknown here, so only what was given is checked.
+fn check_pattern(f: &Fields, pattern: &Field<'_>, report: &mut Report) {
+    let Some(text) = f.pattern.as_deref() else {
+        return;
+    };
+    match f.is_regex {
+        Some(true) => {
+            if let Err(message) = check_regex(text) {
+                report.error(DOC, &pattern.at, message);
+            }
+        }
+        Some(false) => {
+            let Some(kind) = f.pattern_type else { return };
+            let checked = match kind {
+                PatternType::Email => check_email(text),
+                PatternType::Domain => check_host_name(text),
+                PatternType::Ip => parse_ip_pattern(text).map(|ip| {
+                    if let Some(range) = special_range(&ip) {
+                        report.warn(
+                            DOC,
+                            &pattern.at,
+                            format!("is in the {range} address range, which never sends mail from the internet; the API may reject it"),
+                        );
+                    }
+                }),
+                PatternType::Unknown => Ok(()),
+            };
+            if let Err(message) = checked {
+                report.error(
+                    DOC,
+                    &pattern.at,
+                    format!(
+                        "pattern_type is {} and is_regex is false, but the pattern {message}",
+                        kind.name()
+                    ),
+                );
+            }
+        }
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

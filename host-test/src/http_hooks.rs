@@ -1,0 +1,337 @@
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use http::{HeaderMap, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use tokio::time::Instant;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::allow::{is_allowed, AllowedHost};
+
+/// Largest request body the host will hold in memory to show an interceptor.
+pub const MAX_CAPTURED_BODY: usize = 64 * 1024 * 1024;
+
+/// What wasmtime-wasi-http waits for when the guest sets no timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Decides, per request, what the guest gets back instead of (or before) the
+/// network.
+///
+/// It runs on the async runtime, inside the task that serves the request, so
+/// it must answer promptly; use [`CannedResponse::delay`] to simulate a slow
+/// server rather than sleeping.
+pub trait Interceptor: Send + Sync + 'static {
+    fn handle(&self, request: CapturedRequest) -> Intercepted;
+}
+
+impl<F> Interceptor for F
+where
+    F: Fn(CapturedRequest) -> Intercepted + Send + Sync + 'static,
+{
+    fn handle(&self, request: CapturedRequest) -> Intercepted {
+        self(request)
+    }
+}
+
+/// An outgoing request as the guest made it, body included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedRequest {
+    pub method: String,
+    /// `scheme://authority/path?query`.
+    pub url: String,
+    /// In the order they would go on the wire, `host` included (wasi:http adds
+    /// it from the authority). Values that are not UTF-8 are converted lossily.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub connect_timeout: Option<Duration>,
+    pub first_byte_timeout: Option<Duration>,
+    pub between_bytes_timeout: Option<Duration>,
+}
+
+impl CapturedRequest {
+    /// The first value of header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+/// An interceptor's answer.
+#[derive(Debug, Clone)]
+pub enum Intercepted {
+    /// Answer with this response; nothing is sent.
+    Respond(CannedResponse),
+    /// Send the request for real, as if there were no interceptor.
+    Forward,
+    /// Fail the request with this error, as the network client would.
+    Fail(ErrorCode),
+}
+
+/// A response made up by an interceptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// How long the made-up server takes to answer, counted from when the
+    /// request was handed over. If that exceeds the request's first-byte
+    /// timeout the guest gets `connection-read-timeout` when it expires, as
+    /// with a real server.
+    pub delay: Duration,
+}
+
+impl CannedResponse {
+    /// `status` with no headers and an empty body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// `status` with `body` serialized, labelled `application/json`.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string())
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+impl From<CannedResponse> for Intercepted {
+    fn from(response: CannedResponse) -> Self {
+        Intercepted::Respond(response)
+    }
+}
+
+/// The per-store `wasi:http` policy: which destinations are reachable and who
+/// answers requests to them.
+pub(crate) struct TaskHooks {
+    pub(crate) allow_hosts: Arc<[AllowedHost]>,
+    pub(crate) interceptor: Option<Arc<dyn Interceptor>>,
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type SendResult = Result<(Response<WasiBody>, IoFuture), Error>;
+
+impl WasiHttpHooks for TaskHooks {
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: IoFuture,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        if !destination_allowed(&self.allow_hosts, request.uri()) {
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        match self.interceptor.clone() {
+            None => Box::new(send_for_real(request, options)),
+            Some(interceptor) => Box::new(intercept(interceptor, request, options)),
+        }
+    }
+}
+
+/// Only `http` and `https` have a known port; a user name in the authority
+/// is refused because the network client would take it as part of the host.
+pub(crate) fn destination_allowed(list: &[AllowedHost], uri: &Uri) -> bool {
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    if authority.as_str().contains('@') {
+        return false;
+    }
+    let default_port = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTPS => 443,
+        Some(s) if *s == Scheme::HTTP => 80,
+        _ => return false,
+    };
+    let port = authority.port_u16().unwrap_or(default_port);
+    is_allowed(list, authority.host(), port)
+}
+
+async fn send_for_real(request: Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+    Ok((response.map(BodyExt::boxed_unsync), Box::new(io)))
+}
+
+async fn intercept(
+    interceptor: Arc<dyn Interceptor>,
+    request: Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> SendResult {
+    let options = options.unwrap_or_default();
+    // The real client's first-byte timer also covers sending the body.
+    let deadline = Instant::now() + options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
+
+    let (parts, body) = request.into_parts();
+    let (body, trailers) = tokio::time::timeout_at(deadline, collect(body))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)??;
+
+    let captured = CapturedRequest {
+        method: parts.method.as_str().to_owned(),
+        url: parts.uri.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect(),
+        body: body.to_vec(),
+        connect_timeout: options.connect_timeout,
+        first_byte_timeout: options.first_byte_timeout,
+        between_bytes_timeout: options.between_bytes_timeout,
+    };
+
+    match interceptor.handle(captured) {
+        Intercepted::Fail(code) => Err(Error::from(code)),
+        Intercepted::Respond(canned) => {
+            let answered_at = Instant::now() + canned.delay;
+            if answered_at > deadline {
+                tokio::time::sleep_until(deadline).await;
+                return Err(Error::ConnectionReadTimeout);
+            }
+            tokio::time::sleep_until(answered_at).await;
+            let no_io: IoFuture = Box::new(async { Ok(()) });
+            Ok((canned_response(canned)?, no_io))
+        }
+        Intercepted::Forward => {
+            let mut body = full(body);
+            if let Some(trailers) = trailers {
+                body = body
+                    .with_trailers(std::future::ready(Some(Ok(trailers))))
+                    .boxed_unsync();
+            }
+            send_for_real(Request::from_parts(parts, body), Some(options)).await
+        }
+    }
+}
+
+async fn collect(mut body: WasiBody) -> Result<(Bytes, Option<HeaderMap>), Error> {
+    let mut data = Vec::new();
+    let mut trailers: Option<HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        match frame?.into_data() {
+            Ok(chunk) => {
+                let len = data.len() + chunk.len();
+                if len > MAX_CAPTURED_BODY {
+                    return Err(Error::HttpRequestBodySize(Some(len as u64)));
+                }
+                data.extend_from_slice(&chunk);
+            }
+            Err(frame) => {
+                if let Ok(more) = frame.into_trailers() {
+                    trailers.get_or_insert_with(HeaderMap::new).extend(more);
+                }
+            }
+        }
+    }
+    Ok((Bytes::from(data), trailers))
+}
+
+fn canned_response(canned: CannedResponse) -> Result<Response<WasiBody>, Error> {
+    let mut builder = Response::builder().status(canned.status);
+    for (name, value) in &canned.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder
+        .body(full(Bytes::from(canned.body)))
+        .map_err(|e| Error::InternalError(Some(format!("invalid canned response: {e}"))))
+}
+
+fn full(body: Bytes) -> WasiBody {
+    Full::new(body)
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(list: &[&str], uri: &str) -> bool {
+        let list: Vec<AllowedHost> = list.iter().map(|s| s.parse().unwrap()).collect();
+        destination_allowed(&list, &uri.parse().unwrap())
+    }
+
+    #[test]
+    fn port_defaults_to_the_scheme_port() {
+        assert!(allowed(
+            &["api.cloudflare.com:443"],
+            "https://api.cloudflare.com/x"
+        ));
+        assert!(!allowed(
+            &["api.cloudflare.com:443"],
+            "http://api.cloudflare.com/x"
+        ));
+        assert!(allowed(&["127.0.0.1:80"], "http://127.0.0.1/x"));
+        assert!(allowed(&["127.0.0.1:8787"], "http://127.0.0.1:8787/x"));
+        assert!(!allowed(&["127.0.0.1:8787"], "http://127.0.0.1:8788/x"));
+        assert!(allowed(&["[::1]:8080"], "http://[::1]:8080/x"));
+        assert!(allowed(
+            &["API.cloudflare.com"],
+            "https://api.CLOUDFLARE.com:8443/"
+        ));
+    }
+
+    #[test]
+    fn refuses_what_the_list_cannot_vouch_for() {
+        let list = ["api.cloudflare.com"];
+        assert!(!allowed(&list, "https://evil.example/"));
+        assert!(!allowed(&list, "https://api.cloudflare.com@evil.example/"));
+        assert!(!allowed(&list, "https://evil.example@api.cloudflare.com/"));
+        assert!(!allowed(&list, "ftp://api.cloudflare.com/"));
+        assert!(!allowed(&list, "/relative"));
+    }
+
+    #[test]
+    fn closures_are_interceptors() {
+        let interceptor: Arc<dyn Interceptor> =
+            Arc::new(|r: CapturedRequest| CannedResponse::new(r.body.len() as u16).into());
+        let request = CapturedRequest {
+            method: "POST".into(),
+            url: "https://api.cloudflare.com/".into(),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: b"{}".to_vec(),
+            connect_timeout: None,
+            first_byte_timeout: None,
+            between_bytes_timeout: None,
+        };
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.json().unwrap(), serde_json::json!({}));
+        match interceptor.handle(request) {
+            Intercepted::Respond(r) => assert_eq!(r.status, 2),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

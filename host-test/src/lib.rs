@@ -1,0 +1,588 @@
+//! Host for the `allow-policies-batch` component: loads it once, runs each
+//! task in a fresh sandbox that can reach only allowed hosts, and lets tests
+//! answer the component's HTTP requests themselves.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde_json::{json, Map, Value};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod allow;
+mod http_hooks;
+
+pub use allow::{is_allowed, AllowedHost};
+pub use http_hooks::{
+    CannedResponse, CapturedRequest, Intercepted, Interceptor, MAX_CAPTURED_BODY,
+};
+pub use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+
+use http_hooks::TaskHooks;
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "allow-policies-batch",
+        exports: { default: async },
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+}
+
+pub use bindings::exports::workflow::http_task::task::{
+    ApiError, CallFailure, Document, FieldError, TaskError,
+};
+
+use bindings::{AllowPoliciesBatch, AllowPoliciesBatchPre};
+
+/// Linear memory one task may use, all memories of the instance together.
+pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+
+/// A task's whole call, instantiation included: the contract's longest
+/// `timeout_ms` (600 s) plus room to report.
+pub const DEFAULT_WALL_CLOCK_LIMIT: Duration = Duration::from_secs(620);
+
+/// How often a guest that computes without doing I/O hands control back, so
+/// that the wall-clock limit can interrupt it.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+const COMPONENT_FILE: &str = "allow_policies_batch.wasm";
+
+/// Where `make build` leaves the component:
+/// `<target>/wasm32-wasip2/release/allow_policies_batch.wasm`.
+///
+/// The target directory is looked for above the running executable
+/// (`target/release/task-host`, `target/release/deps/<test>`,
+/// `target/release/examples/<example>`), then in `CARGO_TARGET_DIR`; when the
+/// file is in none of them, the workspace's own `target/` is returned so that
+/// the error names the usual place.
+pub fn default_component_path() -> PathBuf {
+    let relative = Path::new("wasm32-wasip2")
+        .join("release")
+        .join(COMPONENT_FILE);
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).take(3).map(|d| d.join(&relative)));
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join(&relative));
+    }
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
+    let fallback = workspace.join("target").join(&relative);
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or(fallback)
+}
+
+/// How one task call is sandboxed.
+#[derive(Clone)]
+pub struct TaskOptions {
+    /// Destinations the guest may send requests to; anything else is refused
+    /// with `HTTP-request-denied` before it is sent or intercepted.
+    pub allow_hosts: Vec<AllowedHost>,
+    /// Answers allowed requests instead of the network when set.
+    pub interceptor: Option<Arc<dyn Interceptor>>,
+    /// Limit for the whole call; past it the call fails with
+    /// [`WallClockLimitExceeded`].
+    pub wall_clock_limit: Duration,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        Self {
+            allow_hosts: AllowedHost::defaults(),
+            interceptor: None,
+            wall_clock_limit: DEFAULT_WALL_CLOCK_LIMIT,
+        }
+    }
+}
+
+impl TaskOptions {
+    pub fn with_allowed_host(mut self, host: AllowedHost) -> Self {
+        self.allow_hosts.push(host);
+        self
+    }
+
+    pub fn with_interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    pub fn with_wall_clock_limit(mut self, limit: Duration) -> Self {
+        self.wall_clock_limit = limit;
+        self
+    }
+}
+
+impl fmt::Debug for TaskOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskOptions")
+            .field("allow_hosts", &self.allow_hosts)
+            .field("interceptor", &self.interceptor.as_ref().map(|_| ".."))
+            .field("wall_clock_limit", &self.wall_clock_limit)
+            .finish()
+    }
+}
+
+/// The error of a call that ran past [`TaskOptions::wall_clock_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClockLimitExceeded {
+    pub limit: Duration,
+}
+
+impl fmt::Display for WallClockLimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("task exceeded its wall-clock limit")
+    }
+}
+
+impl std::error::Error for WallClockLimitExceeded {}
+
+/// The component compiled and linked once; every call gets its own store.
+pub struct TaskHost {
+    pre: AllowPoliciesBatchPre<TaskState>,
+}
+
+impl TaskHost {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        if !path.is_file() {
+            bail!(
+                "component not found at {}: build it with `make build`",
+                path.display()
+            );
+        }
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(wasm_error)?;
+
+        let mut linker = Linker::<TaskState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_error)?;
+
+        let component = Component::from_file(&engine, path)
+            .map_err(wasm_error)
+            .with_context(|| format!("cannot load the component {}", path.display()))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(AllowPoliciesBatchPre::new)
+            .map_err(wasm_error)
+            .with_context(|| {
+                format!(
+                    "{} is not an allow-policies-batch component this host can run",
+                    path.display()
+                )
+            })?;
+        spawn_epoch_ticker(&engine)?;
+        Ok(Self { pre })
+    }
+
+    /// `describe`: the JSON Schemas of config, input and output.
+    pub async fn describe(&self, opts: &TaskOptions) -> anyhow::Result<String> {
+        within_limit(opts.wall_clock_limit, async {
+            let (mut store, task) = self.instantiate(opts).await?;
+            task.workflow_http_task_task()
+                .call_describe(&mut store)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    /// `prepare`: validation and the request that would be sent, sending nothing.
+    pub async fn prepare(
+        &self,
+        opts: &TaskOptions,
+        config: &str,
+        input: &str,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        within_limit(opts.wall_clock_limit, async {
+            let (mut store, task) = self.instantiate(opts).await?;
+            task.workflow_http_task_task()
+                .call_prepare(&mut store, config, input)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    /// `run-task`: validation, the request (through `opts`' policy) and its outcome.
+    pub async fn run_task(
+        &self,
+        opts: &TaskOptions,
+        config: &str,
+        input: &str,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        within_limit(opts.wall_clock_limit, async {
+            let (mut store, task) = self.instantiate(opts).await?;
+            task.workflow_http_task_task()
+                .call_run_task(&mut store, config, input)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    async fn instantiate(
+        &self,
+        opts: &TaskOptions,
+    ) -> anyhow::Result<(Store<TaskState>, AllowPoliciesBatch)> {
+        let mut store = Store::new(self.pre.engine(), TaskState::new(opts));
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let task = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(wasm_error)
+            .context("cannot instantiate the component")?;
+        Ok((store, task))
+    }
+}
+
+async fn within_limit<R>(
+    limit: Duration,
+    call: impl Future<Output = anyhow::Result<R>>,
+) -> anyhow::Result<R> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(WallClockLimitExceeded { limit }.into()),
+    }
+}
+
+/// Epochs only advance when someone increments them; the thread stops once
+/// the last user of the engine is gone.
+fn spawn_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch-ticker".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match engine.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })
+        .context("cannot start the epoch ticker thread")?;
+    Ok(())
+}
+
+/// `wasmtime::Error` does not implement `std::error::Error`; boxing keeps its
+/// cause chain and lets callers downcast, e.g. to `wasmtime::Trap`.
+fn wasm_error(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::Error::from_boxed(e.into())
+}
+
+struct TaskState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: TaskHooks,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl TaskState {
+    fn new(opts: &TaskOptions) -> Self {
+        // Only stderr, so a guest panic message reaches the console: no
+        // environment, arguments, files or sockets. Outgoing HTTP goes
+        // through `hooks`, not through wasi:sockets.
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stderr()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: TaskHooks {
+                allow_hosts: opts.allow_hosts.clone().into(),
+                interceptor: opts.interceptor.clone(),
+            },
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+        }
+    }
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for TaskState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The contract's `kind` of an error.
+pub fn error_kind(e: &TaskError) -> &'static str {
+    match e {
+        TaskError::InvalidConfig(_) => "invalid_config",
+        TaskError::InvalidInput(_) => "invalid_input",
+        TaskError::Denied(_) => "denied",
+        TaskError::Transport(_) => "transport",
+        TaskError::Api(_) => "api",
+        TaskError::BadResponse(_) => "bad_response",
+    }
+}
+
+/// The contract's JSON form of a failure (the object `task-host run` prints
+/// under `"error"`).
+pub fn error_to_json(e: &TaskError) -> Value {
+    let kind = error_kind(e);
+    match e {
+        TaskError::InvalidConfig(problems) | TaskError::InvalidInput(problems) => {
+            let document = match e {
+                TaskError::InvalidConfig(_) => "config",
+                _ => "input",
+            };
+            json!({
+                "kind": kind,
+                "message": format!("the {document} has {} problem(s)", problems.len()),
+                "retryable": false,
+                "may_have_applied": false,
+                "status": null,
+                "retry_after_ms": null,
+                "errors": problems.iter().map(field_error_to_json).collect::<Vec<_>>(),
+                "attempts": 0,
+            })
+        }
+        TaskError::Denied(failure)
+        | TaskError::Transport(failure)
+        | TaskError::Api(failure)
+        | TaskError::BadResponse(failure) => json!({
+            "kind": kind,
+            "message": failure.message,
+            "retryable": failure.retryable,
+            "may_have_applied": failure.may_have_applied,
+            "status": failure.status,
+            "retry_after_ms": failure.retry_after_ms,
+            "errors": failure.api_errors.iter().map(api_error_to_json).collect::<Vec<_>>(),
+            "attempts": failure.attempts,
+        }),
+    }
+}
+
+/// `{"pointer", "message", "document"}`, the form of a problem in errors and
+/// warnings.
+pub fn field_error_to_json(problem: &FieldError) -> Value {
+    json!({
+        "pointer": problem.pointer,
+        "message": problem.message,
+        "document": match problem.document {
+            Document::Config => "config",
+            Document::Input => "input",
+        },
+    })
+}
+
+/// `{"code", "message", "pointer", "documentation_url"}` without the keys the
+/// API did not give.
+pub fn api_error_to_json(error: &ApiError) -> Value {
+    let mut entry = Map::new();
+    if let Some(code) = error.code {
+        entry.insert("code".into(), code.into());
+    }
+    entry.insert("message".into(), error.message.clone().into());
+    if let Some(pointer) = &error.pointer {
+        entry.insert("pointer".into(), pointer.clone().into());
+    }
+    if let Some(url) = &error.documentation_url {
+        entry.insert("documentation_url".into(), url.clone().into());
+    }
+    Value::Object(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure() -> CallFailure {
+        CallFailure {
+            message: "the API refused the batch".into(),
+            retryable: true,
+            may_have_applied: false,
+            status: Some(429),
+            retry_after_ms: Some(2000),
+            api_errors: vec![
+                ApiError {
+                    code: Some(10000),
+                    message: "rate limited".into(),
+                    pointer: Some("/posts/0".into()),
+                    documentation_url: Some("https://developers.cloudflare.com/".into()),
+                },
+                ApiError {
+                    code: None,
+                    message: "bare".into(),
+                    pointer: None,
+                    documentation_url: None,
+                },
+            ],
+            attempts: 3,
+        }
+    }
+
+    #[test]
+    fn invalid_documents_list_every_problem() {
+        let problems = vec![
+            FieldError {
+                document: Document::Config,
+                pointer: "/api_token".into(),
+                message: "expected a string".into(),
+            },
+            FieldError {
+                document: Document::Config,
+                pointer: "".into(),
+                message: "unknown field \"x\"".into(),
+            },
+        ];
+        assert_eq!(
+            error_to_json(&TaskError::InvalidConfig(problems)),
+            json!({
+                "kind": "invalid_config",
+                "message": "the config has 2 problem(s)",
+                "retryable": false,
+                "may_have_applied": false,
+                "status": null,
+                "retry_after_ms": null,
+                "errors": [
+                    {"pointer": "/api_token", "message": "expected a string", "document": "config"},
+                    {"pointer": "", "message": "unknown field \"x\"", "document": "config"},
+                ],
+                "attempts": 0,
+            })
+        );
+
+        let input = TaskError::InvalidInput(vec![FieldError {
+            document: Document::Input,
+            pointer: "/posts/3/pattern_type".into(),
+            message: "bad".into(),
+        }]);
+        let value = error_to_json(&input);
+        assert_eq!(value["kind"], "invalid_input");
+        assert_eq!(value["message"], "the input has 1 problem(s)");
+        assert_eq!(value["errors"][0]["document"], "input");
+    }
+
+    #[test]
+    fn call_failures_carry_the_record_and_omit_absent_api_fields() {
+        let expected_errors = json!([
+            {
+                "code": 10000,
+                "message": "rate limited",
+                "pointer": "/posts/0",
+                "documentation_url": "https://developers.cloudflare.com/",
+            },
+            {"message": "bare"},
+        ]);
+        for (error, kind) in [
+            (TaskError::Denied(failure()), "denied"),
+            (TaskError::Transport(failure()), "transport"),
+            (TaskError::Api(failure()), "api"),
+            (TaskError::BadResponse(failure()), "bad_response"),
+        ] {
+            assert_eq!(
+                error_to_json(&error),
+                json!({
+                    "kind": kind,
+                    "message": "the API refused the batch",
+                    "retryable": true,
+                    "may_have_applied": false,
+                    "status": 429,
+                    "retry_after_ms": 2000,
+                    "errors": expected_errors,
+                    "attempts": 3,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn absent_status_and_retry_after_are_null() {
+        let mut f = failure();
+        f.status = None;
+        f.retry_after_ms = None;
+        f.api_errors.clear();
+        let value = error_to_json(&TaskError::Transport(f));
+        assert_eq!(value["status"], Value::Null);
+        assert_eq!(value["retry_after_ms"], Value::Null);
+        assert_eq!(value["errors"], json!([]));
+        assert_eq!(value.as_object().unwrap().len(), 8);
+    }
+
+    #[test]
+    fn default_options_allow_only_the_cloudflare_api() {
+        let opts = TaskOptions::default();
+        assert_eq!(opts.allow_hosts, AllowedHost::defaults());
+        assert!(opts.interceptor.is_none());
+        assert_eq!(opts.wall_clock_limit, Duration::from_secs(620));
+    }
+
+    #[test]
+    fn default_component_path_names_the_release_component() {
+        let path = default_component_path();
+        assert!(path.ends_with("target/wasm32-wasip2/release/allow_policies_batch.wasm"));
+    }
+
+    #[test]
+    fn a_missing_component_names_the_path_and_the_fix() {
+        let missing = Path::new("/nonexistent/allow_policies_batch.wasm");
+        let message = TaskHost::load(missing).err().unwrap().to_string();
+        assert!(message.contains("/nonexistent/allow_policies_batch.wasm"));
+        assert!(message.contains("make build"));
+    }
+
+    #[tokio::test]
+    async fn the_wall_clock_limit_ends_a_call() {
+        let limit = Duration::from_millis(20);
+        let error = within_limit(limit, async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.to_string(), "task exceeded its wall-clock limit");
+        assert_eq!(
+            error.downcast_ref::<WallClockLimitExceeded>(),
+            Some(&WallClockLimitExceeded { limit })
+        );
+    }
+
+    #[test]
+    fn calls_can_be_spawned() {
+        fn assert_send<T: Send>(_: T) {}
+        fn futures(host: &TaskHost, opts: &TaskOptions) {
+            assert_send(host.describe(opts));
+            assert_send(host.prepare(opts, "{}", "{}"));
+            assert_send(host.run_task(opts, "{}", "{}"));
+        }
+        let _ = futures;
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<TaskHost>();
+        assert_sync::<TaskOptions>();
+    }
+}

@@ -1,0 +1,702 @@
+//! The real built component in the real wasmtime host: what it sends, what
+//! it returns, and how it fails. Requests are answered either by an
+//! interceptor in the host (to see exactly what left the component) or by a
+//! real HTTP server on 127.0.0.1.
+
+use host_test::{
+    default_component_path, error_kind, error_to_json, AllowedHost, CannedResponse,
+    CapturedRequest, ErrorCode, Intercepted, TaskError, TaskHost, TaskOptions,
+};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "cf-TEST-TOKEN-do-not-print-4b1d";
+const KEY: &str = "cf-LEGACY-KEY-do-not-print-9e7a";
+const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+const API: &str = "https://api.cloudflare.com/client/v4";
+
+fn host() -> &'static TaskHost {
+    static HOST: OnceLock<TaskHost> = OnceLock::new();
+    HOST.get_or_init(|| {
+        TaskHost::load(&default_component_path()).expect("run `make component` first")
+    })
+}
+
+fn config(extra: Value) -> String {
+    let mut c = json!({"api_token": TOKEN, "account_id": ACCOUNT});
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c.to_string()
+}
+
+fn post(pattern: &str) -> Value {
+    json!({"pattern": pattern, "pattern_type": "EMAIL", "is_regex": false, "is_exempt_recipient": false,
+           "is_trusted_sender": true, "is_acceptable_sender": false, "verify_sender": true})
+}
+
+fn ok_envelope(result: Value) -> Value {
+    json!({"success": true, "errors": [], "messages": [], "result": result})
+}
+
+/// An interceptor that records every request and answers from a script
+/// (the last answer repeats).
+#[derive(Clone, Default)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<(Instant, CapturedRequest)>>>,
+}
+
+impl Recorder {
+    fn options(&self, answers: Vec<Intercepted>) -> TaskOptions {
+        let seen = self.seen.clone();
+        let answers = Arc::new(Mutex::new(answers));
+        TaskOptions::default().with_interceptor(move |request: CapturedRequest| {
+            seen.lock().unwrap().push((Instant::now(), request));
+            let mut answers = answers.lock().unwrap();
+            if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            }
+        })
+    }
+
+    fn requests(&self) -> Vec<CapturedRequest> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    fn times(&self) -> Vec<Instant> {
+        self.seen.lock().unwrap().iter().map(|(t, _)| *t).collect()
+    }
+}
+
+/// Every document that leaves the host passes through here, and none may
+/// carry a credential.
+fn assert_no_secrets(text: &str) {
+    assert!(!text.contains(TOKEN), "the token leaked: {text}");
+    assert!(!text.contains(KEY), "the key leaked: {text}");
+}
+
+/// The output, or the contract's JSON form of the error.
+fn outcome(result: anyhow::Result<Result<String, TaskError>>) -> Result<Value, Value> {
+    match result.expect("the host failed to run the component") {
+        Ok(text) => {
+            assert_no_secrets(&text);
+            Ok(serde_json::from_str(&text).expect("the output is JSON"))
+        }
+        Err(e) => {
+            let v = error_to_json(&e);
+            assert_eq!(v["kind"], error_kind(&e));
+            assert_no_secrets(&v.to_string());
+            assert_no_secrets(&format!("{e:?}"));
+            Err(v)
+        }
+    }
+}
+
+async fn run(opts: &TaskOptions, config: &str, input: &Value) -> Result<Value, Value> {
+    outcome(host().run_task(opts, config, &input.to_string()).await)
+}
+
+#[tokio::test]
+async fn sends_exactly_the_expected_request() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![
+        CannedResponse::json(200, &ok_envelope(json!({}))).into()
+    ]);
+    let input = json!({
+        "deletes": [{"id": 2401}],
+        "patches": [{"id": "f174e90a-fafe-4643-bbbc-4a0ed4fc8415", "comments": null, "is_sender": false}],
+        "posts": [post("alerts@example.com")]
+    });
+    run(
+        &opts,
+        &config(json!({"timeout_ms": 20000, "connect_timeout_ms": 3000})),
+        &input,
+    )
+    .await
+    .unwrap();
+
+    let sent = rec.requests();
+    assert_eq!(sent.len(), 1);
+    let r = &sent[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(
+        r.url,
+        format!("{API}/accounts/{ACCOUNT}/email-security/settings/allow_policies/batch")
+    );
+    let mut names: Vec<String> = r
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.retain(|n| n != "host");
+    assert_eq!(
+        names,
+        [
+            "accept",
+            "authorization",
+            "content-length",
+            "content-type",
+            "user-agent"
+        ]
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("accept"), Some("application/json"));
+    assert_eq!(r.header("user-agent"), Some("allow-policies-batch/0.1.0"));
+    assert_eq!(
+        r.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    assert_eq!(
+        String::from_utf8(r.body.clone()).unwrap(),
+        concat!(
+            r#"{"deletes":[{"id":2401}],"#,
+            r#""patches":[{"id":"f174e90a-fafe-4643-bbbc-4a0ed4fc8415","is_trusted_sender":false,"comments":null}],"#,
+            r#""puts":[],"#,
+            r#""posts":[{"pattern":"alerts@example.com","pattern_type":"EMAIL","is_regex":false,"is_exempt_recipient":false,"is_trusted_sender":true,"is_acceptable_sender":false,"verify_sender":true}]}"#
+        )
+    );
+    // Timeouts are always set, from the config and the remaining deadline.
+    assert_eq!(r.connect_timeout, Some(Duration::from_millis(3000)));
+    let first_byte = r.first_byte_timeout.expect("first-byte timeout set");
+    assert!(
+        first_byte <= Duration::from_millis(20000) && first_byte > Duration::from_millis(15000),
+        "{first_byte:?}"
+    );
+    assert!(r.between_bytes_timeout.is_some());
+}
+
+#[tokio::test]
+async fn legacy_key_headers() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![
+        CannedResponse::json(200, &ok_envelope(json!({}))).into()
+    ]);
+    let cfg =
+        json!({"api_email": "ops@example.com", "api_key": KEY, "account_id": ACCOUNT}).to_string();
+    run(&opts, &cfg, &json!({"deletes": [{"id": 1}]}))
+        .await
+        .unwrap();
+    let r = &rec.requests()[0];
+    assert_eq!(r.header("x-auth-email"), Some("ops@example.com"));
+    assert_eq!(r.header("x-auth-key"), Some(KEY));
+    assert_eq!(r.header("authorization"), None);
+}
+
+#[tokio::test]
+async fn success_output_carries_the_api_result_verbatim() {
+    let result = json!({"deletes": [{"id": 2401}], "patches": [], "puts": [],
+        "posts": [{"id": "0b9c1f6e-8d35-4c1f-9a55-7a2d7f1f0e11", "pattern": "alerts@example.com", "created_at": "2026-11-27T10:00:00Z"}]});
+    let mut envelope = ok_envelope(result.clone());
+    envelope["messages"] = json!([{"code": 10001, "message": "beta endpoint"}]);
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::json(200, &envelope).into()]);
+    let input = json!({"deletes": [{"id": 2401}], "posts": [post("alerts@example.com")], "patches": [{"id": 7}]});
+    let out = run(&opts, &config(json!({})), &input).await.unwrap();
+    assert_eq!(
+        out,
+        json!({"success": true, "skipped": false, "status": 200, "attempts": 1, "result": result,
+            "messages": [{"code": 10001, "message": "beta endpoint"}],
+            "warnings": [{"document": "input", "pointer": "/patches/0", "message": "this patch changes nothing: give at least one field besides id"}],
+            "counts": {"deletes": 1, "patches": 1, "puts": 0, "posts": 1}})
+    );
+}
+
+#[tokio::test]
+async fn empty_batch_sends_nothing() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(500).into()]);
+    let out = run(&opts, &config(json!({})), &json!({"posts": []}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            out["skipped"].clone(),
+            out["status"].clone(),
+            out["attempts"].clone()
+        ),
+        (json!(true), Value::Null, json!(0))
+    );
+    assert!(rec.requests().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_config_is_reported_with_pointers_and_nothing_is_sent() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(200).into()]);
+    let cfg = json!({"api_token": format!("{TOKEN}\r\nX-Injected: 1"), "base_url": "http://api.cloudflare.com", "retries": 3}).to_string();
+    let err = run(&opts, &cfg, &json!({"deletes": [{"id": 1}]}))
+        .await
+        .unwrap_err();
+    assert_eq!(err["kind"], "invalid_config");
+    assert_eq!(
+        (
+            err["retryable"].clone(),
+            err["may_have_applied"].clone(),
+            err["attempts"].clone()
+        ),
+        (json!(false), json!(false), json!(0))
+    );
+    let pointers: Vec<&str> = err["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/retries", "/api_token", "/base_url", "/account_id"]
+    );
+    assert!(rec.requests().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_input_names_every_problem() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(200).into()]);
+    let mut bad = post("alerts@example.com");
+    bad["pattern_type"] = json!("EMAILS");
+    let input = json!({"posts": [bad, post("not an address")], "deletes": [{"id": 5}, {"id": 5}]});
+    let err = run(&opts, &config(json!({})), &input).await.unwrap_err();
+    assert_eq!(err["kind"], "invalid_input");
+    let errors: Vec<(String, String)> = err["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap().to_string(),
+                e["document"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("/deletes/1/id", "input"),
+        ("/posts/0/pattern_type", "input"),
+        ("/posts/1/pattern", "input"),
+    ];
+    assert_eq!(
+        errors,
+        expected.map(|(p, d)| (p.to_string(), d.to_string()))
+    );
+    assert_eq!(
+        err["errors"][1]["message"],
+        "expected one of EMAIL, DOMAIN, IP, UNKNOWN, got \"EMAILS\""
+    );
+    assert!(rec.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_destination_not_allowed_is_denied_and_never_reached() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(200).into()]);
+    let err = run(
+        &opts,
+        &config(json!({"base_url": "https://api.example.net/client/v4"})),
+        &json!({"deletes": [{"id": 1}]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "denied");
+    assert_eq!(
+        (
+            err["retryable"].clone(),
+            err["may_have_applied"].clone(),
+            err["attempts"].clone()
+        ),
+        (json!(false), json!(false), json!(0))
+    );
+    assert!(
+        rec.requests().is_empty(),
+        "the interceptor saw a denied request"
+    );
+}
+
+#[tokio::test]
+async fn api_errors_are_terminal_and_keep_codes_and_pointers() {
+    let rec = Recorder::default();
+    let body = json!({"success": false, "messages": [], "result": null,
+        "errors": [{"code": 1002, "message": "Invalid pattern", "source": {"pointer": "/posts/0/pattern"}}]});
+    let opts = rec.options(vec![CannedResponse::json(400, &body).into()]);
+    let err = run(
+        &opts,
+        &config(json!({})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        json!({"kind": "api", "message": "HTTP 400: Invalid pattern", "retryable": false, "may_have_applied": false,
+            "status": 400, "retry_after_ms": null, "attempts": 1,
+            "errors": [{"code": 1002, "message": "Invalid pattern", "pointer": "/posts/0/pattern"}]})
+    );
+    assert_eq!(rec.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_2xx_is_a_bad_response_that_may_have_applied() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(200)
+        .with_body("<html>gateway</html>")
+        .into()]);
+    let err = run(
+        &opts,
+        &config(json!({})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "bad_response");
+    assert_eq!(
+        (
+            err["retryable"].clone(),
+            err["may_have_applied"].clone(),
+            err["status"].clone()
+        ),
+        (json!(false), json!(true), json!(200))
+    );
+
+    // Larger than max_response_bytes: not read past the limit.
+    let big = ok_envelope(json!({"posts": [{"comments": "x".repeat(4096)}]}));
+    let opts = rec.options(vec![CannedResponse::json(200, &big).into()]);
+    let err = run(
+        &opts,
+        &config(json!({"max_response_bytes": 1024})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "bad_response");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_response_bytes"));
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_after_the_wait_it_asks_for() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![
+        CannedResponse::new(429)
+            .with_header("retry-after", "1")
+            .into(),
+        CannedResponse::json(200, &ok_envelope(json!({}))).into(),
+    ]);
+    let started = Instant::now();
+    let out = run(
+        &opts,
+        &config(json!({})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["attempts"], 2);
+    assert_eq!(out["status"], 200);
+    let times = rec.times();
+    assert_eq!(times.len(), 2);
+    let gap = times[1] - times[0];
+    assert!(
+        gap >= Duration::from_millis(950),
+        "re-sent after only {gap:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The same body both times.
+    let sent = rec.requests();
+    assert_eq!(sent[0].body, sent[1].body);
+}
+
+#[tokio::test]
+async fn a_server_error_is_never_resent() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(500)
+        .with_body("<html>oops</html>")
+        .into()]);
+    let err = run(
+        &opts,
+        &config(json!({"max_retries": 5})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "api");
+    assert_eq!(
+        (
+            err["retryable"].clone(),
+            err["may_have_applied"].clone(),
+            err["attempts"].clone()
+        ),
+        (json!(true), json!(true), json!(1))
+    );
+    assert_eq!(rec.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_may_have_applied_and_is_not_resent() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![Intercepted::Fail(ErrorCode::ConnectionReadTimeout)]);
+    let err = run(
+        &opts,
+        &config(json!({})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "transport");
+    assert_eq!(
+        (
+            err["retryable"].clone(),
+            err["may_have_applied"].clone(),
+            err["attempts"].clone()
+        ),
+        (json!(true), json!(true), json!(1))
+    );
+    assert_eq!(rec.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_deadline_holds_against_a_slow_server() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::json(200, &ok_envelope(json!({})))
+        .with_delay(Duration::from_secs(5))
+        .into()]);
+    let started = Instant::now();
+    let err = run(
+        &opts,
+        &config(json!({"timeout_ms": 400})),
+        &json!({"posts": [post("a@example.com")]}),
+    )
+    .await
+    .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err["kind"], "transport");
+    assert_eq!(err["may_have_applied"], true);
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "returned after {elapsed:?}"
+    );
+    assert_eq!(rec.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_and_not_applied() {
+    // A loopback port with nothing listening.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let opts =
+        TaskOptions::default().with_allowed_host("127.0.0.1".parse::<AllowedHost>().unwrap());
+    let cfg = config(
+        json!({"base_url": format!("http://127.0.0.1:{port}"), "max_retries": 1, "timeout_ms": 5000}),
+    );
+    let err = run(&opts, &cfg, &json!({"deletes": [{"id": 1}]}))
+        .await
+        .unwrap_err();
+    assert_eq!(err["kind"], "transport");
+    assert_eq!(
+        (
+            err["retryable"].clone(),
+            err["may_have_applied"].clone(),
+            err["attempts"].clone()
+        ),
+        (json!(true), json!(false), json!(2))
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{}",
+        err["message"]
+    );
+}
+
+/// A one-shot HTTP/1.1 server on 127.0.0.1 that records the raw request and
+/// answers with `response`.
+async fn serve_once(response: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            raw.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&raw);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if raw.len() >= end + 4 + length || n == 0 {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        socket.write_all(response.as_bytes()).await.unwrap();
+        socket.shutdown().await.unwrap();
+        String::from_utf8(raw).unwrap()
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn works_over_real_http_on_loopback() {
+    let (port, server) = serve_once(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 79\r\nconnection: close\r\n\r\n{\"success\":true,\"errors\":[],\"messages\":[],\"result\":{\"deletes\":[{\"id\":424242}]}}",
+    )
+    .await;
+    let opts =
+        TaskOptions::default().with_allowed_host(format!("127.0.0.1:{port}").parse().unwrap());
+    let out = run(
+        &opts,
+        &config(json!({"base_url": format!("http://127.0.0.1:{port}/client/v4")})),
+        &json!({"deletes": [{"id": 424242}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["result"], json!({"deletes": [{"id": 424242}]}));
+    let raw = server.await.unwrap();
+    assert!(raw.starts_with(&format!("POST /client/v4/accounts/{ACCOUNT}/email-security/settings/allow_policies/batch HTTP/1.1\r\n")), "{raw}");
+    assert!(raw.to_ascii_lowercase().contains(&format!(
+        "authorization: bearer {}",
+        TOKEN.to_ascii_lowercase()
+    )));
+    assert!(
+        raw.ends_with(r#"{"deletes":[{"id":424242}],"patches":[],"puts":[],"posts":[]}"#),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn prepare_shows_the_request_with_credentials_redacted() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![CannedResponse::new(200).into()]);
+    for cfg in [
+        config(json!({})),
+        json!({"api_email": "ops@example.com", "api_key": KEY, "account_id": ACCOUNT}).to_string(),
+    ] {
+        let out = outcome(
+            host()
+                .prepare(&opts, &cfg, &json!({"deletes": [{"id": 3}]}).to_string())
+                .await,
+        )
+        .unwrap();
+        assert_eq!(out["dry_run"], true);
+        let request = &out["request"];
+        assert_eq!(request["method"], "POST");
+        assert_eq!(
+            request["url"],
+            format!("{API}/accounts/{ACCOUNT}/email-security/settings/allow_policies/batch")
+        );
+        assert_eq!(
+            request["body"],
+            json!({"deletes": [{"id": 3}], "patches": [], "puts": [], "posts": []})
+        );
+        assert_eq!(
+            request["headers"]["User-Agent"],
+            "allow-policies-batch/0.1.0"
+        );
+        let secret = request["headers"]
+            .get("Authorization")
+            .or_else(|| request["headers"].get("X-Auth-Key"))
+            .unwrap();
+        assert_eq!(secret, "[redacted]");
+    }
+    assert!(rec.requests().is_empty(), "prepare sent a request");
+}
+
+#[tokio::test]
+async fn describe_returns_the_three_schemas() {
+    let text = host().describe(&TaskOptions::default()).await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    for part in ["config", "input", "output"] {
+        assert_eq!(
+            v[part]["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{part}"
+        );
+    }
+    assert!(v["config"]["properties"]["api_token"]["description"].is_string());
+    assert_eq!(v["input"]["properties"]["posts"]["maxItems"], 1000);
+}
+
+#[tokio::test]
+async fn tasks_in_parallel_share_one_host() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let opts = TaskOptions::default().with_interceptor(move |r: CapturedRequest| {
+        c.fetch_add(1, Ordering::SeqCst);
+        let id = r.json().unwrap()["deletes"][0]["id"].clone();
+        CannedResponse::json(200, &ok_envelope(json!({"deletes": [{"id": id}]}))).into()
+    });
+    let tasks: Vec<_> = (1..=16)
+        .map(|i| {
+            let opts = opts.clone();
+            tokio::spawn(async move {
+                run(&opts, &config(json!({})), &json!({"deletes": [{"id": i}]})).await
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let out = t.await.unwrap().unwrap();
+        assert_eq!(out["result"]["deletes"][0]["id"], i + 1);
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 16);
+}
+
+#[test]
+fn the_component_exports_the_task_and_imports_only_wasi() {
+    let engine = wasmtime::Engine::default();
+    let component =
+        wasmtime::component::Component::from_file(&engine, default_component_path()).unwrap();
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(exports, ["workflow:http-task/task@0.1.0"]);
+    let imports: Vec<String> = ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    for needed in [
+        "wasi:http/outgoing-handler@0.2.12",
+        "wasi:clocks/monotonic-clock@0.2.12",
+    ] {
+        assert!(
+            imports.iter().any(|i| i == needed),
+            "{needed} not imported: {imports:?}"
+        );
+    }
+    for import in &imports {
+        assert!(import.starts_with("wasi:"), "unexpected import {import}");
+        // No file system and no raw sockets: outgoing HTTP is the only way out.
+        assert!(
+            !import.starts_with("wasi:filesystem/preopens") && !import.starts_with("wasi:sockets/"),
+            "{import}"
+        );
+    }
+}

@@ -24,8 +24,11 @@ component: wasm-target
 host:
 	$(CARGO) build --release -p host-test
 
+# Until the embedded fake API exists, the main job is the dry run: it shows
+# the exact request (credentials redacted) without sending anything.
 run: build
-	$(HOST) run --config examples/config.json --input examples/batch.json --dry-run
+	CLOUDFLARE_API_TOKEN="$${CLOUDFLARE_API_TOKEN:-example-token}" \
+	  $(HOST) run --config examples/config.json --input examples/batch.json --dry-run
 
 test: test-native test-host
 

@@ -356,13 +356,9 @@ pub fn error_to_json(e: &TaskError) -> Value {
     let kind = error_kind(e);
     match e {
         TaskError::InvalidConfig(problems) | TaskError::InvalidInput(problems) => {
-            let document = match e {
-                TaskError::InvalidConfig(_) => "config",
-                _ => "input",
-            };
             json!({
                 "kind": kind,
-                "message": format!("the {document} has {} problem(s)", problems.len()),
+                "message": problems_message(problems),
                 "retryable": false,
                 "may_have_applied": false,
                 "status": null,
@@ -384,6 +380,27 @@ pub fn error_to_json(e: &TaskError) -> Value {
             "errors": failure.api_errors.iter().map(api_error_to_json).collect::<Vec<_>>(),
             "attempts": failure.attempts,
         }),
+    }
+}
+
+/// "the config has 2 problems and the input 1 problem".
+fn problems_message(problems: &[FieldError]) -> String {
+    let count = |document: Document| problems.iter().filter(|p| p.document == document).count();
+    let phrase = |n: usize| {
+        if n == 1 {
+            "1 problem".to_string()
+        } else {
+            format!("{n} problems")
+        }
+    };
+    match (count(Document::Config), count(Document::Input)) {
+        (0, input) => format!("the input has {}", phrase(input)),
+        (config, 0) => format!("the config has {}", phrase(config)),
+        (config, input) => format!(
+            "the config has {} and the input {}",
+            phrase(config),
+            phrase(input)
+        ),
     }
 }
 
@@ -464,7 +481,7 @@ mod tests {
             error_to_json(&TaskError::InvalidConfig(problems)),
             json!({
                 "kind": "invalid_config",
-                "message": "the config has 2 problem(s)",
+                "message": "the config has 2 problems",
                 "retryable": false,
                 "may_have_applied": false,
                 "status": null,
@@ -484,8 +501,30 @@ mod tests {
         }]);
         let value = error_to_json(&input);
         assert_eq!(value["kind"], "invalid_input");
-        assert_eq!(value["message"], "the input has 1 problem(s)");
+        assert_eq!(value["message"], "the input has 1 problem");
         assert_eq!(value["errors"][0]["document"], "input");
+
+        let both = TaskError::InvalidConfig(vec![
+            FieldError {
+                document: Document::Config,
+                pointer: "/a".into(),
+                message: "m".into(),
+            },
+            FieldError {
+                document: Document::Input,
+                pointer: "/b".into(),
+                message: "m".into(),
+            },
+            FieldError {
+                document: Document::Input,
+                pointer: "/c".into(),
+                message: "m".into(),
+            },
+        ]);
+        assert_eq!(
+            error_to_json(&both)["message"],
+            "the config has 1 problem and the input 2 problems"
+        );
     }
 
     #[test]

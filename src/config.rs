@@ -252,27 +252,22 @@ pub fn check_account_id(s: &str) -> Result<(), String> {
     if s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Ok(());
     }
-    let shown: String = s
-        .chars()
-        .take(40)
-        .collect::<String>()
-        .escape_debug()
-        .to_string();
+    let shown = crate::json::quoted(s, 40);
     if s.chars()
         .any(|c| matches!(c, '/' | '?' | '#' | '%') || c.is_whitespace() || c.is_control())
         || s.contains("..")
     {
         return Err(format!(
-            "expected 32 lowercase hexadecimal characters, got \"{shown}\", which contains characters that would change the request URL"
+            "expected 32 lowercase hexadecimal characters, got {shown}, which contains characters that would change the request URL"
         ));
     }
     if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
-            "expected 32 lowercase hexadecimal characters, got \"{shown}\" with upper-case letters"
+            "expected 32 lowercase hexadecimal characters, got {shown} with upper-case letters"
         ));
     }
     Err(format!(
-        "expected 32 lowercase hexadecimal characters, got \"{shown}\" ({} characters)",
+        "expected 32 lowercase hexadecimal characters, got {shown} ({} characters)",
         s.chars().count()
     ))
 }
@@ -306,7 +301,7 @@ pub fn check_base_url(s: &str) -> Result<BaseUrl, String> {
                     .into(),
             )
         }
-        other => return Err(format!("expected an https URL, got scheme \"{}\"", other.escape_debug())),
+        other => return Err(format!("expected an https URL, got scheme {}", crate::json::quoted(other, 20))),
     }
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err("path must not contain \".\" or \"..\" segments".into());

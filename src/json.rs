@@ -17,6 +17,20 @@ pub fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// `s` as a JSON string literal, cut to `max_chars` characters, for quoting
+/// a (non-secret) value in a message with its control characters escaped.
+pub fn quoted(s: &str, max_chars: usize) -> String {
+    let cut = match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    };
+    let mut text = serde_json::to_string(cut).unwrap_or_default();
+    if cut.len() < s.len() {
+        text.insert(text.len() - 1, '…');
+    }
+    text
+}
+
 /// Parses parameter text, reporting malformed JSON at the document root.
 /// The parser's message carries a position, never the text itself, so a
 /// secret in a broken config cannot leak through it.

@@ -118,8 +118,10 @@ pub struct RawResponse {
 #[derive(Debug)]
 pub struct Success {
     pub status: u16,
-    pub result: Box<RawValue>,
-    pub messages: Box<RawValue>,
+    /// `None` when the API sent no `result` (or `null`).
+    pub result: Option<Box<RawValue>>,
+    /// `None` when the API sent no `messages` list.
+    pub messages: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -177,19 +179,20 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
     let envelope = if response.truncated {
         None
     } else {
-        serde_json::from_slice::<Envelope<'_>>(&response.body).ok()
+        // One deserializer instance (over `str`) serves every parse in the
+        // component; a body that is not UTF-8 is not an envelope anyway.
+        std::str::from_utf8(&response.body)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Envelope<'_>>(text).ok())
     };
 
     let mut failure = match (status, envelope) {
         (200..=299, Some(env)) if env.success => {
-            let messages = match env.messages {
-                Some(m) if m.get().starts_with('[') => m.to_owned(),
-                _ => RawValue::from_string("[]".into()).expect("[] is JSON"),
-            };
-            let result = env
-                .result
-                .map(ToOwned::to_owned)
-                .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"));
+            let messages = env
+                .messages
+                .filter(|m| m.get().starts_with('['))
+                .map(ToOwned::to_owned);
+            let result = env.result.map(ToOwned::to_owned);
             return Ok(Success {
                 status,
                 result,

@@ -231,10 +231,7 @@ fn overlaps_v6(a: u128, a_len: u8, b: u128, b_len: u8) -> bool {
 
 /// The input in quotes for a message, shortened when long.
 fn quote(s: &str) -> String {
-    match s.char_indices().nth(SNIPPET) {
-        Some((cut, _)) => format!("{:?}...", &s[..cut]),
-        None => format!("{s:?}"),
-    }
+    crate::json::quoted(s, SNIPPET)
 }
 
 #[cfg(test)]
@@ -378,13 +375,13 @@ mod tests {
     #[test]
     fn long_inputs_are_quoted_short() {
         let e = err_of(check_host_name(&format!("{}_", "a".repeat(62))));
-        assert!(e.contains("\"..."), "{e}");
+        assert!(e.contains("…\""), "{e}");
         assert!(e.len() < 200, "{e}");
         let e = err_of(parse_ip_pattern(&"9".repeat(500)));
         assert!(e.len() < 200, "{e}");
         // Cutting the quote must respect character boundaries.
         let e = err_of(parse_ip_pattern(&"é".repeat(100)));
-        assert!(e.contains("..."), "{e}");
+        assert!(e.contains("…"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! matching anything. It works in one pass with explicit stacks, so no input can
 //! make it recurse deeply or backtrack.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 /// Inline flag `x`: whitespace and `#` comments between tokens are ignored.
 const COMMENTS: u8 = 1;
@@ -26,7 +26,7 @@ pub fn check_regex(pattern: &str) -> Result<(), String> {
         in_quote: false,
         flags: 0,
         in_behind: false,
-        names: HashSet::new(),
+        names: BTreeSet::new(),
     }
     .run()
     .map_err(|why| format!("is not a well-formed regular expression: {why}"))
@@ -68,7 +68,7 @@ struct Parser {
     /// The innermost enclosing look-around is a look-behind, where Java refuses
     /// back-references because their length is unbounded.
     in_behind: bool,
-    names: HashSet<String>,
+    names: BTreeSet<String>,
 }
 
 impl Parser {
@@ -208,7 +208,7 @@ impl Parser {
             .iter()
             .take(SNIPPET)
             .map(|&c| match c {
-                c if c.is_control() => c.escape_debug().to_string(),
+                c if c.is_control() => c.escape_default().to_string(),
                 c => c.to_string(),
             })
             .collect();

@@ -465,8 +465,10 @@ mod tests {
             Completed {
                 success: Some(Success {
                     status: 200,
-                    result: raw(r#"{"deletes":[],"patches":[{"id":7}],"puts":[],"posts":[]}"#),
-                    messages: raw("[]"),
+                    result: Some(raw(
+                        r#"{"deletes":[],"patches":[{"id":7}],"puts":[],"posts":[]}"#,
+                    )),
+                    messages: Some(raw("[]")),
                 }),
                 attempts: 1,
             },

@@ -92,6 +92,7 @@ pub fn preview_json(prepared: &Prepared) -> String {
         warnings: &'a [Problem],
         counts: Counts,
     }
+    // Strings, numbers and JSON already checked: serialising cannot fail.
     serde_json::to_string(&Preview {
         dry_run: true,
         skipped: prepared.request.is_none(),
@@ -99,7 +100,7 @@ pub fn preview_json(prepared: &Prepared) -> String {
         warnings: &prepared.warnings,
         counts: prepared.counts,
     })
-    .expect("the preview always serialises")
+    .unwrap_or_default()
 }
 
 /// Limits for one attempt, all derived from what remains of the deadline.
@@ -203,25 +204,35 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
         status: Option<u16>,
         attempts: u32,
         result: Option<&'a serde_json::value::RawValue>,
-        messages: Option<&'a serde_json::value::RawValue>,
+        messages: ListOrEmpty<'a>,
         warnings: &'a [Problem],
         counts: Counts,
     }
     let success = completed.success.as_ref();
-    let empty: &[u8] = b"[]";
-    let empty_list: &serde_json::value::RawValue =
-        serde_json::from_slice(empty).expect("[] is JSON");
+    // Strings, numbers and JSON already checked: serialising cannot fail.
     serde_json::to_string(&Output {
         success: true,
         skipped: success.is_none(),
         status: success.map(|s| s.status),
         attempts: completed.attempts,
-        result: success.map(|s| &*s.result),
-        messages: Some(success.map_or(empty_list, |s| &*s.messages)),
+        result: success.and_then(|s| s.result.as_deref()),
+        messages: ListOrEmpty(success.and_then(|s| s.messages.as_deref())),
         warnings: &prepared.warnings,
         counts: prepared.counts,
     })
-    .expect("the output always serialises")
+    .unwrap_or_default()
+}
+
+/// The API's list verbatim, or `[]` when it sent none.
+struct ListOrEmpty<'a>(Option<&'a serde_json::value::RawValue>);
+
+impl Serialize for ListOrEmpty<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(list) => list.serialize(s),
+            None => s.collect_seq(std::iter::empty::<()>()),
+        }
+    }
 }
 
 #[cfg(test)]

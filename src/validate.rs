@@ -2,7 +2,7 @@
 //! checked against the API's field rules before anything is sent.
 
 use crate::config::check_account_id;
-use crate::json::{expect_object, field, reject_unknown_keys, type_name, Field};
+use crate::json::{expect_object, field, quoted, reject_unknown_keys, type_name, Field};
 use crate::pattern::{check_email, check_host_name, parse_ip_pattern, special_range};
 use crate::policy::{
     BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch, Replacement, MAX_ITEMS,
@@ -144,7 +144,9 @@ pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
             continue;
         };
         let folded = match (policy.is_regex, policy.pattern_type) {
-            (false, PatternType::Email | PatternType::Domain) => policy.pattern.to_lowercase(),
+            (false, PatternType::Email | PatternType::Domain) => {
+                policy.pattern.to_ascii_lowercase()
+            }
             _ => policy.pattern.clone(),
         };
         let key = (policy.pattern_type, policy.is_regex, folded);
@@ -222,10 +224,7 @@ fn read_id(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) -> Optio
     if parsed.is_none() {
         let got = match value {
             Value::Number(n) => n.to_string(),
-            Value::String(s) => format!(
-                "\"{}\"",
-                s.chars().take(60).collect::<String>().escape_debug()
-            ),
+            Value::String(s) => quoted(s, 60),
             other => type_name(other).to_string(),
         };
         report.error(
@@ -359,9 +358,9 @@ fn read_fields(
                 DOC,
                 &pattern_type.at,
                 format!(
-                    "expected one of {}, got \"{}\"",
+                    "expected one of {}, got {}",
                     PatternType::NAMES.join(", "),
-                    s.chars().take(60).collect::<String>().escape_debug()
+                    quoted(s, 60)
                 ),
             );
         }

@@ -75,7 +75,7 @@ impl Transport for WasiTransport {
                 TransportFault::Unsendable("the request body stream was already taken".into())
             })
             .and_then(|stream| {
-                let result = write_all(&stream, &request.body, &deadline);
+                let result = write_all(&stream, request.body.as_bytes(), &deadline);
                 drop(stream);
                 result
             });
@@ -360,7 +360,30 @@ fn describe(code: &ErrorCode) -> String {
                 detail.chars().take(200).collect::<String>()
             )
         }
-        other => return format!("{other}").chars().take(200).collect(),
+        E::InternalError(None) => "host error",
+        E::HttpRequestLengthRequired => "the host requires a request length",
+        E::HttpRequestBodySize(_) => "request body size rejected by the host",
+        E::HttpRequestMethodInvalid => "request method rejected by the host",
+        E::HttpRequestUriInvalid => "request URL rejected by the host",
+        E::HttpRequestUriTooLong => "request URL too long",
+        E::HttpRequestHeaderSectionSize(_) | E::HttpRequestHeaderSize(_) => {
+            "request headers too large"
+        }
+        E::HttpRequestTrailerSectionSize(_) | E::HttpRequestTrailerSize(_) => {
+            "request trailers too large"
+        }
+        E::HttpResponseHeaderSectionSize(_) | E::HttpResponseHeaderSize(_) => {
+            "response headers too large"
+        }
+        E::HttpResponseBodySize(_) => "response body too large",
+        E::HttpResponseTrailerSectionSize(_) | E::HttpResponseTrailerSize(_) => {
+            "response trailers too large"
+        }
+        E::HttpResponseTransferCoding(_) => "unsupported response transfer coding",
+        E::HttpResponseContentCoding(_) => "unsupported response content coding",
+        E::HttpUpgradeFailed => "HTTP upgrade failed",
+        E::LoopDetected => "request loop detected",
+        E::ConfigurationError => "host configuration error",
     };
     text.to_string()
 }

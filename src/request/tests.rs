@@ -54,7 +54,7 @@ fn url_and_headers_with_a_token() {
     );
     assert_eq!(
         req.body,
-        br#"{"deletes":[],"patches":[],"puts":[],"posts":[]}"#
+        r#"{"deletes":[],"patches":[],"puts":[],"posts":[]}"#
     );
 }
 
@@ -101,7 +101,7 @@ fn golden_body_for_a_mixed_batch() {
         r#""posts":[{"pattern":".*@partner\\.example","pattern_type":"EMAIL","is_regex":true,"is_exempt_recipient":false,"is_trusted_sender":true,"is_acceptable_sender":false,"verify_sender":true},"#,
         r#"{"pattern":"billing@vendor.example","pattern_type":"EMAIL","is_regex":false,"is_exempt_recipient":true,"is_trusted_sender":false,"is_acceptable_sender":false,"verify_sender":false,"comments":null}]}"#
     );
-    assert_eq!(std::str::from_utf8(&req.body).unwrap(), expected);
+    assert_eq!(req.body, expected);
 }
 
 /// The largest batch the API takes: 1000 of each. The expected text is
@@ -142,7 +142,7 @@ fn golden_body_for_the_maximum_batch() {
         )
     });
     expected += "]}";
-    assert_eq!(std::str::from_utf8(&req.body).unwrap(), expected);
+    assert_eq!(req.body, expected);
 }
 
 #[test]

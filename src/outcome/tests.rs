@@ -198,3 +198,13 @@ fn retry_after_seconds_and_http_date() {
         Some(120_000)
     );
 }
+
+#[test]
+fn truncated_2xx_is_bad_response_even_if_it_parses() {
+    let mut big = response(200, OK_BODY);
+    big.truncated = true;
+    assert_eq!(
+        row(classify_response(&big, 0)),
+        (FailureKind::BadResponse, false, true, Some(200))
+    );
+}

@@ -330,3 +330,28 @@ fn preview_shows_the_request_redacted_with_warnings() {
     assert_eq!(v["warnings"][0]["document"], "input");
     assert_eq!(v["counts"]["patches"], 1);
 }
+
+#[test]
+fn a_wait_ending_exactly_at_the_deadline_is_not_taken() {
+    // deadline = 1000 + 1010 = 2010; after the send now = 1010; 1010 + 1000 = 2010.
+    let p = prepared(r#","timeout_ms":1010"#);
+    let mut t = Scripted::new(vec![status(429, Some("1"), ""), status(200, None, OK)]);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert!(t.slept.is_empty());
+    assert_eq!(f.attempts, 1);
+}
+
+#[test]
+fn max_response_bytes_reaches_the_attempt() {
+    let p = prepared(r#","max_response_bytes":1024"#);
+    let mut t = Scripted::new(vec![status(200, None, OK)]);
+    execute(&p, &mut t).unwrap();
+    assert_eq!(t.sent[0].max_response_bytes, 1024);
+}
+
+#[test]
+fn debug_of_prepared_never_shows_the_token() {
+    let p = prepared("");
+    let text = format!("{:?}", p.config);
+    assert!(!text.contains(TOKEN), "{text}");
+}

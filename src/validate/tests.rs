@@ -597,3 +597,76 @@ fn every_problem_is_reported_in_one_pass() {
         ]
     );
 }
+
+#[test]
+fn every_problem_of_one_item_is_reported() {
+    let a = with(
+        with(with(post(), "x", json!(1)), "verify_sender", json!("yes")),
+        "pattern",
+        json!("not-an-address"),
+    );
+    let b = with(
+        with(post(), "pattern_type", json!("EMAILS")),
+        "is_regex",
+        json!("no"),
+    );
+    let pointers: Vec<String> = errors(json!({"posts": [a, b]}))
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/posts/0/x",
+            "/posts/0/verify_sender",
+            "/posts/0/pattern",
+            "/posts/1/pattern_type",
+            "/posts/1/is_regex"
+        ]
+    );
+}
+
+#[test]
+fn pattern_length_counts_characters() {
+    let wide = "é".repeat(1024);
+    let p = with(
+        with(post(), "pattern", json!(wide)),
+        "is_regex",
+        json!(true),
+    );
+    assert!(errors(json!({"posts": [p]})).is_empty());
+}
+
+#[test]
+fn put_pattern_is_checked() {
+    let p = with(
+        with(post(), "id", json!(4)),
+        "pattern",
+        json!("not-an-address"),
+    );
+    assert_eq!(one_error(json!({"puts": [p]})).0, "/puts/0/pattern");
+}
+
+#[test]
+fn deprecated_alone_in_a_put_names_the_replacement() {
+    let p = with(
+        with(
+            without(post(), "is_trusted_sender"),
+            "is_sender",
+            json!(true),
+        ),
+        "id",
+        json!(4),
+    );
+    let (valid, report) = check(json!({"puts": [p]}));
+    assert!(valid.is_none());
+    assert_eq!(report.errors.len(), 1);
+    assert!(
+        report.errors[0]
+            .message
+            .contains("rename it to is_trusted_sender"),
+        "{:?}",
+        report.errors
+    );
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}

@@ -1,6 +1,6 @@
-# The component is built for wasm32-wasip2 in release (size-tuned profile);
-# the host, its tests and clippy's checks all use release too, so wasmtime
-# is compiled once per profile and never twice.
+# The component is built for wasm32-wasip2 with its size-tuned profile and
+# copied to target/wasm32-wasip2/release/; the host and its tests use the
+# release profile, so wasmtime is compiled once and never twice.
 
 CARGO  ?= cargo
 TARGET := wasm32-wasip2
@@ -18,17 +18,18 @@ wasm-target:
 	@rustup target list --installed | grep -qx '$(TARGET)' || rustup target add $(TARGET)
 
 component: wasm-target
-	$(CARGO) build --release --target $(TARGET) -p allow-policies-batch
+	$(CARGO) build --profile component --target $(TARGET) -p allow-policies-batch
+	@mkdir -p $(dir $(WASM))
+	@cp target/$(TARGET)/component/allow_policies_batch.wasm $(WASM)
 	@ls -l $(WASM) | awk '{ print "component: " $$5 " bytes  $(WASM)" }'
 
 host:
 	$(CARGO) build --release -p host-test
 
-# Until the embedded fake API exists, the main job is the dry run: it shows
-# the exact request (credentials redacted) without sending anything.
+# The main job, on a laptop with no account and no network: the example
+# batch through the component against the fake API started in-process.
 run: build
-	CLOUDFLARE_API_TOKEN="$${CLOUDFLARE_API_TOKEN:-example-token}" \
-	  $(HOST) run --config examples/config.json --input examples/batch.json --dry-run
+	$(HOST) demo
 
 test: test-native test-host
 

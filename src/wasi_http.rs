@@ -183,10 +183,20 @@ fn write_all(
         stream.write(&bytes[..n]).map_err(write_failed)?;
         bytes = &bytes[n..];
     }
-    stream.flush().map_err(write_failed)?;
+    // Once the declared length is reached the host may close the stream:
+    // the whole body has been handed over, so that is not a failure (a real
+    // one shows up on the response future).
+    match stream.flush() {
+        Ok(()) => {}
+        Err(StreamError::Closed) => return Ok(()),
+        Err(e) => return Err(write_failed(e)),
+    }
     loop {
-        if stream.check_write().map_err(write_failed)? > 0 {
-            return Ok(());
+        match stream.check_write() {
+            Ok(0) => {}
+            Ok(_) => return Ok(()),
+            Err(StreamError::Closed) => return Ok(()),
+            Err(e) => return Err(write_failed(e)),
         }
         if !wait(&pollable, deadline) {
             return Err(past_deadline("sending the body"));

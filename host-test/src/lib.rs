@@ -10,15 +10,18 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use serde_json::{json, Map, Value};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 mod allow;
+mod compile_cache;
+pub mod fake_api;
 mod http_hooks;
 
 pub use allow::{is_allowed, AllowedHost};
+pub use compile_cache::{CacheMode, CacheOutcome, CACHE_DIR_ENV};
 pub use http_hooks::{
     CannedResponse, CapturedRequest, Intercepted, Interceptor, MAX_CAPTURED_BODY,
 };
@@ -154,10 +157,21 @@ impl std::error::Error for WallClockLimitExceeded {}
 /// The component compiled and linked once; every call gets its own store.
 pub struct TaskHost {
     pre: AllowPoliciesBatchPre<TaskState>,
+    cache_outcome: CacheOutcome,
+    cache_entry: Option<PathBuf>,
 }
 
 impl TaskHost {
+    /// Loads the component, reusing compiled code from the user's cache
+    /// directory ([`CacheMode::UserDefault`]).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::load_with_cache(path, CacheMode::UserDefault)
+    }
+
+    /// Like [`TaskHost::load`] with the compiled-code cache chosen by the
+    /// caller. The cache never makes loading fail: without a usable
+    /// directory the component is just compiled.
+    pub fn load_with_cache(path: &Path, cache: CacheMode) -> anyhow::Result<Self> {
         if !path.is_file() {
             bail!(
                 "component not found at {}: build it with `make build`",
@@ -172,9 +186,13 @@ impl TaskHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_error)?;
 
-        let component = Component::from_file(&engine, path)
-            .map_err(wasm_error)
+        let loaded = std::fs::read(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|wasm| {
+                compile_cache::load_component(&engine, &wasm, &cache).map_err(wasm_error)
+            })
             .with_context(|| format!("cannot load the component {}", path.display()))?;
+        let component = loaded.component;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(AllowPoliciesBatchPre::new)
@@ -186,7 +204,21 @@ impl TaskHost {
                 )
             })?;
         spawn_epoch_ticker(&engine)?;
-        Ok(Self { pre })
+        Ok(Self {
+            pre,
+            cache_outcome: loaded.outcome,
+            cache_entry: loaded.entry,
+        })
+    }
+
+    /// Whether the compiled code came from the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache_outcome
+    }
+
+    /// The cache file that holds this component's compiled code, if any.
+    pub fn cache_entry(&self) -> Option<&Path> {
+        self.cache_entry.as_deref()
     }
 
     /// `describe`: the JSON Schemas of config, input and output.

@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::{
     default_component_path, error_to_json, AllowedHost, TaskError, TaskHost, TaskOptions,
 };
@@ -14,6 +15,8 @@ use serde_json::{json, Value};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod demo;
 
 /// sysexits' EX_TEMPFAIL: try again later.
 const EXIT_RETRYABLE: u8 = 75;
@@ -59,6 +62,25 @@ enum Command {
     Describe {
         #[arg(long)]
         component: Option<PathBuf>,
+    },
+    /// Serve an in-memory stand-in for the allow-policies API on loopback
+    /// until interrupted; prints its base URL.
+    FakeApi {
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// The only bearer token accepted; by default any non-empty one.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Run the example batch against a fake API started in-process, and
+    /// show the request, the answer and the resulting policies.
+    Demo {
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// The folder holding config.json and batch.json.
+        #[arg(long)]
+        examples: Option<PathBuf>,
     },
 }
 
@@ -110,6 +132,25 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             })?;
             Ok(print_outcome(outcome))
         }
+        Command::FakeApi { listen, token } => runtime.block_on(async {
+            let fake = FakeApi::start(FakeApiOptions { listen, token }).await?;
+            println!("{}", json!({ "base_url": fake.base_url() }));
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
+            fake.shutdown().await;
+            Ok(0)
+        }),
+        Command::Demo {
+            component,
+            examples,
+        } => {
+            let host = load(component)?;
+            let examples = examples.unwrap_or_else(default_examples);
+            let report = runtime.block_on(demo::run(&host, &examples))?;
+            print!("{report}");
+            Ok(0)
+        }
         Command::Describe { component } => {
             let host = load(component)?;
             let schemas = runtime.block_on(host.describe(&TaskOptions::default()))?;
@@ -117,6 +158,15 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `examples/` in the working directory, else the one in this repository.
+fn default_examples() -> PathBuf {
+    let here = PathBuf::from("examples");
+    if here.join("batch.json").is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
 fn load(component: Option<PathBuf>) -> anyhow::Result<TaskHost> {

@@ -1,0 +1,268 @@
+//! `task-host` end to end, as a user runs it: a `fake-api` process on
+//! loopback, `task-host run` processes against it, files, exit codes and
+//! stdout. Nothing here talks to anything but 127.0.0.1.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+const TOKEN: &str = "e2e-TOKEN-that-must-never-be-printed";
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+
+/// A `task-host fake-api` process, killed when dropped.
+struct FakeApiProcess {
+    child: Child,
+    base_url: String,
+    port: u16,
+}
+
+impl FakeApiProcess {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_task-host"))
+            .args(["fake-api", "--listen", "127.0.0.1:0", "--token", TOKEN])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fake-api starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let started: Value =
+            serde_json::from_str(&line).expect("fake-api prints its base URL as JSON");
+        let base_url = started["base_url"].as_str().unwrap().to_string();
+        let port = base_url
+            .trim_start_matches("http://127.0.0.1:")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        FakeApiProcess {
+            child,
+            base_url,
+            port,
+        }
+    }
+
+    /// One HTTP/1.1 exchange on a fresh loopback connection.
+    fn http(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            let mut out = String::new();
+            let mut rest = rest;
+            loop {
+                let (size, tail) = rest.split_once("\r\n").unwrap();
+                let size = usize::from_str_radix(size, 16).unwrap();
+                if size == 0 {
+                    break;
+                }
+                out.push_str(&tail[..size]);
+                rest = &tail[size + 2..];
+            }
+            out
+        } else {
+            rest.to_string()
+        };
+        (
+            status,
+            if body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&body).unwrap()
+            },
+        )
+    }
+
+    fn policies(&self) -> Vec<Value> {
+        let (status, body) = self.http(
+            "GET",
+            &format!(
+                "/client/v4/accounts/{ACCOUNT}/email-security/settings/allow_policies?per_page=100"
+            ),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        body["result"].as_array().unwrap().clone()
+    }
+
+    fn queue_faults(&self, faults: Value) {
+        let (status, _) = self.http("POST", "/__fake/faults", &faults.to_string());
+        assert_eq!(status, 204);
+    }
+}
+
+impl Drop for FakeApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("task-host-e2e-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `task-host run` with these documents; the token comes from the environment.
+fn run(
+    fake: &FakeApiProcess,
+    name: &str,
+    config: Value,
+    input: Value,
+    extra: &[&str],
+) -> (Output, Value) {
+    let dir = workdir(name);
+    let mut base = json!({"base_url": fake.base_url, "account_id": ACCOUNT, "timeout_ms": 5000});
+    for (k, v) in config.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    std::fs::write(dir.join("config.json"), base.to_string()).unwrap();
+    std::fs::write(dir.join("input.json"), input.to_string()).unwrap();
+    let allow = format!("127.0.0.1:{}", fake.port);
+    let mut args = vec!["run", "--config", "config.json", "--input", "input.json"];
+    if !extra.contains(&"--no-allow") {
+        args.extend(["--allow-host", &allow]);
+    }
+    args.extend(extra.iter().filter(|a| **a != "--no-allow"));
+    let out = Command::new(env!("CARGO_BIN_EXE_task-host"))
+        .args(&args)
+        .current_dir(&dir)
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !String::from_utf8_lossy(stream).contains(TOKEN),
+            "the token was printed"
+        );
+    }
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let doc = serde_json::from_str(&text).unwrap_or(Value::Null);
+    std::fs::remove_dir_all(&dir).unwrap();
+    (out, doc)
+}
+
+fn post(pattern: &str) -> Value {
+    json!({"pattern": pattern, "pattern_type": "EMAIL", "is_regex": false, "is_exempt_recipient": false,
+           "is_trusted_sender": true, "is_acceptable_sender": false, "verify_sender": true})
+}
+
+#[test]
+fn a_batch_is_applied_and_can_be_listed_back() {
+    let fake = FakeApiProcess::start();
+    let (out, doc) = run(
+        &fake,
+        "happy",
+        json!({}),
+        json!({"posts": [post("a@example.com"), post("b@example.com")]}),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["status"], 200);
+    let created = doc["result"]["posts"].as_array().unwrap();
+    assert_eq!(created.len(), 2);
+    let listed = fake.policies();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["pattern"], "a@example.com");
+    assert_eq!(listed[0]["id"], created[0]["id"]);
+
+    // A second batch deletes one and patches the other.
+    let input = json!({"deletes": [{"id": created[0]["id"]}], "patches": [{"id": created[1]["id"], "comments": "kept"}]});
+    let (out, _) = run(&fake, "second", json!({}), input, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let listed = fake.policies();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["comments"], "kept");
+}
+
+#[test]
+fn an_unknown_id_rejects_the_whole_batch() {
+    let fake = FakeApiProcess::start();
+    let input = json!({"deletes": [{"id": 999999}], "posts": [post("c@example.com")]});
+    let (out, doc) = run(&fake, "unknown", json!({}), input, &[]);
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["error"]["kind"], "api");
+    assert_eq!(doc["error"]["retryable"], false);
+    assert_eq!(doc["error"]["errors"][0]["pointer"], "/deletes/0/id");
+    assert!(
+        fake.policies().is_empty(),
+        "part of a rejected batch was applied"
+    );
+}
+
+#[test]
+fn a_dry_run_sends_nothing() {
+    let fake = FakeApiProcess::start();
+    let (out, doc) = run(
+        &fake,
+        "dry",
+        json!({}),
+        json!({"posts": [post("d@example.com")]}),
+        &["--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["request"]["headers"]["Authorization"], "[redacted]");
+    assert!(fake.policies().is_empty());
+}
+
+#[test]
+fn a_rate_limit_past_the_deadline_exits_75() {
+    let fake = FakeApiProcess::start();
+    fake.queue_faults(json!([{"status": 429, "headers": {"retry-after": "60"}}]));
+    let (out, doc) = run(
+        &fake,
+        "ratelimit",
+        json!({}),
+        json!({"posts": [post("e@example.com")]}),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(75), "{doc}");
+    assert_eq!(doc["error"]["kind"], "api");
+    assert_eq!(doc["error"]["retry_after_ms"], 60000);
+    assert_eq!(doc["error"]["may_have_applied"], false);
+    assert!(fake.policies().is_empty());
+}
+
+#[test]
+fn a_destination_not_allowed_is_denied_and_not_reached() {
+    let fake = FakeApiProcess::start();
+    let (out, doc) = run(
+        &fake,
+        "denied",
+        json!({}),
+        json!({"posts": [post("f@example.com")]}),
+        &["--no-allow"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["error"]["kind"], "denied");
+    assert_eq!(doc["error"]["attempts"], 0);
+    assert!(fake.policies().is_empty());
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_task-host"))
+        .args(["run", "--config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

@@ -1,0 +1,115 @@
+//! The files in `examples/` are what users copy: each must parse, and each
+//! must agree with what the component actually does.
+
+use host_test::{default_component_path, TaskHost, TaskOptions};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn read(relative: &str) -> Value {
+    let path = examples().join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn json_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            json_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "json") {
+            found.push(path);
+        }
+    }
+}
+
+/// The example config with a stand-in token, as `task-host` would add it
+/// from the environment.
+fn config() -> String {
+    let mut c = read("config.json");
+    c["api_token"] = json!("example-token");
+    c.to_string()
+}
+
+async fn prepare(input: &Value) -> Value {
+    let host = TaskHost::load(&default_component_path()).unwrap();
+    let out = host
+        .prepare(&TaskOptions::default(), &config(), &input.to_string())
+        .await
+        .unwrap();
+    serde_json::from_str(&out.unwrap_or_else(|e| panic!("{e:?}"))).unwrap()
+}
+
+#[test]
+fn every_example_file_is_json() {
+    let mut files = Vec::new();
+    json_files(&examples(), &mut files);
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
+#[tokio::test]
+async fn the_example_batch_passes_prepare_without_warnings() {
+    let preview = prepare(&read("batch.json")).await;
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["warnings"], json!([]));
+    assert_eq!(
+        preview["counts"],
+        json!({"deletes": 1, "patches": 1, "puts": 1, "posts": 3})
+    );
+}
+
+#[tokio::test]
+async fn the_simworkflow_request_is_the_one_the_component_builds() {
+    let preview = prepare(&read("batch.json")).await;
+    let definition = read("simworkflow/allow-policies-sync.json");
+    let task = &definition["tasks"][definition["startTask"].as_str().unwrap()];
+    assert_eq!(task["type"], "Http");
+    let http = &task["httpRequest"];
+    let request = &preview["request"];
+    assert_eq!(http["url"], request["url"]);
+    assert_eq!(http["method"], request["method"]);
+    assert_eq!(http["body"], request["body"]);
+    for (name, value) in request["headers"].as_object().unwrap() {
+        if name == "Authorization" {
+            assert!(
+                http["headers"][name]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Bearer ${"),
+                "the token must come from a secret"
+            );
+        } else {
+            assert_eq!(&http["headers"][name], value, "{name}");
+        }
+    }
+    for key in ["intervalSeconds", "maxAttempts", "backoffRate"] {
+        assert!(task["retry"][key].is_number(), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn the_conductor_workflow_passes_exactly_the_task_input() {
+    let keys = ["account_id", "deletes", "patches", "puts", "posts"];
+    let workflow = read("conductor/workflow.json");
+    let parameters = workflow["tasks"][0]["inputParameters"].as_object().unwrap();
+    let mut names: Vec<&str> = parameters.keys().map(String::as_str).collect();
+    names.sort();
+    let mut expected = keys.to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    let task_def = read("conductor/task-def.json");
+    assert_eq!(task_def["name"], workflow["tasks"][0]["name"]);
+    assert_eq!(task_def["inputKeys"], json!(keys));
+
+    // The workflow input of the start request is a valid task input.
+    let start = read("conductor/start-workflow.json");
+    let preview = prepare(&start["input"]).await;
+    assert_eq!(preview["counts"]["posts"], 3);
+}

@@ -102,6 +102,17 @@ fn outcome(result: anyhow::Result<Result<String, TaskError>>) -> Result<Value, V
     }
 }
 
+/// `(retryable, may_have_applied, attempts)` of an error document.
+fn classification(err: &Value) -> (bool, bool, u64) {
+    (
+        err["retryable"].as_bool().expect("retryable is a boolean"),
+        err["may_have_applied"]
+            .as_bool()
+            .expect("may_have_applied is a boolean"),
+        err["attempts"].as_u64().expect("attempts is a number"),
+    )
+}
+
 async fn run(opts: &TaskOptions, config: &str, input: &Value) -> Result<Value, Value> {
     outcome(host().run_task(opts, config, &input.to_string()).await)
 }
@@ -243,14 +254,7 @@ async fn invalid_config_is_reported_with_pointers_and_nothing_is_sent() {
         .await
         .unwrap_err();
     assert_eq!(err["kind"], "invalid_config");
-    assert_eq!(
-        (
-            err["retryable"].clone(),
-            err["may_have_applied"].clone(),
-            err["attempts"].clone()
-        ),
-        (json!(false), json!(false), json!(0))
-    );
+    assert_eq!(classification(&err), (false, false, 0));
     let pointers: Vec<&str> = err["errors"]
         .as_array()
         .unwrap()
@@ -312,14 +316,7 @@ async fn a_destination_not_allowed_is_denied_and_never_reached() {
     .await
     .unwrap_err();
     assert_eq!(err["kind"], "denied");
-    assert_eq!(
-        (
-            err["retryable"].clone(),
-            err["may_have_applied"].clone(),
-            err["attempts"].clone()
-        ),
-        (json!(false), json!(false), json!(0))
-    );
+    assert_eq!(classification(&err), (false, false, 0));
     assert!(
         rec.requests().is_empty(),
         "the interceptor saw a denied request"
@@ -434,14 +431,7 @@ async fn a_server_error_is_never_resent() {
     .await
     .unwrap_err();
     assert_eq!(err["kind"], "api");
-    assert_eq!(
-        (
-            err["retryable"].clone(),
-            err["may_have_applied"].clone(),
-            err["attempts"].clone()
-        ),
-        (json!(true), json!(true), json!(1))
-    );
+    assert_eq!(classification(&err), (true, true, 1));
     assert_eq!(rec.requests().len(), 1);
 }
 
@@ -457,14 +447,7 @@ async fn a_timeout_after_sending_may_have_applied_and_is_not_resent() {
     .await
     .unwrap_err();
     assert_eq!(err["kind"], "transport");
-    assert_eq!(
-        (
-            err["retryable"].clone(),
-            err["may_have_applied"].clone(),
-            err["attempts"].clone()
-        ),
-        (json!(true), json!(true), json!(1))
-    );
+    assert_eq!(classification(&err), (true, true, 1));
     assert_eq!(rec.requests().len(), 1);
 }
 
@@ -508,14 +491,7 @@ async fn connection_refused_is_retried_and_not_applied() {
         .await
         .unwrap_err();
     assert_eq!(err["kind"], "transport");
-    assert_eq!(
-        (
-            err["retryable"].clone(),
-            err["may_have_applied"].clone(),
-            err["attempts"].clone()
-        ),
-        (json!(true), json!(false), json!(2))
-    );
+    assert_eq!(classification(&err), (true, false, 2));
     assert!(
         err["message"]
             .as_str()

@@ -14,8 +14,10 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
-/// Bounded so that a response buffer always fits in guest memory.
-pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 256 * 1024 * 1024;
+/// Bounded so that the response buffer, which may double while it grows,
+/// and the copy of the result in the output fit a host's usual memory limit
+/// for one task (wasmtime hosts here allow 256 MiB).
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 32 * 1024 * 1024;
 
 pub const CONFIG_KEYS: &[&str] = &[
     "api_token",
@@ -306,6 +308,18 @@ pub fn check_base_url(s: &str) -> Result<BaseUrl, String> {
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err("path must not contain \".\" or \"..\" segments".into());
     }
+    // Only characters that mean the same to every server and proxy: no
+    // percent-escapes (an encoded "/" or ".." could be decoded into another
+    // path) and nothing the host's HTTP client would refuse later.
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(*c)))
+    {
+        return Err(format!(
+            "path has the character {}, which is not allowed in a base URL path",
+            crate::json::quoted(&c.to_string(), 1)
+        ));
+    }
     let trimmed = format!("{scheme}://{authority}{}", path.trim_end_matches('/'));
     Ok(BaseUrl(trimmed))
 }
@@ -592,6 +606,26 @@ mod tests {
             ("https://api.cloudflare.com/a/../b", "segments"),
             ("https://[::1/", "unclosed"),
             ("https://a%2fb.com/", "not allowed in a host"),
+            (
+                "https://api.cloudflare.com/%2e%2e/x",
+                "not allowed in a base URL path",
+            ),
+            (
+                "https://api.cloudflare.com/a%2Fb",
+                "not allowed in a base URL path",
+            ),
+            (
+                "https://api.cloudflare.com/a\\b",
+                "not allowed in a base URL path",
+            ),
+            (
+                "https://api.cloudflare.com/v{4}",
+                "not allowed in a base URL path",
+            ),
+            (
+                "https://api.cloudflare.com/é",
+                "not allowed in a base URL path",
+            ),
         ];
         for (input, needle) in bad {
             let e = check_base_url(input).unwrap_err();

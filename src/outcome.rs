@@ -112,6 +112,9 @@ pub struct RawResponse {
     pub body: Vec<u8>,
     /// The body went on past `max_response_bytes` and was not read further.
     pub truncated: bool,
+    /// Reading the body failed after the status arrived (reset, deadline):
+    /// the status still decides the classification.
+    pub body_error: Option<String>,
 }
 
 /// A successful call: the API's `result` and `messages`, untouched.
@@ -176,7 +179,7 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
         .retry_after
         .as_deref()
         .and_then(|v| parse_retry_after(v, now_unix_ms));
-    let envelope = if response.truncated {
+    let envelope = if response.truncated || response.body_error.is_some() {
         None
     } else {
         // One deserializer instance (over `str`) serves every parse in the
@@ -212,7 +215,11 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
         }
         (200..=299, None) => Failure::new(
             FailureKind::BadResponse,
-            if response.truncated {
+            if let Some(detail) = &response.body_error {
+                format!(
+                    "the API answered {status} but its body could not be read ({detail}); the batch may have been applied"
+                )
+            } else if response.truncated {
                 format!(
                     "the API answered {status} with a body larger than max_response_bytes; it was not read in full, and the batch may have been applied"
                 )

@@ -9,12 +9,23 @@ pub const USER_AGENT: &str = concat!("allow-policies-batch/", env!("CARGO_PKG_VE
 pub const REDACTED: &str = "[redacted]";
 
 /// One request header. Credentials are marked so that every view of the
-/// request except the wire shows them as `[redacted]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// request except the wire shows them as `[redacted]`, `Debug` included.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Header {
     pub name: &'static str,
     pub value: String,
     pub sensitive: bool,
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value: &str = if self.sensitive {
+            REDACTED
+        } else {
+            &self.value
+        };
+        write!(f, "{}: {}", self.name, value)
+    }
 }
 
 /// The request exactly as it goes on the wire.

@@ -247,6 +247,7 @@ fn read_response(
     drop(headers);
 
     let mut raw = RawResponse {
+        body_error: None,
         status,
         retry_after,
         body: Vec::new(),
@@ -256,16 +257,20 @@ fn read_response(
         raw.truncated = true;
         return Ok(raw);
     }
-    let incoming = response
-        .consume()
-        .map_err(|()| TransportFault::AfterSend("the response body was already taken".into()))?;
-    let stream = incoming.stream().map_err(|()| {
-        TransportFault::AfterSend("the response body stream was already taken".into())
-    })?;
-    let result = read_body(&stream, max_bytes, deadline, &mut raw);
+    // Once the status is here, a body that cannot be read is reported with
+    // it: the status, not the broken body, decides what the failure means.
+    let Ok(incoming) = response.consume() else {
+        raw.body_error = Some("the response body was already taken".into());
+        return Ok(raw);
+    };
+    let Ok(stream) = incoming.stream() else {
+        raw.body_error = Some("the response body stream was already taken".into());
+        return Ok(raw);
+    };
+    raw.body_error = read_body(&stream, max_bytes, deadline, &mut raw).err();
     drop(stream);
     drop(incoming);
-    result.map(|()| raw)
+    Ok(raw)
 }
 
 /// Reads until the end of the body, or one byte past `max_bytes`.
@@ -274,7 +279,7 @@ fn read_body(
     max_bytes: u64,
     deadline: &Pollable,
     raw: &mut RawResponse,
-) -> Result<(), TransportFault> {
+) -> Result<(), String> {
     raw.body
         .reserve(usize::try_from(max_bytes.min(READ_CHUNK)).unwrap_or(0));
     let pollable = stream.subscribe();
@@ -283,7 +288,7 @@ fn read_body(
         match stream.read(wanted) {
             Ok(chunk) if chunk.is_empty() => {
                 if !wait(&pollable, deadline) {
-                    return Err(past_deadline("reading the response body"));
+                    return Err("timeout_ms passed while reading it".into());
                 }
             }
             Ok(chunk) => {
@@ -300,9 +305,7 @@ fn read_body(
                     Some(code) => describe(&code),
                     None => e.to_debug_string(),
                 };
-                return Err(TransportFault::AfterSend(format!(
-                    "reading the response body failed: {detail}"
-                )));
+                return Err(detail);
             }
         }
     }

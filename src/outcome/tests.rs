@@ -6,6 +6,7 @@ fn response(status: u16, body: &str) -> RawResponse {
         retry_after: None,
         body: body.as_bytes().to_vec(),
         truncated: false,
+        body_error: None,
     }
 }
 
@@ -206,5 +207,38 @@ fn truncated_2xx_is_bad_response_even_if_it_parses() {
     assert_eq!(
         row(classify_response(&big, 0)),
         (FailureKind::BadResponse, false, true, Some(200))
+    );
+}
+
+#[test]
+fn a_body_that_breaks_after_the_status_is_classified_by_the_status() {
+    let broken = |status: u16| RawResponse {
+        status,
+        retry_after: Some("2".into()),
+        body: b"{\"success\":tr".to_vec(),
+        truncated: false,
+        body_error: Some("connection closed by the server".into()),
+    };
+    // A 2xx whose body broke off: the batch was most likely applied.
+    let f = classify_response(&broken(200), 0).unwrap_err();
+    assert_eq!(
+        (f.kind, f.retryable, f.may_have_applied, f.status),
+        (FailureKind::BadResponse, false, true, Some(200))
+    );
+    assert!(
+        f.message.contains("connection closed by the server"),
+        "{}",
+        f.message
+    );
+    // A 429 keeps its Retry-After and stays safe to retry.
+    let f = classify_response(&broken(429), 0).unwrap_err();
+    assert_eq!(
+        (f.kind, f.retryable, f.may_have_applied, f.retry_after_ms),
+        (FailureKind::Api, true, false, Some(2000))
+    );
+    // Other 4xx: terminal, nothing applied.
+    assert_eq!(
+        row(classify_response(&broken(403), 0)),
+        (FailureKind::Api, false, false, Some(403))
     );
 }

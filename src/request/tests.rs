@@ -169,3 +169,16 @@ fn the_view_redacts_credentials() {
         assert_eq!(auth, Some(&json!(REDACTED)));
     }
 }
+
+#[test]
+fn debug_of_a_request_redacts_credentials() {
+    for c in [
+        config(json!({"api_token": TOKEN})),
+        config(json!({"api_email": "ops@example.com", "api_key": TOKEN})),
+    ] {
+        let req = build_request(&c, ACCOUNT, &BatchBody::default());
+        let shown = format!("{req:?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(shown.contains(REDACTED), "{shown}");
+    }
+}

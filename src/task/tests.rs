@@ -60,6 +60,7 @@ fn status(code: u16, retry_after: Option<&str>, body: &str) -> Result<RawRespons
         retry_after: retry_after.map(String::from),
         body: body.as_bytes().to_vec(),
         truncated: false,
+        body_error: None,
     })
 }
 

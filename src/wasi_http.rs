@@ -68,6 +68,7 @@ impl Transport for WasiTransport {
         })?;
         let future = outgoing_handler::handle(outgoing, Some(request_options(limits)))
             .map_err(|e| fault(&e))?;
+        let answered = future.subscribe();
 
         let written = body
             .write()
@@ -75,17 +76,20 @@ impl Transport for WasiTransport {
                 TransportFault::Unsendable("the request body stream was already taken".into())
             })
             .and_then(|stream| {
-                let result = write_all(&stream, request.body.as_bytes(), &deadline);
+                let result = write_all(&stream, request.body.as_bytes(), &deadline, &answered);
                 drop(stream);
                 result
             });
-        if let Err(write_fault) = written {
+        drop(answered);
+        if written.is_err() {
             // The host reports why a write failed (a refused destination,
-            // say) on the response future, not on the stream.
-            return Err(match wait_response(&future, &deadline) {
-                Err(f) => f,
-                Ok(_) => write_fault,
-            });
+            // say) on the response future, not on the stream. A server may
+            // also answer before taking the whole body (413, 401): its
+            // status, not the unfinished upload, says what happened.
+            return match wait_response(&future, &deadline) {
+                Ok(response) => read_response(response, limits.max_response_bytes, &deadline),
+                Err(f) => Err(f),
+            };
         }
         OutgoingBody::finish(body, None).map_err(|e| fault(&e))?;
 
@@ -151,6 +155,26 @@ fn wait(ready: &Pollable, deadline: &Pollable) -> bool {
     poll(&[ready, deadline]).contains(&0)
 }
 
+/// What ended a wait while the body was being sent.
+enum WriteWait {
+    Writable,
+    Answered,
+    PastDeadline,
+}
+
+/// Waits for room in the body stream, the deadline, or a response that came
+/// before the body was all sent (the server will not read the rest).
+fn wait_writable(writable: &Pollable, deadline: &Pollable, answered: &Pollable) -> WriteWait {
+    let ready = poll(&[writable, deadline, answered]);
+    if ready.contains(&2) {
+        WriteWait::Answered
+    } else if ready.contains(&0) {
+        WriteWait::Writable
+    } else {
+        WriteWait::PastDeadline
+    }
+}
+
 fn past_deadline(what: &str) -> TransportFault {
     TransportFault::AfterSend(format!("timeout_ms passed while {what}"))
 }
@@ -159,6 +183,7 @@ fn write_all(
     stream: &OutputStream,
     mut bytes: &[u8],
     deadline: &Pollable,
+    answered: &Pollable,
 ) -> Result<(), TransportFault> {
     let write_failed = |e: StreamError| match e {
         StreamError::LastOperationFailed(e) => {
@@ -169,12 +194,17 @@ fn write_all(
         }
     };
     let pollable = stream.subscribe();
+    let wait_for_room = || match wait_writable(&pollable, deadline, answered) {
+        WriteWait::Writable => Ok(()),
+        WriteWait::Answered => Err(TransportFault::AfterSend(
+            "the server answered before the whole body was sent".into(),
+        )),
+        WriteWait::PastDeadline => Err(past_deadline("sending the body")),
+    };
     while !bytes.is_empty() {
         let permitted = stream.check_write().map_err(write_failed)?;
         if permitted == 0 {
-            if !wait(&pollable, deadline) {
-                return Err(past_deadline("sending the body"));
-            }
+            wait_for_room()?;
             continue;
         }
         let n = bytes
@@ -198,9 +228,7 @@ fn write_all(
             Err(StreamError::Closed) => return Ok(()),
             Err(e) => return Err(write_failed(e)),
         }
-        if !wait(&pollable, deadline) {
-            return Err(past_deadline("sending the body"));
-        }
+        wait_for_room()?;
     }
 }
 

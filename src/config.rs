@@ -83,7 +83,7 @@ pub struct Config {
 pub fn parse_config(value: &Value, report: &mut Report) -> Option<Config> {
     let root = Pointer::root();
     let map = expect_object(value, DOC, &root, report)?;
-    let before = report.errors.len();
+    let before = report.error_count();
     reject_unknown_keys(map, CONFIG_KEYS, DOC, &root, report);
 
     let credentials = parse_credentials(map, report);
@@ -140,7 +140,7 @@ pub fn parse_config(value: &Value, report: &mut Report) -> Option<Config> {
         report,
     );
 
-    if report.errors.len() != before {
+    if report.error_count() != before {
         return None;
     }
     Some(Config {

@@ -31,10 +31,46 @@ pub fn quoted(s: &str, max_chars: usize) -> String {
     text
 }
 
+/// The most text an input may have. The largest batch the API accepts
+/// (4 × 1000 policies with the longest patterns and comments) is a fraction
+/// of this.
+pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
+/// The most text a config may have: a few short settings and a credential.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// The most JSON values a document may hold. A parsed value takes many
+/// times the memory of its text (`[0,0,…]` about sixteen times), so text
+/// size alone does not bound a task's memory; the largest valid batch holds
+/// about 60 000.
+pub const MAX_VALUES: usize = 250_000;
+
 /// Parses parameter text, reporting malformed JSON at the document root.
 /// The parser's message carries a position, never the text itself, so a
-/// secret in a broken config cannot leak through it.
+/// secret in a broken config cannot leak through it. A document too large
+/// to be a batch is refused before it is parsed.
 pub fn parse_document(text: &str, document: Document, report: &mut Report) -> Option<Value> {
+    let max_bytes = match document {
+        Document::Config => MAX_CONFIG_BYTES,
+        Document::Input => MAX_INPUT_BYTES,
+    };
+    if text.len() > max_bytes {
+        report.error(
+            document,
+            &Pointer::root(),
+            format!(
+                "is too large: {} bytes, at most {max_bytes} are accepted",
+                text.len()
+            ),
+        );
+        return None;
+    }
+    if value_count_exceeds(text, MAX_VALUES) {
+        report.error(
+            document,
+            &Pointer::root(),
+            format!("is too large: more than {MAX_VALUES} JSON values, far more than any batch the API accepts"),
+        );
+        return None;
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(value) => Some(value),
         Err(e) => {
@@ -60,6 +96,37 @@ fn syntax_error_kind(e: &serde_json::Error) -> &'static str {
         serde_json::error::Category::Data => "unexpected value",
         serde_json::error::Category::Io => "read error",
     }
+}
+
+/// Whether `text` holds more than `limit` JSON values, judged without
+/// parsing: outside strings every value and key but the first follows a
+/// `[`, `{`, `,` or `:`, so counting those gives an upper bound.
+fn value_count_exceeds(text: &str, limit: usize) -> bool {
+    let mut count = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' | b':' => {
+                count += 1;
+                if count > limit {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The document's top-level object, or an error saying what it was instead.
@@ -229,6 +296,42 @@ impl<'v> Field<'v> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_count_is_bounded_from_above_and_ignores_strings() {
+        // 1 + two per member: `{"a":1,"b":[2,3]}` holds 4 values and 2 keys.
+        assert!(!value_count_exceeds(r#"{"a":1,"b":[2,3]}"#, 7));
+        assert!(value_count_exceeds(r#"{"a":1,"b":[2,3]}"#, 6));
+        assert!(!value_count_exceeds(r#""[,:{[,\",,,""#, 1));
+        assert!(value_count_exceeds("[0,0,0]", 2));
+    }
+
+    #[test]
+    fn documents_too_large_to_be_a_batch_are_refused_before_parsing() {
+        let mut r = Report::default();
+        let many = format!("[{}0]", "0,".repeat(MAX_VALUES));
+        assert!(many.len() < MAX_INPUT_BYTES);
+        assert_eq!(parse_document(&many, Document::Input, &mut r), None);
+        let long = format!("{{\"api_token\":\"{}\"}}", "t".repeat(MAX_CONFIG_BYTES));
+        assert_eq!(parse_document(&long, Document::Config, &mut r), None);
+        let problems: Vec<_> = r
+            .errors
+            .iter()
+            .map(|p| (p.document, p.pointer.as_str()))
+            .collect();
+        assert_eq!(
+            problems,
+            [(Document::Input, ""), (Document::Config, "")],
+            "{:?}",
+            r.errors
+        );
+        assert!(r.errors[0].message.contains("more than 250000 JSON values"));
+        assert!(r.errors[1].message.contains("at most 65536"));
+        assert!(
+            !r.errors[1].message.contains("ttt"),
+            "never echoes the text"
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -23,15 +23,52 @@ pub struct Problem {
     pub message: String,
 }
 
+/// The most errors, and separately warnings, listed one by one. A document
+/// with more (a million-item array, say) gets the first ones and a count of
+/// the rest: enough to fix it, without a result that outgrows the task.
+pub const MAX_LISTED: usize = 1000;
+
 /// Errors block the call; warnings travel with the result.
 #[derive(Debug, Default)]
 pub struct Report {
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    unlisted_errors: Unlisted,
+    unlisted_warnings: Unlisted,
+}
+
+/// Problems past [`MAX_LISTED`]: how many, and the document of the first.
+#[derive(Debug, Default)]
+struct Unlisted {
+    count: usize,
+    document: Option<Document>,
+}
+
+impl Unlisted {
+    fn note(&mut self, document: Document) {
+        self.count += 1;
+        self.document.get_or_insert(document);
+    }
+
+    fn summary(&self, what: &str) -> Option<Problem> {
+        let document = self.document?;
+        Some(Problem {
+            document,
+            pointer: String::new(),
+            message: format!(
+                "{} more {what} not listed (only the first {MAX_LISTED} are)",
+                self.count
+            ),
+        })
+    }
 }
 
 impl Report {
     pub fn error(&mut self, document: Document, pointer: &Pointer, message: impl Into<String>) {
+        if self.errors.len() >= MAX_LISTED {
+            self.unlisted_errors.note(document);
+            return;
+        }
         self.errors.push(Problem {
             document,
             pointer: pointer.0.clone(),
@@ -40,11 +77,33 @@ impl Report {
     }
 
     pub fn warn(&mut self, document: Document, pointer: &Pointer, message: impl Into<String>) {
+        if self.warnings.len() >= MAX_LISTED {
+            self.unlisted_warnings.note(document);
+            return;
+        }
         self.warnings.push(Problem {
             document,
             pointer: pointer.0.clone(),
             message: message.into(),
         });
+    }
+
+    /// Errors found so far, listed or not.
+    pub fn error_count(&self) -> usize {
+        self.errors.len() + self.unlisted_errors.count
+    }
+
+    /// The listed errors, then one line counting the rest.
+    pub fn into_errors(mut self) -> Vec<Problem> {
+        self.errors.extend(self.unlisted_errors.summary("problems"));
+        self.errors
+    }
+
+    /// The listed warnings, then one line counting the rest.
+    pub fn take_warnings(&mut self) -> Vec<Problem> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.extend(self.unlisted_warnings.summary("warnings"));
+        warnings
     }
 }
 
@@ -90,6 +149,43 @@ mod tests {
     fn pointer_escapes_tilde_and_slash() {
         let p = Pointer::root().key("a/b").key("m~n").index(3);
         assert_eq!(p.as_str(), "/a~1b/m~0n/3");
+    }
+
+    #[test]
+    fn problems_past_the_limit_are_counted_not_listed() {
+        let mut report = Report::default();
+        for i in 0..MAX_LISTED + 5 {
+            report.error(Document::Input, &Pointer::root().index(i), "bad");
+            report.warn(Document::Config, &Pointer::root().index(i), "odd");
+        }
+        assert_eq!(report.error_count(), MAX_LISTED + 5);
+        let warnings = report.take_warnings();
+        assert_eq!(warnings.len(), MAX_LISTED + 1);
+        assert_eq!(
+            warnings[MAX_LISTED - 1].pointer,
+            format!("/{}", MAX_LISTED - 1)
+        );
+        let last = &warnings[MAX_LISTED];
+        assert_eq!(
+            (last.document, last.pointer.as_str()),
+            (Document::Config, "")
+        );
+        assert!(
+            last.message.starts_with("5 more warnings not listed"),
+            "{}",
+            last.message
+        );
+        let errors = report.into_errors();
+        assert_eq!(errors.len(), MAX_LISTED + 1);
+        assert!(errors[MAX_LISTED].message.starts_with("5 more problems"));
+    }
+
+    #[test]
+    fn nothing_is_added_below_the_limit() {
+        let mut report = Report::default();
+        report.error(Document::Input, &Pointer::root(), "bad");
+        assert_eq!(report.take_warnings(), vec![]);
+        assert_eq!(report.into_errors().len(), 1);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
     let config = config_value
         .as_ref()
         .and_then(|v| parse_config(v, &mut report));
-    let config_failed = !report.errors.is_empty();
+    let config_failed = report.error_count() > 0;
     let input_value = parse_document(input_text, Document::Input, &mut report);
     let input = input_value
         .as_ref()
@@ -66,7 +66,7 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
         .or_else(|| config.as_ref().and_then(|c| c.account_id.clone()));
 
     match (config, input, account_id) {
-        (Some(config), Some(input), Some(account_id)) if report.errors.is_empty() => {
+        (Some(config), Some(input), Some(account_id)) if report.error_count() == 0 => {
             let counts = input.body.counts();
             let request =
                 (!input.body.is_empty()).then(|| build_request(&config, &account_id, &input.body));
@@ -74,11 +74,11 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
                 config,
                 request,
                 counts,
-                warnings: report.warnings,
+                warnings: report.take_warnings(),
             })
         }
-        _ if config_failed => Err(TaskError::InvalidConfig(report.errors)),
-        _ => Err(TaskError::InvalidInput(report.errors)),
+        _ if config_failed => Err(TaskError::InvalidConfig(report.into_errors())),
+        _ => Err(TaskError::InvalidInput(report.into_errors())),
     }
 }
 

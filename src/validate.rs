@@ -59,7 +59,7 @@ enum Operation {
 pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
     let root = Pointer::root();
     let map = expect_object(value, DOC, &root, report)?;
-    let before = report.errors.len();
+    let before = report.error_count();
     reject_unknown_keys(map, INPUT_KEYS, DOC, &root, report);
 
     let account = field(map, "account_id", &root);
@@ -166,7 +166,7 @@ pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
         body.posts.push(policy);
     }
 
-    if report.errors.len() != before {
+    if report.error_count() != before {
         return None;
     }
     Some(ValidInput { account_id, body })
@@ -325,7 +325,7 @@ fn read_fields(
     op: Operation,
     report: &mut Report,
 ) -> Option<Fields> {
-    let before = report.errors.len();
+    let before = report.error_count();
     let mut known: Vec<&str> = Vec::with_capacity(12);
     if op != Operation::Create {
         known.push("id");
@@ -451,7 +451,7 @@ fn read_fields(
 
     check_pattern(&f, &pattern, report);
 
-    if report.errors.len() != before {
+    if report.error_count() != before {
         return None;
     }
     Some(f)

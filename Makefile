@@ -6,8 +6,10 @@ CARGO  ?= cargo
 TARGET := wasm32-wasip2
 WASM   := target/$(TARGET)/release/allow_policies_batch.wasm
 HOST   := target/release/task-host
+# A test-only component that misbehaves on request (host-test/hostile-guest).
+HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component host run test test-native test-host lint clean
+.PHONY: all build wasm-target component hostile host run test test-native test-host lint clean
 
 all: build
 
@@ -23,6 +25,11 @@ component: wasm-target
 	@cp target/$(TARGET)/component/allow_policies_batch.wasm $(WASM)
 	@ls -l $(WASM) | awk '{ print "component: " $$5 " bytes  $(WASM)" }'
 
+hostile: wasm-target
+	$(CARGO) build --profile component --target $(TARGET) -p hostile-guest
+	@mkdir -p $(dir $(HOSTILE))
+	@cp target/$(TARGET)/component/hostile_guest.wasm $(HOSTILE)
+
 host:
 	$(CARGO) build --release -p host-test
 
@@ -36,14 +43,15 @@ test: test-native test-host
 test-native:
 	$(CARGO) test -p allow-policies-batch
 
-# Integration tests load the component that `component` just built.
-test-host: component
+# Integration tests load the components that `component` and `hostile` just built.
+test-host: component hostile
 	$(CARGO) test --release -p host-test
 
 lint: wasm-target
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p allow-policies-batch --all-targets -- -D warnings
 	$(CARGO) clippy -p allow-policies-batch --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -p hostile-guest --target $(TARGET) -- -D warnings
 	$(CARGO) clippy --release -p host-test --all-targets -- -D warnings
 
 clean:

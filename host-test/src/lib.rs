@@ -49,8 +49,17 @@ pub use bindings::exports::workflow::http_task::task::{
 
 use bindings::{AllowPoliciesBatch, AllowPoliciesBatchPre};
 
-/// Linear memory one task may use, all memories of the instance together.
+/// Linear memory one task may use. The limit is per memory, so a task may
+/// have only one (the component's own).
 pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Resources (header fields, requests, streams, pollables...) one task may
+/// hold at once. They live in host memory, outside [`MEMORY_LIMIT`]: a header
+/// fields resource alone can hold 128 KiB, so without this bound a guest
+/// could make the host hold far more than its own memory. The component
+/// holds a handful at a time (a request, its body, the response, their
+/// streams and pollables).
+pub const MAX_RESOURCES: usize = 1024;
 
 /// A task's whole call, instantiation included: the contract's longest
 /// `timeout_ms` (600 s) plus room to report.
@@ -338,6 +347,8 @@ impl TaskState {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Self {
             wasi,
             http: WasiHttpCtx::new(),
@@ -345,8 +356,11 @@ impl TaskState {
                 allow_hosts: opts.allow_hosts.clone().into(),
                 interceptor: opts.interceptor.clone(),
             },
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+            table,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .memories(1)
+                .build(),
         }
     }
 }

@@ -309,6 +309,7 @@ impl Scenario {
 
     fn check_timing(&self, elapsed: Duration, margin: Duration, how: &str) {
         let deadline = Duration::from_millis(self.timeout_ms);
+        eprintln!("timing: {how}: {elapsed:?} of a {deadline:?} deadline");
         assert!(
             elapsed <= deadline + margin,
             "{how}: returned after {elapsed:?}, deadline {deadline:?}"

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 mod demo;
 
@@ -25,6 +26,11 @@ const EXIT_USAGE: u8 = 2;
 
 /// The credentials used when the config names none.
 const TOKEN_VARIABLE: &str = "CLOUDFLARE_API_TOKEN";
+
+/// How long past the task's own `timeout_ms` the host waits before ending
+/// the call: the component keeps its deadline itself, so this only ever
+/// stops a guest that does not.
+const WALL_CLOCK_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(
@@ -123,6 +129,9 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let host = load(component)?;
             let mut options = TaskOptions::default();
             options.allow_hosts.extend(allow_hosts);
+            if let Some(limit) = wall_clock_limit(&config) {
+                options.wall_clock_limit = limit;
+            }
             let outcome = runtime.block_on(async {
                 if dry_run {
                     host.prepare(&options, &config, &input).await
@@ -183,6 +192,16 @@ fn read_document(path: &Path, what: &str) -> anyhow::Result<String> {
     }
     std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the {what} file {}", path.display()))
+}
+
+/// The config's `timeout_ms` plus [`WALL_CLOCK_GRACE`], when the config
+/// gives one in the contract's range; otherwise the host's default holds.
+fn wall_clock_limit(config: &str) -> Option<Duration> {
+    let value: Value = serde_json::from_str(config).ok()?;
+    let timeout_ms = value.get("timeout_ms")?.as_u64()?;
+    (1..=600_000)
+        .contains(&timeout_ms)
+        .then(|| Duration::from_millis(timeout_ms) + WALL_CLOCK_GRACE)
 }
 
 /// Adds `api_token` from the environment to a config object that names no

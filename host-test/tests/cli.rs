@@ -100,3 +100,40 @@ fn describe_prints_the_schemas() {
     let doc = stdout_json(&out);
     assert!(doc["config"]["properties"]["timeout_ms"].is_object());
 }
+
+#[test]
+fn a_guest_that_outlives_its_timeout_is_ended_soon_after_it() {
+    // The hostile test component sleeps for an hour when asked to; the
+    // config's timeout_ms, not the host's ten-minute default, decides when
+    // the command gives up on it.
+    let component = host_test::default_component_path().with_file_name("hostile_guest.wasm");
+    assert!(component.is_file(), "run `make hostile` first");
+    let dir = std::env::temp_dir().join(format!("task-host-cli-sleep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    let input = dir.join("input.json");
+    std::fs::write(&config, r#"{"timeout_ms": 500}"#).unwrap();
+    std::fs::write(&input, r#"{"mode": "sleep"}"#).unwrap();
+    let started = std::time::Instant::now();
+    let out = task_host(&[
+        "run",
+        "--component",
+        component.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let elapsed = started.elapsed();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wall-clock limit"), "{stderr}");
+    // 0.5 s of timeout and 5 s of grace; far below the default 620 s.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(5500),
+        "{elapsed:?}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+}

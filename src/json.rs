@@ -2,6 +2,7 @@
 //! [`Problem`](crate::problems::Problem) instead of stopping the parse.
 
 use crate::problems::{Document, Pointer, Report};
+use crate::strict_json;
 use serde_json::{Map, Value};
 
 /// How a value reads in a message: "a string", "null", ...
@@ -71,8 +72,17 @@ pub fn parse_document(text: &str, document: Document, report: &mut Report) -> Op
         );
         return None;
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(value) => Some(value),
+    match strict_json::parse(text) {
+        Ok((value, repeated)) => {
+            for at in repeated {
+                report.error(
+                    document,
+                    &at,
+                    "is given more than once in its object; give it once (only the last would count)",
+                );
+            }
+            Some(value)
+        }
         Err(e) => {
             report.error(
                 document,
@@ -304,6 +314,17 @@ mod tests {
         assert!(value_count_exceeds(r#"{"a":1,"b":[2,3]}"#, 6));
         assert!(!value_count_exceeds(r#""[,:{[,\",,,""#, 1));
         assert!(value_count_exceeds("[0,0,0]", 2));
+    }
+
+    #[test]
+    fn a_member_given_twice_is_an_error_at_its_pointer() {
+        let mut r = Report::default();
+        let text = r#"{"posts":[{"id":1}],"deletes":[{"id":2,"id":3}],"posts":[]}"#;
+        let value = parse_document(text, Document::Input, &mut r).unwrap();
+        assert_eq!(value["posts"], serde_json::json!([]));
+        let at: Vec<_> = r.errors.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(at, ["/deletes/0/id", "/posts"]);
+        assert!(r.errors[0].message.contains("more than once"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod regex_syntax;
 pub mod request;
 pub mod retry;
 pub mod schema;
+pub mod strict_json;
 pub mod task;
 pub mod validate;
 

@@ -19,12 +19,14 @@ mod allow;
 mod compile_cache;
 pub mod fake_api;
 mod http_hooks;
+mod http_limits;
 
 pub use allow::{is_allowed, AllowedHost};
 pub use compile_cache::{CacheMode, CacheOutcome, CACHE_DIR_ENV};
 pub use http_hooks::{
     CannedResponse, CapturedRequest, Intercepted, Interceptor, MAX_CAPTURED_BODY,
 };
+pub use http_limits::MAX_METHOD_LEN;
 pub use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
 use http_hooks::TaskHooks;
@@ -194,6 +196,7 @@ impl TaskHost {
         let mut linker = Linker::<TaskState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_error)?;
+        http_limits::limit_method_names(&mut linker).map_err(wasm_error)?;
 
         let loaded = std::fs::read(path)
             .map_err(anyhow::Error::from)

@@ -12,13 +12,13 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use host_test::{
     default_component_path, error_kind, AllowedHost, CannedResponse, CapturedRequest, TaskError,
-    TaskHost, TaskOptions, WallClockLimitExceeded, MAX_RESOURCES, MEMORY_LIMIT,
+    TaskHost, TaskOptions, WallClockLimitExceeded, MAX_METHOD_LEN, MAX_RESOURCES, MEMORY_LIMIT,
 };
 use serde_json::{json, Value};
 use wasmtime::component::ResourceTableError;
@@ -55,6 +55,32 @@ fn real() -> &'static TaskHost {
     HOST.get_or_init(|| {
         TaskHost::load(&default_component_path()).expect("run `make component` first")
     })
+}
+
+/// Tests that make this process hold a lot of memory (a guest that fills
+/// its own, resources piled up in the host) share this lock; a test that
+/// measures the process's resident memory holds it alone, so that it sees
+/// only what its own call costs.
+static MEMORY: RwLock<()> = RwLock::new(());
+
+fn memory_heavy() -> RwLockReadGuard<'static, ()> {
+    MEMORY.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn measuring_memory() -> RwLockWriteGuard<'static, ()> {
+    MEMORY.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// This process's resident memory (`VmRSS`), in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse::<u64>().ok())
+        .expect("/proc/self/status gives VmRSS in kB");
+    kib * 1024
 }
 
 fn opts() -> TaskOptions {
@@ -302,6 +328,7 @@ fn a_server_that_never_answers_is_ended_by_the_wall_clock_and_the_connection_clo
 
 #[test]
 fn allocating_without_bound_stops_at_the_memory_limit() {
+    let _heavy = memory_heavy();
     // The allocator finds the memory full and aborts: `unreachable`. Were
     // the limit not enforced, the guest would still be allocating when the
     // wall clock ended it.
@@ -346,6 +373,7 @@ fn a_panic_and_unreachable_are_traps() {
 /// this guest would make the host hold its 512 MiB within the wall clock.)
 #[test]
 fn piling_up_host_resources_stops_at_the_resource_limit() {
+    let _heavy = memory_heavy();
     let value_bytes = 60 * 1024;
     let result = misbehave(
         hostile(),
@@ -365,6 +393,78 @@ fn piling_up_host_resources_stops_at_the_resource_limit() {
     );
     // What the host held for the guest when it was stopped.
     assert!(MAX_RESOURCES * value_bytes < MEMORY_LIMIT / 4);
+    assert_still_serves(hostile());
+}
+
+/// The report of a `long-method` call with `input`.
+fn set_long_method(opts: TaskOptions, input: Value) -> Value {
+    let output = misbehave(hostile(), opts, Call::Run, input)
+        .expect("set-method refusals are not host failures")
+        .expect("the guest reports its calls");
+    serde_json::from_str(&output).unwrap()
+}
+
+/// A custom method name stays in its request resource, in host memory
+/// outside the guest's limit. A long one is refused and not kept: otherwise
+/// 64 requests given a 16 MiB name would make the host hold 1 GiB for a guest
+/// that uses 16 MiB of its own memory.
+#[test]
+fn long_custom_method_names_are_refused_without_holding_host_memory() {
+    let _alone = measuring_memory();
+    for (name, accepted) in [
+        ("PURGE".to_string(), 4),
+        ("M".repeat(MAX_METHOD_LEN), 4),
+        ("M".repeat(MAX_METHOD_LEN + 1), 0),
+    ] {
+        let report = set_long_method(
+            opts(),
+            json!({"mode": "long-method", "method": name, "count": 4}),
+        );
+        assert_eq!(report["accepted"], accepted, "{report}");
+        let kept = if accepted > 0 { &name } else { "Method::Get" };
+        assert_eq!(report["first_method"], kept, "{report}");
+    }
+
+    // The guest holds all its requests while the host answers its GET: the
+    // host is at its fullest then. The interceptor answers; nothing is sent.
+    let name_bytes = 16 * 1024 * 1024;
+    let requests = 64;
+    let peak = Arc::new(AtomicU64::new(0));
+    let sample = peak.clone();
+    let opts = opts()
+        .with_wall_clock_limit(Duration::from_secs(20))
+        .with_allowed_host(AllowedHost::with_port("127.0.0.1", 9).unwrap())
+        .with_interceptor(move |_: CapturedRequest| {
+            sample.store(resident_bytes(), Ordering::SeqCst);
+            CannedResponse::new(204).into()
+        });
+    let before = resident_bytes();
+    let report = set_long_method(
+        opts,
+        json!({"mode": "long-method", "bytes": name_bytes, "count": requests,
+               "url": "http://127.0.0.1:9/"}),
+    );
+    let peak = peak.load(Ordering::SeqCst);
+    let after = resident_bytes();
+    eprintln!(
+        "resident memory: {} MiB before, {} MiB with the requests held, {} MiB after",
+        before >> 20,
+        peak >> 20,
+        after >> 20
+    );
+    assert_eq!(report["status"], 204, "{report}");
+    assert_eq!(report["method_bytes"], name_bytes, "{report}");
+    assert_eq!(report["calls"], requests, "{report}");
+    assert_eq!(report["accepted"], 0, "{report}");
+    assert_eq!(report["first_method"], "Method::Get", "{report}");
+    // The guest's own copy of the name (16 MiB) and the host's transient
+    // one while it refuses a call fit; one kept copy per request does not.
+    let growth = peak.saturating_sub(before);
+    assert!(
+        growth <= 64 * 1024 * 1024,
+        "the host's resident memory grew by {} MiB",
+        growth >> 20
+    );
     assert_still_serves(hostile());
 }
 
@@ -518,6 +618,7 @@ fn the_guest_finds_no_environment_files_stdin_or_sockets() {
 /// serves; so does the real component's host in the same process.
 #[test]
 fn one_host_survives_every_misbehaviour_in_turn() {
+    let _heavy = memory_heavy();
     let host: &'static TaskHost = Box::leak(Box::new(
         TaskHost::load(&hostile_path()).expect("the hostile component loads"),
     ));

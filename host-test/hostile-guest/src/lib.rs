@@ -18,6 +18,7 @@
 //! | `recurse`       | recurses without end                                           |
 //! | `snoop`         | looks for environment, arguments, files, stdin, sockets, DNS   |
 //! | `hoard`         | piles up header fields resources held by the host              |
+//! | `long-method`   | sets a custom method on many requests; counts the accepted     |
 //! | `panic`         | panics                                                         |
 //! | `unreachable`   | executes `unreachable`                                         |
 //!
@@ -26,6 +27,9 @@
 //! defaults to `https://example.com/`. `snoop`
 //! takes `port`, a loopback TCP port it tries to connect to; `hoard` stops
 //! by itself after `bytes` (60 KiB, or `value_bytes`, per resource).
+//! `long-method` sets `method` (by default `bytes` letters, 16 MiB) as the
+//! `method::other` of `count` (64) new outgoing requests, all kept until it
+//! returns; with `url` it then sends a GET there while it still holds them.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -107,6 +111,14 @@ fn misbehave(input: &str) -> Result<String, TaskError> {
             let limit = input["bytes"].as_u64().unwrap_or(u64::MAX);
             let value_bytes = input["value_bytes"].as_u64().unwrap_or(60 * 1024);
             Ok(hoard(limit, value_bytes as usize).to_string())
+        }
+        "long-method" => {
+            let name = match input["method"].as_str() {
+                Some(name) => name.to_string(),
+                None => "X".repeat(input["bytes"].as_u64().map_or(16 * MIB, |b| b as usize)),
+            };
+            let count = input["count"].as_u64().unwrap_or(64);
+            long_method(name, count, input["url"].as_str())
         }
         "panic" => panic!("the hostile guest panics on purpose"),
         "unreachable" => wasm32::unreachable(),
@@ -202,14 +214,59 @@ fn hoard(limit: u64, value_bytes: usize) -> Value {
     json!({"mode": "hoard", "resources": resources, "bytes": bytes, "error": error})
 }
 
+/// Makes the host hold a custom method name per outgoing request: `count`
+/// new requests, each given `name`, none dropped before the end. Reports how
+/// many `set-method` calls the host accepted and the method it kept for the
+/// first request. With `url`, a GET goes there once all the requests exist,
+/// so that whoever answers it sees the host at its fullest.
+fn long_method(name: String, count: u64, url: Option<&str>) -> Result<String, TaskError> {
+    let method_bytes = name.len();
+    let method = Method::Other(name);
+    let mut requests = Vec::new();
+    let mut accepted = 0u64;
+    for _ in 0..count {
+        let request = OutgoingRequest::new(Fields::new());
+        if request.set_method(&method).is_ok() {
+            accepted += 1;
+        }
+        requests.push(request);
+    }
+    let status = match url {
+        Some(url) => Some(get(url, 5 * NS_PER_S).map_err(call_error)?),
+        None => None,
+    };
+    let first_method = requests.first().map(|request| match request.method() {
+        Method::Other(name) if name.len() <= 256 => name,
+        Method::Other(name) => format!("other of {} bytes", name.len()),
+        standard => format!("{standard:?}"),
+    });
+    drop(requests);
+    Ok(json!({
+        "mode": "long-method",
+        "method_bytes": method_bytes,
+        "calls": count,
+        "accepted": accepted,
+        "first_method": first_method,
+        "status": status,
+    })
+    .to_string())
+}
+
 /// A GET to `url`: its status, or the error code as a task error.
 fn fetch(url: &str, timeout_ns: u64) -> Result<String, TaskError> {
     match get(url, timeout_ns) {
         Ok(status) => Ok(json!({"mode": "fetch", "status": status}).to_string()),
-        Err(ErrorCode::HttpRequestDenied) => Err(TaskError::Denied(failure(
+        Err(e) => Err(call_error(e)),
+    }
+}
+
+/// `denied` when the host refused the destination, `transport` otherwise.
+fn call_error(e: ErrorCode) -> TaskError {
+    match e {
+        ErrorCode::HttpRequestDenied => TaskError::Denied(failure(
             "the host refused the destination: HTTP-request-denied".into(),
-        ))),
-        Err(e) => Err(TaskError::Transport(failure(format!("{e:?}")))),
+        )),
+        e => TaskError::Transport(failure(format!("{e:?}"))),
     }
 }
 

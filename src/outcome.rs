@@ -138,6 +138,64 @@ struct Envelope<'a> {
     result: Option<&'a RawValue>,
 }
 
+impl<'a> Envelope<'a> {
+    /// What a success passes on verbatim: `result`, and `messages` when it
+    /// is a list.
+    fn relayed(&self) -> impl Iterator<Item = &'a RawValue> {
+        let messages = self.messages.filter(|m| m.get().starts_with('['));
+        self.result.into_iter().chain(messages)
+    }
+}
+
+/// Whether `raw` also parses value by value: numbers decoded (in range of
+/// an `f64`) and strings decoded (no lone surrogates), nothing kept.
+fn reads_back(raw: &RawValue) -> bool {
+    serde_json::from_str::<Decoded>(raw.get()).is_ok()
+}
+
+/// Any JSON value, decoded and dropped.
+struct Decoded;
+
+impl<'de> Deserialize<'de> for Decoded {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Decoded)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Decoded {
+    type Value = Decoded;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Decoded, A::Error> {
+        while seq.next_element::<Decoded>()?.is_some() {}
+        Ok(Decoded)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
+        while map.next_entry::<Decoded, Decoded>()?.is_some() {}
+        Ok(Decoded)
+    }
+}
+
 #[derive(Deserialize)]
 struct WireError {
     #[serde(default)]
@@ -187,6 +245,10 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
         std::str::from_utf8(&response.body)
             .ok()
             .and_then(|text| serde_json::from_str::<Envelope<'_>>(text).ok())
+            // `RawValue` checks only the syntax: a number beyond an `f64` or
+            // a lone surrogate escape in what a success relays would leave
+            // the output unreadable to a JSON parser, so it is no envelope.
+            .filter(|env| !env.success || env.relayed().all(reads_back))
     };
 
     let mut failure = match (status, envelope) {

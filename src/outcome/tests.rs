@@ -242,3 +242,34 @@ fn a_body_that_breaks_after_the_status_is_classified_by_the_status() {
         (FailureKind::Api, false, false, Some(403))
     );
 }
+
+#[test]
+fn a_relayed_value_that_does_not_parse_back_is_a_bad_response() {
+    // Each passes a syntax check, but a JSON parser refuses the number
+    // beyond an f64 and the lone surrogate, so the output would be unreadable.
+    for body in [
+        r#"{"success":true,"errors":[],"messages":[],"result":{"posts":[{"id":1e400}]}}"#,
+        r#"{"success":true,"result":{"deletes":[{"id":9999e222222222222999999}]}}"#,
+        r#"{"success":true,"messages":[{"message":"\ud800"}],"result":null}"#,
+        r#"{"success":true,"result":{"\udc00":1}}"#,
+    ] {
+        let f = classify_response(&response(200, body), 0).unwrap_err();
+        assert_eq!(
+            (f.kind, f.retryable, f.may_have_applied, f.status),
+            (FailureKind::BadResponse, false, true, Some(200)),
+            "{body}"
+        );
+    }
+    // Large, tiny and surrogate-pair values read back and are relayed as sent.
+    let body = r#"{"success":true,"messages":["\ud83d\ude00"],"result":[1e308,-1e-400,123456789012345678901234567890]}"#;
+    let s = classify_response(&response(200, body), 0).unwrap();
+    assert_eq!(
+        s.result.unwrap().get(),
+        "[1e308,-1e-400,123456789012345678901234567890]"
+    );
+    assert_eq!(s.messages.unwrap().get(), r#"["\ud83d\ude00"]"#);
+    // A failure relays nothing, so its errors still count.
+    let body = r#"{"success":false,"errors":[{"code":1004,"message":"bad"}],"result":1e400}"#;
+    let f = classify_response(&response(400, body), 0).unwrap_err();
+    assert_eq!(f.message, "HTTP 400: bad");
+}

@@ -6,7 +6,9 @@
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use crate::problems::Pointer;
 
@@ -21,7 +23,7 @@ pub fn parse(text: &str) -> Result<(Value, Vec<Pointer>), serde_json::Error> {
     }
     .deserialize(&mut de)?;
     de.end()?;
-    Ok((value, repeats.into_inner()))
+    Ok((value, repeats.into_inner().into_iter().flatten().collect()))
 }
 
 /// Where a value sits, kept on the stack and turned into a [`Pointer`]
@@ -44,7 +46,8 @@ impl Path<'_> {
 
 struct Node<'p, 'r> {
     path: &'p Path<'p>,
-    repeats: &'r RefCell<Vec<Pointer>>,
+    /// In the order found; `None` once the value it was found in is dropped.
+    repeats: &'r RefCell<Vec<Option<Pointer>>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
@@ -109,14 +112,28 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut members = Map::new();
+        // Where the repeats found inside a member's value lie, for members
+        // whose value had any. When the member comes again its earlier value
+        // is dropped, and so are they: they name places the document no
+        // longer has.
+        let mut inside: BTreeMap<String, Range<usize>> = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
             let path = Path::Key(self.path, &key);
+            let start = self.repeats.borrow().len();
             let value = map.next_value_seed(Node {
                 path: &path,
                 repeats: self.repeats,
             })?;
+            let end = self.repeats.borrow().len();
             if members.contains_key(&key) {
-                self.repeats.borrow_mut().push(path.pointer());
+                let mut repeats = self.repeats.borrow_mut();
+                if let Some(dropped) = inside.remove(&key) {
+                    repeats[dropped].fill(None);
+                }
+                repeats.push(Some(path.pointer()));
+            }
+            if end > start {
+                inside.insert(key.clone(), start..end);
             }
             members.insert(key, value);
         }
@@ -148,6 +165,24 @@ mod tests {
         assert_eq!(
             pointers(r#"{"x":{"a~/b":1,"a~/b":2,"a~/b":3},"l":[{},{"id":1,"id":2}]}"#),
             ["/x/a~0~1b", "/x/a~0~1b", "/l/1/id"]
+        );
+    }
+
+    #[test]
+    fn repeats_inside_a_dropped_value_are_not_named() {
+        // Only the last "patches" is kept, so "/patches/1/id" names nothing.
+        assert_eq!(
+            pointers(r#"{"patches":[{},{"id":1,"id":2}],"patches":[{"id":3}]}"#),
+            ["/patches"]
+        );
+        // Nor does "/a/b" name a repeat: the kept "a" has one "b".
+        assert_eq!(
+            pointers(r#"{"a":{"b":1,"b":2},"a":{"b":3},"a":{"c":{"d":1,"d":2}}}"#),
+            ["/a", "/a/c/d", "/a"]
+        );
+        assert_eq!(
+            pointers(r#"{"x":[{"a":{"b":1,"b":2},"a":1}],"x":[{"b":1,"b":2}]}"#),
+            ["/x/0/b", "/x"]
         );
     }
 

@@ -236,4 +236,6 @@ impl Serialize for ListOrEmpty<'_> {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

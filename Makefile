@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host lint clean
+.PHONY: all build wasm-target component hostile host run test test-native test-host lint clean fuzz
 
 all: build
 
@@ -53,6 +53,28 @@ lint: wasm-target
 	$(CARGO) clippy -p allow-policies-batch --target $(TARGET) -- -D warnings
 	$(CARGO) clippy -p hostile-guest --target $(TARGET) -- -D warnings
 	$(CARGO) clippy --release -p host-test --all-targets -- -D warnings
+
+# Fuzzing with cargo-fuzz (fuzz/), never part of `make test`: each target
+# runs for FUZZ_SECONDS on the committed seeds in fuzz/seeds/ and on a
+# working corpus in fuzz/corpus/ (ignored by git) that keeps what earlier
+# runs found. A crashing input is saved under fuzz/artifacts/. With a nightly
+# toolchain the targets run under AddressSanitizer; without one, on stable
+# with no sanitizer.
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+	    run='$(CARGO) +nightly fuzz run'; \
+	else \
+	    run='env RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none'; \
+	fi; \
+	for target in parameters response; do \
+	    mkdir -p fuzz/corpus/$$target && \
+	    echo "fuzz: $$target for $(FUZZ_SECONDS) s" && \
+	    $$run $$target fuzz/corpus/$$target fuzz/seeds/$$target -- \
+	        -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -148,11 +148,52 @@ impl<'a> Envelope<'a> {
 }
 
 /// Whether `raw` also parses value by value: numbers decoded (in range of
-/// an `f64`) and strings decoded (no lone surrogates). The parameter parser
-/// does that already; reusing it keeps one JSON value parser in the
-/// component.
+/// an `f64`) and strings decoded (no lone surrogates), nothing kept.
 fn reads_back(raw: &RawValue) -> bool {
-    crate::strict_json::parse(raw.get()).is_ok()
+    serde_json::from_str::<Decoded>(raw.get()).is_ok()
+}
+
+/// Any JSON value, decoded and dropped.
+struct Decoded;
+
+impl<'de> Deserialize<'de> for Decoded {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Decoded)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Decoded {
+    type Value = Decoded;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Decoded, E> {
+        Ok(Decoded)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Decoded, A::Error> {
+        while seq.next_element::<Decoded>()?.is_some() {}
+        Ok(Decoded)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
+        while map.next_entry::<Decoded, Decoded>()?.is_some() {}
+        Ok(Decoded)
+    }
 }
 
 #[derive(Deserialize)]

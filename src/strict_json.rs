@@ -6,7 +6,9 @@
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use crate::problems::Pointer;
 
@@ -21,7 +23,7 @@ pub fn parse(text: &str) -> Result<(Value, Vec<Pointer>), serde_json::Error> {
     }
     .deserialize(&mut de)?;
     de.end()?;
-    Ok((value, repeats.into_inner()))
+    Ok((value, repeats.into_inner().into_iter().flatten().collect()))
 }
 
 /// Where a value sits, kept on the stack and turned into a [`Pointer`]
@@ -44,8 +46,8 @@ impl Path<'_> {
 
 struct Node<'p, 'r> {
     path: &'p Path<'p>,
-    /// In the order found.
-    repeats: &'r RefCell<Vec<Pointer>>,
+    /// In the order found; `None` once the value it was found in is dropped.
+    repeats: &'r RefCell<Vec<Option<Pointer>>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
@@ -110,6 +112,11 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut members = Map::new();
+        // Where the repeats found inside a member's value lie, for members
+        // whose value had any. When the member comes again its earlier value
+        // is dropped, and so are they: they name places the document no
+        // longer has.
+        let mut inside: BTreeMap<String, Range<usize>> = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
             let path = Path::Key(self.path, &key);
             let start = self.repeats.borrow().len();
@@ -117,19 +124,16 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                 path: &path,
                 repeats: self.repeats,
             })?;
+            let end = self.repeats.borrow().len();
             if members.contains_key(&key) {
-                // The member's earlier value is dropped, and with it any
-                // repeat found inside it: those name places the document no
-                // longer has. (Repeats from `start` on are in the new value.)
-                let at = path.pointer();
-                let inside = format!("{}/", at.as_str());
                 let mut repeats = self.repeats.borrow_mut();
-                let mut i = 0;
-                repeats.retain(|p| {
-                    i += 1;
-                    i > start || !p.as_str().starts_with(&inside)
-                });
-                repeats.push(at);
+                if let Some(dropped) = inside.remove(&key) {
+                    repeats[dropped].fill(None);
+                }
+                repeats.push(Some(path.pointer()));
+            }
+            if end > start {
+                inside.insert(key.clone(), start..end);
             }
             members.insert(key, value);
         }

@@ -185,12 +185,21 @@ pub fn reject_unknown_keys(
 /// or is a shortened or lengthened form of it (`timeout` for `timeout_ms`).
 fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     let key = key.to_ascii_lowercase();
-    let limit = (key.chars().count() / 3).clamp(1, 3);
+    let chars = key.chars().count();
+    let limit = (chars / 3).clamp(1, 3);
     known
         .iter()
         .map(|k| {
             let affix = key.len() >= 3 && (k.starts_with(key.as_str()) || key.starts_with(k));
-            let distance = if affix { 1 } else { edit_distance(&key, k) };
+            // The distance is at least the difference in length: a key far
+            // longer than any known one costs nothing to rule out.
+            let distance = if affix {
+                1
+            } else if chars.abs_diff(k.len()) > limit {
+                usize::MAX
+            } else {
+                edit_distance(&key, k)
+            };
             (distance, *k)
         })
         .filter(|(d, _)| *d <= limit)
@@ -419,6 +428,17 @@ mod tests {
         assert_eq!(r.errors[0].pointer, "");
         assert!(r.errors[0].message.starts_with("is not valid JSON"));
         assert!(!r.errors[0].message.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_very_long_unknown_key_gets_no_suggestion() {
+        let long = "x".repeat(1_000_000);
+        assert_eq!(nearest(&long, &["pattern", "comments"]), None);
+        assert_eq!(nearest("patern", &["pattern", "comments"]), Some("pattern"));
+        assert_eq!(
+            nearest("coments", &["pattern", "comments"]),
+            Some("comments")
+        );
     }
 
     #[test]

@@ -155,28 +155,28 @@ fn wait(ready: &Pollable, deadline: &Pollable) -> bool {
     poll(&[ready, deadline]).contains(&0)
 }
 
-/// What ended a wait while the body was being sent.
-enum WriteWait {
-    Writable,
-    Answered,
-    PastDeadline,
-}
-
-/// Waits for room in the body stream, the deadline, or a response that came
-/// before the body was all sent (the server will not read the rest).
-fn wait_writable(writable: &Pollable, deadline: &Pollable, answered: &Pollable) -> WriteWait {
-    let ready = poll(&[writable, deadline, answered]);
-    if ready.contains(&2) {
-        WriteWait::Answered
-    } else if ready.contains(&0) {
-        WriteWait::Writable
-    } else {
-        WriteWait::PastDeadline
-    }
-}
-
 fn past_deadline(what: &str) -> TransportFault {
     TransportFault::AfterSend(format!("timeout_ms passed while {what}"))
+}
+
+/// Waits for room in the body stream; fails at the deadline, or when a
+/// response came before the body was all sent (the server will not read
+/// the rest).
+fn wait_for_room(
+    writable: &Pollable,
+    deadline: &Pollable,
+    answered: &Pollable,
+) -> Result<(), TransportFault> {
+    let ready = poll(&[writable, deadline, answered]);
+    if ready.contains(&2) {
+        Err(TransportFault::AfterSend(
+            "the server answered before the whole body was sent".into(),
+        ))
+    } else if ready.contains(&0) {
+        Ok(())
+    } else {
+        Err(past_deadline("sending the body"))
+    }
 }
 
 fn write_all(
@@ -194,17 +194,10 @@ fn write_all(
         }
     };
     let pollable = stream.subscribe();
-    let wait_for_room = || match wait_writable(&pollable, deadline, answered) {
-        WriteWait::Writable => Ok(()),
-        WriteWait::Answered => Err(TransportFault::AfterSend(
-            "the server answered before the whole body was sent".into(),
-        )),
-        WriteWait::PastDeadline => Err(past_deadline("sending the body")),
-    };
     while !bytes.is_empty() {
         let permitted = stream.check_write().map_err(write_failed)?;
         if permitted == 0 {
-            wait_for_room()?;
+            wait_for_room(&pollable, deadline, answered)?;
             continue;
         }
         let n = bytes
@@ -228,7 +221,7 @@ fn write_all(
             Err(StreamError::Closed) => return Ok(()),
             Err(e) => return Err(write_failed(e)),
         }
-        wait_for_room()?;
+        wait_for_room(&pollable, deadline, answered)?;
     }
 }
 

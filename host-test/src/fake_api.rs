@@ -181,6 +181,7 @@ impl FakeApi {
         let shared = Arc::new(Shared {
             token: options.token,
             requests: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
         });
         let (stop, stopped) = oneshot::channel();
@@ -206,6 +207,12 @@ impl FakeApi {
     /// not, so a test can tell that nothing was sent.
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far, so a test can tell whether clients
+    /// reuse them.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     pub fn push_fault(&self, fault: Fault) {
@@ -300,6 +307,7 @@ impl FakeApi {
 struct Shared {
     token: Option<String>,
     requests: AtomicUsize,
+    connections: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -352,6 +360,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, Ordering::SeqCst);
                     let _ = stream.set_nodelay(true);
                     connections.spawn(serve_connection(shared.clone(), stream));
                 }

@@ -12,6 +12,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::allow::{is_allowed, AllowedHost};
+use crate::connection_pool::ConnectionPool;
 
 /// Largest request body the host will hold in memory to show an interceptor.
 pub const MAX_CAPTURED_BODY: usize = 64 * 1024 * 1024;
@@ -137,6 +138,7 @@ impl From<CannedResponse> for Intercepted {
 pub(crate) struct TaskHooks {
     pub(crate) allow_hosts: Arc<[AllowedHost]>,
     pub(crate) interceptor: Option<Arc<dyn Interceptor>>,
+    pub(crate) connections: Arc<ConnectionPool>,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -152,9 +154,10 @@ impl WasiHttpHooks for TaskHooks {
         if !destination_allowed(&self.allow_hosts, request.uri()) {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let connections = self.connections.clone();
         match self.interceptor.clone() {
-            None => Box::new(send_for_real(request, options)),
-            Some(interceptor) => Box::new(intercept(interceptor, request, options)),
+            None => Box::new(send_for_real(connections, request, options)),
+            Some(interceptor) => Box::new(intercept(interceptor, connections, request, options)),
         }
     }
 }
@@ -177,13 +180,17 @@ pub(crate) fn destination_allowed(list: &[AllowedHost], uri: &Uri) -> bool {
     is_allowed(list, authority.host(), port)
 }
 
-async fn send_for_real(request: Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
-    let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-    Ok((response.map(BodyExt::boxed_unsync), Box::new(io)))
+async fn send_for_real(
+    connections: Arc<ConnectionPool>,
+    request: Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> SendResult {
+    connections.send(request, options).await
 }
 
 async fn intercept(
     interceptor: Arc<dyn Interceptor>,
+    connections: Arc<ConnectionPool>,
     request: Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> SendResult {
@@ -232,7 +239,7 @@ async fn intercept(
                     .with_trailers(std::future::ready(Some(Ok(trailers))))
                     .boxed_unsync();
             }
-            send_for_real(Request::from_parts(parts, body), Some(options)).await
+            send_for_real(connections, Request::from_parts(parts, body), Some(options)).await
         }
     }
 }

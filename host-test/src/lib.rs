@@ -11,12 +11,13 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use serde_json::{json, Map, Value};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 mod allow;
 mod compile_cache;
+mod connection_pool;
 pub mod fake_api;
 mod http_hooks;
 mod http_limits;
@@ -29,6 +30,8 @@ pub use http_hooks::{
 pub use http_limits::MAX_METHOD_LEN;
 pub use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
+use connection_pool::ConnectionPool;
+pub use connection_pool::{IDLE_TIMEOUT, MAX_IDLE_PER_DESTINATION};
 use http_hooks::TaskHooks;
 
 pub mod bindings {
@@ -168,6 +171,7 @@ impl std::error::Error for WallClockLimitExceeded {}
 /// The component compiled and linked once; every call gets its own store.
 pub struct TaskHost {
     pre: AllowPoliciesBatchPre<TaskState>,
+    connections: Arc<ConnectionPool>,
     cache_outcome: CacheOutcome,
     cache_entry: Option<PathBuf>,
 }
@@ -218,9 +222,15 @@ impl TaskHost {
         spawn_epoch_ticker(&engine)?;
         Ok(Self {
             pre,
+            connections: Arc::default(),
             cache_outcome: loaded.outcome,
             cache_entry: loaded.entry,
         })
+    }
+
+    /// Connections kept open for the next task; see [`IDLE_TIMEOUT`].
+    pub fn idle_connections(&self) -> usize {
+        self.connections.idle_count()
     }
 
     /// Whether the compiled code came from the cache.
@@ -235,14 +245,8 @@ impl TaskHost {
 
     /// `describe`: the JSON Schemas of config, input and output.
     pub async fn describe(&self, opts: &TaskOptions) -> anyhow::Result<String> {
-        within_limit(opts.wall_clock_limit, async {
-            let (mut store, task) = self.instantiate(opts).await?;
-            task.workflow_http_task_task()
-                .call_describe(&mut store)
-                .await
-                .map_err(wasm_error)
-        })
-        .await
+        let limit = opts.wall_clock_limit;
+        within_limit(limit, async { self.instance(opts).await?.describe().await }).await
     }
 
     /// `prepare`: validation and the request that would be sent, sending nothing.
@@ -252,12 +256,9 @@ impl TaskHost {
         config: &str,
         input: &str,
     ) -> anyhow::Result<Result<String, TaskError>> {
-        within_limit(opts.wall_clock_limit, async {
-            let (mut store, task) = self.instantiate(opts).await?;
-            task.workflow_http_task_task()
-                .call_prepare(&mut store, config, input)
-                .await
-                .map_err(wasm_error)
+        let limit = opts.wall_clock_limit;
+        within_limit(limit, async {
+            self.instance(opts).await?.prepare(config, input).await
         })
         .await
     }
@@ -269,21 +270,22 @@ impl TaskHost {
         config: &str,
         input: &str,
     ) -> anyhow::Result<Result<String, TaskError>> {
-        within_limit(opts.wall_clock_limit, async {
-            let (mut store, task) = self.instantiate(opts).await?;
-            task.workflow_http_task_task()
-                .call_run_task(&mut store, config, input)
-                .await
-                .map_err(wasm_error)
+        let limit = opts.wall_clock_limit;
+        within_limit(limit, async {
+            self.instance(opts).await?.run_task(config, input).await
         })
         .await
     }
 
-    async fn instantiate(
-        &self,
-        opts: &TaskOptions,
-    ) -> anyhow::Result<(Store<TaskState>, AllowPoliciesBatch)> {
-        let mut store = Store::new(self.pre.engine(), TaskState::new(opts));
+    /// A fresh sandbox and instance of the component, as each call above
+    /// makes and drops. Keeping one serves several calls from the same
+    /// instance (and memory), which is what benchmarks need to time the
+    /// calls apart from instantiation; tasks should each get their own.
+    pub async fn instance(&self, opts: &TaskOptions) -> anyhow::Result<TaskInstance> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            TaskState::new(opts, self.connections.clone()),
+        );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
@@ -293,7 +295,65 @@ impl TaskHost {
             .await
             .map_err(wasm_error)
             .context("cannot instantiate the component")?;
-        Ok((store, task))
+        Ok(TaskInstance {
+            store,
+            task,
+            wall_clock_limit: opts.wall_clock_limit,
+        })
+    }
+}
+
+/// One instance of the component in its own store; see [`TaskHost::instance`].
+/// Each call is bounded by the options' wall-clock limit.
+pub struct TaskInstance {
+    store: Store<TaskState>,
+    task: AllowPoliciesBatch,
+    wall_clock_limit: Duration,
+}
+
+impl TaskInstance {
+    pub async fn describe(&mut self) -> anyhow::Result<String> {
+        let task = self.task.workflow_http_task_task();
+        within_limit(self.wall_clock_limit, async {
+            task.call_describe(&mut self.store)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    pub async fn prepare(
+        &mut self,
+        config: &str,
+        input: &str,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        let task = self.task.workflow_http_task_task();
+        within_limit(self.wall_clock_limit, async {
+            task.call_prepare(&mut self.store, config, input)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    pub async fn run_task(
+        &mut self,
+        config: &str,
+        input: &str,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        let task = self.task.workflow_http_task_task();
+        within_limit(self.wall_clock_limit, async {
+            task.call_run_task(&mut self.store, config, input)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    /// The largest linear memory this instance has had, in bytes: wasm
+    /// memories never shrink, so this is the guest's peak so far.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().limits.peak_memory
     }
 }
 
@@ -335,11 +395,11 @@ struct TaskState {
     http: WasiHttpCtx,
     hooks: TaskHooks,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: TaskLimits,
 }
 
 impl TaskState {
-    fn new(opts: &TaskOptions) -> Self {
+    fn new(opts: &TaskOptions, connections: Arc<ConnectionPool>) -> Self {
         // Only stderr, so a guest panic message reaches the console: no
         // environment, arguments, files or sockets. Outgoing HTTP goes
         // through `hooks`, not through wasi:sockets.
@@ -358,13 +418,67 @@ impl TaskState {
             hooks: TaskHooks {
                 allow_hosts: opts.allow_hosts.clone().into(),
                 interceptor: opts.interceptor.clone(),
+                connections,
             },
             table,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT)
-                .memories(1)
-                .build(),
+            limits: TaskLimits {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(MEMORY_LIMIT)
+                    .memories(1)
+                    .build(),
+                peak_memory: 0,
+            },
         }
+    }
+}
+
+/// The store's limits, and the largest memory they have granted.
+struct TaskLimits {
+    limits: StoreLimits,
+    peak_memory: usize,
+}
+
+impl ResourceLimiter for TaskLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let granted = self.limits.memory_growing(current, desired, maximum)?;
+        if granted {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(granted)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 

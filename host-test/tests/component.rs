@@ -676,3 +676,28 @@ fn the_component_exports_the_task_and_imports_only_wasi() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_instance_serves_several_calls_and_reports_its_peak_memory() {
+    let mut instance = host().instance(&TaskOptions::default()).await.unwrap();
+    let at_start = instance.peak_memory_bytes();
+    assert!(at_start > 0, "the initial memory counts");
+
+    let input = json!({"posts": [post("a@example.com")]}).to_string();
+    let first = instance.prepare(&config(json!({})), &input).await.unwrap();
+    let again = instance.prepare(&config(json!({})), &input).await.unwrap();
+    assert_eq!(first.unwrap(), again.unwrap());
+
+    let posts: Vec<Value> = (0..1000)
+        .map(|n| post(&format!("sender{n}@example.com")))
+        .collect();
+    let large = json!({ "posts": posts }).to_string();
+    let preview = instance.prepare(&config(json!({})), &large).await.unwrap();
+    assert!(preview.is_ok());
+    let peak = instance.peak_memory_bytes();
+    assert!(
+        peak > at_start,
+        "{peak} after 1000 items, {at_start} at start"
+    );
+    assert!(peak <= host_test::MEMORY_LIMIT);
+}

@@ -1,0 +1,180 @@
+//! The host keeps connections open between tasks: consecutive tasks share
+//! one, tasks in flight each get their own, and a connection that cannot
+//! safely carry another request (closed by the server, its response not
+//! read to the end, its runtime gone) is never lent again. Loopback only.
+
+#[path = "support/misbehaving_server.rs"]
+mod misbehaving_server;
+
+use host_test::fake_api::{FakeApi, FakeApiOptions};
+use host_test::{default_component_path, AllowedHost, CacheMode, TaskHost, TaskOptions};
+use misbehaving_server::{response, MisbehavingServer, Script};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "connections-TOKEN";
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+
+/// Each test gets its own host, hence its own pool of connections.
+fn new_host() -> TaskHost {
+    TaskHost::load_with_cache(&default_component_path(), CacheMode::UserDefault)
+        .expect("run `make component` first")
+}
+
+fn options() -> TaskOptions {
+    TaskOptions::default().with_allowed_host(AllowedHost::any_port("127.0.0.1").unwrap())
+}
+
+fn config(base_url: &str, extra: Value) -> String {
+    let mut config = json!({"api_token": TOKEN, "account_id": ACCOUNT, "base_url": base_url});
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    config.to_string()
+}
+
+/// A batch that creates one policy with a pattern of its own.
+fn input(n: usize) -> String {
+    json!({"posts": [{
+        "pattern": format!("sender{n}@example.com"), "pattern_type": "EMAIL", "is_regex": false,
+        "is_exempt_recipient": false, "is_trusted_sender": true,
+        "is_acceptable_sender": false, "verify_sender": true,
+    }]})
+    .to_string()
+}
+
+async fn fake_api() -> FakeApi {
+    FakeApi::start(FakeApiOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        token: Some(TOKEN.into()),
+    })
+    .await
+    .expect("the fake starts on loopback")
+}
+
+async fn run_ok(host: &TaskHost, config: &str, n: usize) -> Value {
+    let output = host
+        .run_task(&options(), config, &input(n))
+        .await
+        .expect("the call completes")
+        .unwrap_or_else(|e| panic!("task {n} failed: {e:?}"));
+    serde_json::from_str(&output).unwrap()
+}
+
+#[tokio::test]
+async fn consecutive_tasks_share_one_connection() {
+    let fake = fake_api().await;
+    let host = new_host();
+    let config = config(&fake.base_url(), json!({}));
+    for n in 0..5 {
+        let output = run_ok(&host, &config, n).await;
+        assert_eq!(output["result"]["posts"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(fake.requests(), 5);
+    assert_eq!(fake.connections(), 1);
+    assert_eq!(host.idle_connections(), 1);
+    assert_eq!(fake.policies(ACCOUNT).len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_in_flight_each_get_a_connection_and_later_tasks_reuse_them() {
+    let fake = fake_api().await;
+    let host = std::sync::Arc::new(new_host());
+    let config = std::sync::Arc::new(config(&fake.base_url(), json!({})));
+    let wave = |first: usize| {
+        let tasks: Vec<_> = (first..first + 8)
+            .map(|n| {
+                let (host, config) = (host.clone(), config.clone());
+                tokio::spawn(async move { run_ok(&host, &config, n).await })
+            })
+            .collect();
+        async move {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+    };
+    wave(0).await;
+    let opened = fake.connections();
+    assert!((1..=8).contains(&opened), "{opened} connections");
+    // Each came back as its task read the end of its response.
+    assert_eq!(host.idle_connections(), opened);
+    for _ in 0..3 {
+        wave(100).await;
+    }
+    assert_eq!(fake.requests(), 32);
+    assert!(
+        fake.connections() <= 8,
+        "{} connections for 8 in flight",
+        fake.connections()
+    );
+}
+
+/// The server answers each request and closes the connection, without
+/// saying so in a `Connection: close` header: every task must still
+/// succeed, on a connection of its own.
+#[tokio::test]
+async fn a_server_that_closes_after_each_answer_gets_a_new_connection_each_time() {
+    const TASKS: usize = 30;
+    let ok = r#"{"success":true,"errors":[],"messages":[],"result":{"deletes":[],"patches":[],"puts":[],"posts":[{"id":"b6c1a0de-5a4f-4f4a-9c9e-0e4a6f0d1c11"}]}}"#;
+    let reply = response("200 OK", &[("Content-Type", "application/json")], ok);
+    let server = MisbehavingServer::start(vec![Script::Reply(reply)]).await;
+    let host = new_host();
+    let config = config(&server.base_url(), json!({}));
+    for n in 0..TASKS {
+        run_ok(&host, &config, n).await;
+    }
+    assert_eq!(server.received().len(), TASKS);
+}
+
+/// A task that stops reading a response (here, past `max_response_bytes`)
+/// may leave bytes of it behind; the next task must not read them as its
+/// own answer. (hyper lends the connection again only when the whole
+/// response has arrived, else it closes it.)
+#[tokio::test]
+async fn a_response_not_read_to_its_end_is_not_mistaken_for_the_next_one() {
+    let fake = fake_api().await;
+    let host = new_host();
+    let short = config(&fake.base_url(), json!({"max_response_bytes": 16}));
+    let error = host
+        .run_task(&options(), &short, &input(0))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(host_test::error_kind(&error), "bad_response");
+
+    let output = run_ok(&host, &config(&fake.base_url(), json!({})), 1).await;
+    assert_eq!(output["result"]["posts"].as_array().unwrap().len(), 1);
+    assert_eq!(fake.requests(), 2);
+}
+
+/// A connection's I/O runs on the runtime that opened it; a later task on
+/// another runtime gets a connection of its own, and succeeds after the
+/// first runtime is gone.
+#[test]
+fn connections_stay_with_the_runtime_that_opened_them() {
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = server_runtime.block_on(fake_api());
+    let host = new_host();
+    let config = config(&fake.base_url(), json!({}));
+
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(run_ok(&host, &config, 0));
+    assert_eq!(host.idle_connections(), 1);
+    drop(first);
+
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        run_ok(&host, &config, 1).await;
+        run_ok(&host, &config, 2).await;
+    });
+    assert_eq!(fake.requests(), 3);
+    assert_eq!(fake.connections(), 2);
+    assert_eq!(host.idle_connections(), 1);
+}

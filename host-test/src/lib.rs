@@ -10,8 +10,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use serde_json::{json, Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -65,6 +69,19 @@ pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// holds a handful at a time (a request, its body, the response, their
 /// streams and pollables).
 pub const MAX_RESOURCES: usize = 1024;
+
+/// Tasks one host runs at once. Each holds a slot of the instance pool
+/// (its memory, tables, instances and async stack, reserved when the host
+/// loads and reused); a call beyond this waits for a slot, within its own
+/// wall-clock limit, rather than failing.
+pub const MAX_CONCURRENT_TASKS: u32 = 1000;
+
+/// Core instances in one instance of a component: its modules and the
+/// adapter shims the toolchain adds, with room to spare.
+const CORE_INSTANCES_PER_TASK: u32 = 16;
+
+/// Tables in one instance of a component (one per core module at most).
+const TABLES_PER_TASK: u32 = 16;
 
 /// A task's whole call, instantiation included: the contract's longest
 /// `timeout_ms` (600 s) plus room to report.
@@ -171,6 +188,7 @@ impl std::error::Error for WallClockLimitExceeded {}
 /// The component compiled and linked once; every call gets its own store.
 pub struct TaskHost {
     pre: AllowPoliciesBatchPre<TaskState>,
+    slots: Arc<Semaphore>,
     connections: Arc<ConnectionPool>,
     cache_outcome: CacheOutcome,
     cache_entry: Option<PathBuf>,
@@ -195,6 +213,7 @@ impl TaskHost {
         }
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_allocation()));
         let engine = Engine::new(&config).map_err(wasm_error)?;
 
         let mut linker = Linker::<TaskState>::new(&engine);
@@ -223,6 +242,7 @@ impl TaskHost {
         Ok(Self {
             pre,
             connections: Arc::default(),
+            slots: Arc::new(Semaphore::new(MAX_CONCURRENT_TASKS as usize)),
             cache_outcome: loaded.outcome,
             cache_entry: loaded.entry,
         })
@@ -282,6 +302,12 @@ impl TaskHost {
     /// instance (and memory), which is what benchmarks need to time the
     /// calls apart from instantiation; tasks should each get their own.
     pub async fn instance(&self, opts: &TaskOptions) -> anyhow::Result<TaskInstance> {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .context("the host is shutting down")?;
         let mut store = Store::new(
             self.pre.engine(),
             TaskState::new(opts, self.connections.clone()),
@@ -299,6 +325,7 @@ impl TaskHost {
             store,
             task,
             wall_clock_limit: opts.wall_clock_limit,
+            _slot: slot,
         })
     }
 }
@@ -309,6 +336,9 @@ pub struct TaskInstance {
     store: Store<TaskState>,
     task: AllowPoliciesBatch,
     wall_clock_limit: Duration,
+    /// Dropped after the store (fields drop in order), so the pool slot is
+    /// free when the next task gets the permit.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl TaskInstance {
@@ -355,6 +385,23 @@ impl TaskInstance {
     pub fn peak_memory_bytes(&self) -> usize {
         self.store.data().limits.peak_memory
     }
+}
+
+/// The pooling allocator instantiates by handing out a slot reserved once
+/// (and, for memory, reset by the kernel) instead of mapping and unmapping
+/// memory, tables and a fiber stack for each task.
+fn pooling_allocation() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_TASKS)
+        .total_core_instances(MAX_CONCURRENT_TASKS * CORE_INSTANCES_PER_TASK)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_TASK)
+        .total_memories(MAX_CONCURRENT_TASKS)
+        .max_memories_per_component(1)
+        .total_tables(MAX_CONCURRENT_TASKS * TABLES_PER_TASK)
+        .max_tables_per_component(TABLES_PER_TASK)
+        .total_stacks(MAX_CONCURRENT_TASKS)
+        .max_memory_size(MEMORY_LIMIT);
+    pool
 }
 
 async fn within_limit<R>(

@@ -701,3 +701,29 @@ async fn one_instance_serves_several_calls_and_reports_its_peak_memory() {
     );
     assert!(peak <= host_test::MEMORY_LIMIT);
 }
+
+/// Past `MAX_CONCURRENT_TASKS` a call waits for a slot of the instance pool
+/// rather than failing, and gets one as soon as a task ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_beyond_the_pool_waits_for_a_slot() {
+    // A host of its own, so the other tests never wait for a slot.
+    let host = Arc::new(TaskHost::load(&default_component_path()).unwrap());
+    let opts = TaskOptions::default();
+    let mut held = Vec::new();
+    for _ in 0..host_test::MAX_CONCURRENT_TASKS {
+        held.push(host.instance(&opts).await.unwrap());
+    }
+    let other = host.clone();
+    let waiting = tokio::spawn(async move {
+        let mut instance = other.instance(&TaskOptions::default()).await.unwrap();
+        instance.describe().await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "no slot was free");
+    drop(held.pop());
+    let schemas = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("a freed slot is taken")
+        .unwrap();
+    assert!(schemas.contains("\"config\""));
+}

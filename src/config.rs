@@ -94,7 +94,7 @@ pub fn parse_config(value: &Value, report: &mut Report) -> Option<Config> {
             Some(s) => match check_base_url(s) {
                 Ok(url) => Some(url),
                 Err(message) => {
-                    report.error(DOC, &f.at, message);
+                    report.error(DOC, &f.at(), message);
                     None
                 }
             },
@@ -109,7 +109,7 @@ pub fn parse_config(value: &Value, report: &mut Report) -> Option<Config> {
             .and_then(|s| match check_account_id(s) {
                 Ok(()) => Some(s.to_string()),
                 Err(message) => {
-                    report.error(DOC, &f.at, message);
+                    report.error(DOC, &f.at(), message);
                     None
                 }
             })
@@ -174,7 +174,7 @@ fn parse_credentials(
     ] {
         if let Some(v) = value {
             if let Err(message) = check_header_value(v, secret) {
-                report.error(DOC, &f.at, message);
+                report.error(DOC, &f.at(), message);
                 ok = false;
             }
         }
@@ -195,7 +195,7 @@ fn parse_credentials(
         (false, false, false) => {
             report.error(
                 DOC,
-                &token.at,
+                &token.at(),
                 "no credentials: give api_token, or both api_email and api_key",
             );
             None
@@ -203,7 +203,7 @@ fn parse_credentials(
         (true, _, _) => {
             report.error(
                 DOC,
-                &token.at,
+                &token.at(),
                 "give either api_token or the pair api_email and api_key, not both",
             );
             None
@@ -211,7 +211,7 @@ fn parse_credentials(
         (false, true, false) => {
             report.error(
                 DOC,
-                &key.at,
+                &key.at(),
                 "api_email needs api_key (or use api_token instead)",
             );
             None
@@ -219,7 +219,7 @@ fn parse_credentials(
         (false, false, true) => {
             report.error(
                 DOC,
-                &email.at,
+                &email.at(),
                 "api_key needs api_email (or use api_token instead)",
             );
             None

@@ -223,19 +223,31 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// A field read from an object: absent, or present with a value.
-pub struct Field<'v> {
-    pub at: Pointer,
+pub struct Field<'v, 'p> {
+    parent: &'p Pointer,
+    name: &'p str,
     pub value: Option<&'v Value>,
 }
 
-pub fn field<'v>(map: &'v Map<String, Value>, name: &str, parent: &Pointer) -> Field<'v> {
+pub fn field<'v, 'p>(
+    map: &'v Map<String, Value>,
+    name: &'p str,
+    parent: &'p Pointer,
+) -> Field<'v, 'p> {
     Field {
-        at: parent.key(name),
+        parent,
+        name,
         value: map.get(name),
     }
 }
 
-impl<'v> Field<'v> {
+impl<'v> Field<'v, '_> {
+    /// Where the field is. Built only when a problem needs it: a valid
+    /// batch has thousands of fields and no problems.
+    pub fn at(&self) -> Pointer {
+        self.parent.key(self.name)
+    }
+
     pub fn present(&self) -> bool {
         self.value.is_some()
     }
@@ -246,7 +258,7 @@ impl<'v> Field<'v> {
             other => {
                 report.error(
                     document,
-                    &self.at,
+                    &self.at(),
                     format!("expected a boolean, got {}", type_name(other)),
                 );
                 None
@@ -260,7 +272,7 @@ impl<'v> Field<'v> {
             other => {
                 report.error(
                     document,
-                    &self.at,
+                    &self.at(),
                     format!("expected a string, got {}", type_name(other)),
                 );
                 None
@@ -282,7 +294,7 @@ impl<'v> Field<'v> {
             Some(n) => {
                 report.error(
                     document,
-                    &self.at,
+                    &self.at(),
                     format!("expected an integer from {min} to {max}, got {n}"),
                 );
                 None
@@ -294,7 +306,7 @@ impl<'v> Field<'v> {
                 };
                 report.error(
                     document,
-                    &self.at,
+                    &self.at(),
                     format!("expected an integer from {min} to {max}, got {got}"),
                 );
                 None
@@ -305,7 +317,7 @@ impl<'v> Field<'v> {
     /// Reports the field as missing when it is absent.
     pub fn required(self, document: Document, report: &mut Report) -> Option<Self> {
         if self.value.is_none() {
-            report.error(document, &self.at, "required field is missing");
+            report.error(document, &self.at(), "required field is missing");
             return None;
         }
         Some(self)

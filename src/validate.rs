@@ -68,7 +68,7 @@ pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
         .and_then(|s| match check_account_id(s) {
             Ok(()) => Some(s.to_string()),
             Err(message) => {
-                report.error(DOC, &account.at, message);
+                report.error(DOC, &account.at(), message);
                 None
             }
         });
@@ -229,7 +229,7 @@ fn read_id(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) -> Optio
         };
         report.error(
             DOC,
-            &f.at,
+            &f.at(),
             format!("expected a policy id: a positive 32-bit integer or a UUID string, got {got}"),
         );
     }
@@ -343,7 +343,7 @@ fn read_fields(
         } else {
             report.error(
                 DOC,
-                &pattern.at,
+                &pattern.at(),
                 format!("expected 1 to {MAX_PATTERN_CHARS} characters, got {chars}"),
             );
             None
@@ -356,7 +356,7 @@ fn read_fields(
         if parsed.is_none() {
             report.error(
                 DOC,
-                &pattern_type.at,
+                &pattern_type.at(),
                 format!(
                     "expected one of {}, got {}",
                     PatternType::NAMES.join(", "),
@@ -369,7 +369,7 @@ fn read_fields(
     if f.pattern_type == Some(PatternType::Unknown) {
         report.warn(
             DOC,
-            &pattern_type.at,
+            &pattern_type.at(),
             "UNKNOWN only describes some existing policies; the API does not accept it for a create or update, use EMAIL, DOMAIN or IP",
         );
     }
@@ -387,7 +387,7 @@ fn read_fields(
             if chars > MAX_COMMENT_CHARS {
                 report.error(
                     DOC,
-                    &comments.at,
+                    &comments.at(),
                     format!("expected at most {MAX_COMMENT_CHARS} characters, got {chars}"),
                 );
             }
@@ -396,7 +396,7 @@ fn read_fields(
         Some(other) => {
             report.error(
                 DOC,
-                &comments.at,
+                &comments.at(),
                 format!("expected a string or null, got {}", type_name(other)),
             );
             None
@@ -413,12 +413,12 @@ fn read_fields(
         match *f.flag_mut(new) {
             Some(current) if current != value => report.error(
                 DOC,
-                &deprecated.at,
+                &deprecated.at(),
                 format!("is {value} but {new} is {current}; {old} is deprecated and not sent, remove it"),
             ),
             Some(_) => report.warn(
                 DOC,
-                &deprecated.at,
+                &deprecated.at(),
                 format!("{old} is deprecated and not sent; {new} already says the same"),
             ),
             None if replacement_given => {}
@@ -426,7 +426,7 @@ fn read_fields(
                 *f.flag_mut(new) = Some(value);
                 report.warn(
                     DOC,
-                    &deprecated.at,
+                    &deprecated.at(),
                     format!("{old} is deprecated; its value is sent as {new}"),
                 );
             }
@@ -460,14 +460,14 @@ fn read_fields(
 /// A pattern must be what its type says (or, for a regex, parse as one).
 /// In a patch whose `is_regex` or `pattern_type` is absent the stored policy
 /// decides, which is unknown here, so only what was given is checked.
-fn check_pattern(f: &Fields, pattern: &Field<'_>, report: &mut Report) {
+fn check_pattern(f: &Fields, pattern: &Field<'_, '_>, report: &mut Report) {
     let Some(text) = f.pattern.as_deref() else {
         return;
     };
     match f.is_regex {
         Some(true) => {
             if let Err(message) = check_regex(text) {
-                report.error(DOC, &pattern.at, message);
+                report.error(DOC, &pattern.at(), message);
             }
         }
         Some(false) => {
@@ -479,7 +479,7 @@ fn check_pattern(f: &Fields, pattern: &Field<'_>, report: &mut Report) {
                     if let Some(range) = special_range(&ip) {
                         report.warn(
                             DOC,
-                            &pattern.at,
+                            &pattern.at(),
                             format!("is in the {range} address range, which never sends mail from the internet; the API may reject it"),
                         );
                     }
@@ -489,7 +489,7 @@ fn check_pattern(f: &Fields, pattern: &Field<'_>, report: &mut Report) {
             if let Err(message) = checked {
                 report.error(
                     DOC,
-                    &pattern.at,
+                    &pattern.at(),
                     format!(
                         "pattern_type is {} and is_regex is false, but the pattern {message}",
                         kind.name()

@@ -688,12 +688,18 @@ async fn one_instance_serves_several_calls_and_reports_its_peak_memory() {
     let again = instance.prepare(&config(json!({})), &input).await.unwrap();
     assert_eq!(first.unwrap(), again.unwrap());
 
+    // 1000 posts with long comments: about 1.2 MB of input, several times
+    // that once parsed, beyond the initial memory.
     let posts: Vec<Value> = (0..1000)
-        .map(|n| post(&format!("sender{n}@example.com")))
+        .map(|n| {
+            let mut p = post(&format!("sender{n}@example.com"));
+            p["comments"] = json!("c".repeat(1000));
+            p
+        })
         .collect();
     let large = json!({ "posts": posts }).to_string();
     let preview = instance.prepare(&config(json!({})), &large).await.unwrap();
-    assert!(preview.is_ok());
+    assert!(preview.is_ok(), "the large batch is valid");
     let peak = instance.peak_memory_bytes();
     assert!(
         peak > at_start,

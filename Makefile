@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host lint clean fuzz
+.PHONY: all build wasm-target component hostile host run test test-native test-host lint clean fuzz bench
 
 all: build
 
@@ -53,6 +53,16 @@ lint: wasm-target
 	$(CARGO) clippy -p allow-policies-batch --target $(TARGET) -- -D warnings
 	$(CARGO) clippy -p hostile-guest --target $(TARGET) -- -D warnings
 	$(CARGO) clippy --release -p host-test --all-targets -- -D warnings
+
+# Benchmarks (host-test/benches): the component against native Rust and
+# curl on one loopback server, printed as a table with each goal and kept
+# in target/bench/results.json. `cargo bench` builds into target/release
+# with the release settings and the features of `cargo test --release`, so
+# it reuses what `make test-host` compiled. whole_process reads what
+# in_process wrote.
+bench: component host
+	$(CARGO) bench -p host-test --bench in_process
+	$(CARGO) bench -p host-test --bench whole_process
 
 # Fuzzing with cargo-fuzz (fuzz/), never part of `make test`: each target
 # runs for FUZZ_SECONDS on the committed seeds in fuzz/seeds/ and on a

@@ -70,11 +70,12 @@ pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// streams and pollables).
 pub const MAX_RESOURCES: usize = 1024;
 
-/// Tasks one host runs at once. Each holds a slot of the instance pool
-/// (its memory, tables, instances and async stack, reserved when the host
-/// loads and reused); a call beyond this waits for a slot, within its own
-/// wall-clock limit, rather than failing.
-pub const MAX_CONCURRENT_TASKS: u32 = 1000;
+/// Tasks a host runs at once unless [`HostSettings`] says otherwise. Each
+/// holds a slot of the instance pool (its memory, tables, instances and
+/// async stack, reserved when the host loads and reused); a call beyond
+/// this waits for a slot, within its own wall-clock limit, rather than
+/// failing.
+pub const DEFAULT_MAX_CONCURRENT_TASKS: u32 = 1000;
 
 /// Core instances in one instance of a component: its modules and the
 /// adapter shims the toolchain adds, with room to spare.
@@ -193,6 +194,26 @@ impl fmt::Display for WallClockLimitExceeded {
 
 impl std::error::Error for WallClockLimitExceeded {}
 
+/// How a host is set up when it loads the component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSettings {
+    /// Where compiled code is cached.
+    pub cache: CacheMode,
+    /// Tasks run at once (at least 1). Reserving the pool takes time at
+    /// load, about 9 ms for the default 1000 on a 2-core machine: a process
+    /// that runs one task, like `task-host run`, should ask for 1.
+    pub max_concurrent_tasks: u32,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        Self {
+            cache: CacheMode::UserDefault,
+            max_concurrent_tasks: DEFAULT_MAX_CONCURRENT_TASKS,
+        }
+    }
+}
+
 /// The component compiled and linked once; every call gets its own store.
 pub struct TaskHost {
     pre: AllowPoliciesBatchPre<TaskState>,
@@ -213,6 +234,20 @@ impl TaskHost {
     /// caller. The cache never makes loading fail: without a usable
     /// directory the component is just compiled.
     pub fn load_with_cache(path: &Path, cache: CacheMode) -> anyhow::Result<Self> {
+        let settings = HostSettings {
+            cache,
+            ..HostSettings::default()
+        };
+        Self::load_with_settings(path, &settings)
+    }
+
+    /// Like [`TaskHost::load`], set up as `settings` says.
+    pub fn load_with_settings(path: &Path, settings: &HostSettings) -> anyhow::Result<Self> {
+        let tasks = settings.max_concurrent_tasks;
+        if tasks == 0 {
+            bail!("max_concurrent_tasks must be at least 1");
+        }
+        let cache = &settings.cache;
         if !path.is_file() {
             bail!(
                 "component not found at {}: build it with `make build`",
@@ -221,7 +256,9 @@ impl TaskHost {
         }
         let mut config = Config::new();
         config.epoch_interruption(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_allocation()));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_allocation(
+            tasks,
+        )));
         let engine = Engine::new(&config).map_err(wasm_error)?;
 
         let mut linker = Linker::<TaskState>::new(&engine);
@@ -232,7 +269,7 @@ impl TaskHost {
         let loaded = std::fs::read(path)
             .map_err(anyhow::Error::from)
             .and_then(|wasm| {
-                compile_cache::load_component(&engine, &wasm, &cache).map_err(wasm_error)
+                compile_cache::load_component(&engine, &wasm, cache).map_err(wasm_error)
             })
             .with_context(|| format!("cannot load the component {}", path.display()))?;
         let component = loaded.component;
@@ -250,7 +287,7 @@ impl TaskHost {
         Ok(Self {
             pre,
             connections: Arc::default(),
-            slots: Arc::new(Semaphore::new(MAX_CONCURRENT_TASKS as usize)),
+            slots: Arc::new(Semaphore::new(tasks as usize)),
             cache_outcome: loaded.outcome,
             cache_entry: loaded.entry,
         })
@@ -398,16 +435,16 @@ impl TaskInstance {
 /// The pooling allocator instantiates by handing out a slot reserved once
 /// (and, for memory, reset by the kernel) instead of mapping and unmapping
 /// memory, tables and a fiber stack for each task.
-fn pooling_allocation() -> PoolingAllocationConfig {
+fn pooling_allocation(tasks: u32) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(MAX_CONCURRENT_TASKS)
-        .total_core_instances(MAX_CONCURRENT_TASKS * CORE_INSTANCES_PER_TASK)
+    pool.total_component_instances(tasks)
+        .total_core_instances(tasks.saturating_mul(CORE_INSTANCES_PER_TASK))
         .max_core_instances_per_component(CORE_INSTANCES_PER_TASK)
-        .total_memories(MAX_CONCURRENT_TASKS)
+        .total_memories(tasks)
         .max_memories_per_component(1)
-        .total_tables(MAX_CONCURRENT_TASKS * TABLES_PER_TASK)
+        .total_tables(tasks.saturating_mul(TABLES_PER_TASK))
         .max_tables_per_component(TABLES_PER_TASK)
-        .total_stacks(MAX_CONCURRENT_TASKS)
+        .total_stacks(tasks)
         .max_memory_size(MEMORY_LIMIT)
         // A returned slot is reset to the component's initial image. The
         // pages a task dirtied within the first KEEP_RESIDENT bytes are

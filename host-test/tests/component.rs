@@ -708,15 +708,20 @@ async fn one_instance_serves_several_calls_and_reports_its_peak_memory() {
     assert!(peak <= host_test::MEMORY_LIMIT);
 }
 
-/// Past `MAX_CONCURRENT_TASKS` a call waits for a slot of the instance pool
+/// Past `max_concurrent_tasks` a call waits for a slot of the instance pool
 /// rather than failing, and gets one as soon as a task ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_beyond_the_pool_waits_for_a_slot() {
     // A host of its own, so the other tests never wait for a slot.
-    let host = Arc::new(TaskHost::load(&default_component_path()).unwrap());
+    let settings = host_test::HostSettings {
+        max_concurrent_tasks: 3,
+        ..Default::default()
+    };
+    let host =
+        Arc::new(TaskHost::load_with_settings(&default_component_path(), &settings).unwrap());
     let opts = TaskOptions::default();
     let mut held = Vec::new();
-    for _ in 0..host_test::MAX_CONCURRENT_TASKS {
+    for _ in 0..settings.max_concurrent_tasks {
         held.push(host.instance(&opts).await.unwrap());
     }
     let other = host.clone();
@@ -732,4 +737,16 @@ async fn a_call_beyond_the_pool_waits_for_a_slot() {
         .expect("a freed slot is taken")
         .unwrap();
     assert!(schemas.contains("\"config\""));
+}
+
+#[test]
+fn a_host_for_no_tasks_is_refused() {
+    let settings = host_test::HostSettings {
+        max_concurrent_tasks: 0,
+        ..Default::default()
+    };
+    let error = TaskHost::load_with_settings(&default_component_path(), &settings)
+        .err()
+        .expect("refused");
+    assert_eq!(error.to_string(), "max_concurrent_tasks must be at least 1");
 }

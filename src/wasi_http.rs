@@ -208,20 +208,13 @@ fn write_all(
     }
     // Once the declared length is reached the host may close the stream:
     // the whole body has been handed over, so that is not a failure (a real
-    // one shows up on the response future).
+    // one shows up on the response future). There is no waiting for the
+    // host to take the last piece: what was written is delivered before
+    // the body's end, and a failure to send it surfaces on the response
+    // future as well.
     match stream.flush() {
-        Ok(()) => {}
-        Err(StreamError::Closed) => return Ok(()),
-        Err(e) => return Err(write_failed(e)),
-    }
-    loop {
-        match stream.check_write() {
-            Ok(0) => {}
-            Ok(_) => return Ok(()),
-            Err(StreamError::Closed) => return Ok(()),
-            Err(e) => return Err(write_failed(e)),
-        }
-        wait_for_room(&pollable, deadline, answered)?;
+        Ok(()) | Err(StreamError::Closed) => Ok(()),
+        Err(e) => Err(write_failed(e)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! policies gone, so each repeat is reported where it is.
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -118,24 +119,33 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         // longer has.
         let mut inside: BTreeMap<String, Range<usize>> = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = Path::Key(self.path, &key);
             let start = self.repeats.borrow().len();
             let value = map.next_value_seed(Node {
-                path: &path,
+                path: &Path::Key(self.path, &key),
                 repeats: self.repeats,
             })?;
             let end = self.repeats.borrow().len();
-            if members.contains_key(&key) {
-                let mut repeats = self.repeats.borrow_mut();
-                if let Some(dropped) = inside.remove(&key) {
-                    repeats[dropped].fill(None);
+            let had_repeats = end > start;
+            // One search per member: a valid batch has tens of thousands.
+            match members.entry(key) {
+                Entry::Vacant(slot) => {
+                    if had_repeats {
+                        inside.insert(slot.key().clone(), start..end);
+                    }
+                    slot.insert(value);
                 }
-                repeats.push(Some(path.pointer()));
+                Entry::Occupied(mut slot) => {
+                    let mut repeats = self.repeats.borrow_mut();
+                    if let Some(dropped) = inside.remove(slot.key()) {
+                        repeats[dropped].fill(None);
+                    }
+                    repeats.push(Some(self.path.pointer().key(slot.key())));
+                    if had_repeats {
+                        inside.insert(slot.key().clone(), start..end);
+                    }
+                    slot.insert(value);
+                }
             }
-            if end > start {
-                inside.insert(key.clone(), start..end);
-            }
-            members.insert(key, value);
         }
         Ok(Value::Object(members))
     }

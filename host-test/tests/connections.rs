@@ -9,7 +9,10 @@ mod misbehaving_server;
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::{default_component_path, AllowedHost, CacheMode, TaskHost, TaskOptions};
 use misbehaving_server::{response, MisbehavingServer, Script};
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 const TOKEN: &str = "connections-TOKEN";
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
@@ -78,8 +81,8 @@ async fn consecutive_tasks_share_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_in_flight_each_get_a_connection_and_later_tasks_reuse_them() {
     let fake = fake_api().await;
-    let host = std::sync::Arc::new(new_host());
-    let config = std::sync::Arc::new(config(&fake.base_url(), json!({})));
+    let host = Arc::new(new_host());
+    let config = Arc::new(config(&fake.base_url(), json!({})));
     let wave = |first: usize| {
         let tasks: Vec<_> = (first..first + 8)
             .map(|n| {
@@ -177,4 +180,65 @@ fn connections_stay_with_the_runtime_that_opened_them() {
     assert_eq!(fake.requests(), 3);
     assert_eq!(fake.connections(), 2);
     assert_eq!(host.idle_connections(), 1);
+}
+
+/// A TLS server on loopback whose certificate (for 127.0.0.1, committed
+/// under `support/tls/`) no public root vouches for. Counts the
+/// connections it accepts and the handshakes that complete.
+struct SelfSignedServer {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    handshakes: Arc<AtomicUsize>,
+}
+
+impl SelfSignedServer {
+    async fn start() -> Self {
+        let cert = CertificateDer::from(&include_bytes!("support/tls/self-signed-cert.der")[..]);
+        let key = PrivatePkcs8KeyDer::from(&include_bytes!("support/tls/self-signed-key.der")[..]);
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.into_owned()], key.clone_key().into())
+            .expect("a usable certificate and key");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (accepted, handshakes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let counts = (accepted.clone(), handshakes.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counts.0.fetch_add(1, Ordering::SeqCst);
+                if acceptor.accept(stream).await.is_ok() {
+                    counts.1.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        Self {
+            port,
+            accepted,
+            handshakes,
+        }
+    }
+}
+
+/// `https` goes through TLS with the public web's roots: a certificate
+/// they do not vouch for ends the task before any of the request is sent,
+/// as a transport failure that cannot have applied.
+#[tokio::test]
+async fn https_refuses_a_certificate_no_public_root_vouches_for() {
+    let server = SelfSignedServer::start().await;
+    let host = new_host();
+    let base_url = format!("https://127.0.0.1:{}/client/v4", server.port);
+    let config = config(&base_url, json!({"max_retries": 0}));
+    let error = host
+        .run_task(&options(), &config, &input(0))
+        .await
+        .expect("the call completes")
+        .expect_err("the certificate is refused");
+    let error = host_test::error_to_json(&error);
+    assert_eq!(error["kind"], "transport", "{error}");
+    assert_eq!(error["may_have_applied"], false, "{error}");
+    assert_eq!(error["attempts"], 1, "{error}");
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 0);
+    assert_eq!(host.idle_connections(), 0);
 }

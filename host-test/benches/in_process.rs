@@ -7,13 +7,18 @@
 //! 4. validation and body building, in wasm and natively.
 //!
 //! Each iteration is timed here (`iter_custom`), so that median and p99 come
-//! from single calls rather than from criterion's per-sample means. They go
+//! from single calls rather than from criterion's per-sample means. Figures
+//! that are compared (component and native, wasm and native) are taken in
+//! turn, call by call, so that drift in the machine's speed does not skew
+//! their ratio. They go
 //! to `target/bench/in_process.json`, which `whole_process` completes.
 
 #[path = "support/native_client.rs"]
 mod native_client;
 mod support;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,9 +38,9 @@ use support::{bench_dir, expect_success, round, run_in_flight};
 const WARM_UP: Duration = Duration::from_millis(500);
 /// Thousands of calls of a millisecond or less.
 const MEASUREMENT: Duration = Duration::from_secs(2);
-/// For calls of 20 to 50 ms (the largest batch), 100 to 250 of them: the
-/// p99 is then among the two or three slowest.
-const LONG_MEASUREMENT: Duration = Duration::from_secs(5);
+/// For the largest batch, whose calls take 20 to 50 ms (and 40 to 80 ms
+/// for a turn of every contender): about 100 to 200 turns.
+const LONG_MEASUREMENT: Duration = Duration::from_secs(8);
 const IN_FLIGHT: [usize; 3] = [1, 4, 16];
 
 /// One thing being timed, one call at a time. What a call returns is
@@ -129,6 +134,55 @@ impl Contender for NativePrepare<'_> {
     }
 }
 
+/// A [`Contender`] behind `dyn`, so that several can take turns.
+trait Turn {
+    fn take(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>>;
+}
+
+impl<C: Contender> Turn for C {
+    fn take(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(async move { drop(self.once().await) })
+    }
+}
+
+/// Times `contenders` under criterion, one call of each in turn per
+/// iteration, and returns the spread of each one's calls made after the
+/// warm-up. Taking turns matters on a shared machine: its speed drifts by
+/// up to two times over seconds, and a ratio of two figures timed one
+/// after the other would measure the drift.
+fn per_call_in_turn(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    measurement: Duration,
+    runtime: &Runtime,
+    contenders: &mut [&mut dyn Turn],
+) -> Vec<Spread> {
+    group.measurement_time(measurement);
+    let mut kept: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+    let mut warm_until = None;
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let warm_until = *warm_until.get_or_insert_with(|| Instant::now() + WARM_UP);
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for (contender, kept) in contenders.iter_mut().zip(kept.iter_mut()) {
+                        let started = Instant::now();
+                        contender.take().await;
+                        let took = started.elapsed();
+                        if started >= warm_until {
+                            kept.push(took);
+                        }
+                        total += took;
+                    }
+                }
+                total
+            })
+        })
+    });
+    kept.iter().map(|k| Spread::of(k)).collect()
+}
+
 /// Times `contender` under criterion and returns the spread of the calls
 /// made after criterion's warm-up.
 fn per_call<C: Contender>(
@@ -210,17 +264,10 @@ impl Bench {
                 config: &self.config,
                 input: &input,
             };
-            let component = per_call(&mut group, "component", slow, &self.runtime, &mut component);
             let client = self
                 .runtime
                 .block_on(NativeClient::connect(self.server.port(), sent.clone()));
-            let native = per_call(
-                &mut group,
-                "native",
-                MEASUREMENT,
-                &self.runtime,
-                &mut NativeHttp(client),
-            );
+            let mut native = NativeHttp(client);
             let client = self
                 .runtime
                 .block_on(NativeClient::connect(self.server.port(), sent));
@@ -229,14 +276,16 @@ impl Bench {
                 config: &self.config,
                 input: &input,
             };
-            let native_task = per_call(
+            let spreads = per_call_in_turn(
                 &mut group,
-                "native_task",
+                "component, native, native_task",
                 slow,
                 &self.runtime,
-                &mut native_task,
+                &mut [&mut component, &mut native, &mut native_task],
             );
             group.finish();
+            let [component, native, native_task] = <[Spread; 3]>::try_from(spreads)
+                .unwrap_or_else(|_| unreachable!("three contenders"));
             let mut figure = comparison(batch, "component", &component, &native);
             figure["request_body_bytes"] = body_bytes.into();
             figure["native_task"] = native_task.to_json_us();
@@ -323,15 +372,16 @@ impl Bench {
             });
             assert_eq!(in_wasm, natively, "wasm and native previews differ");
             let mut group = criterion.benchmark_group(format!("validation/{}", batch.key()));
-            let wasm = per_call(&mut group, "wasm", slow, &self.runtime, &mut wasm);
-            let native = per_call(
+            let spreads = per_call_in_turn(
                 &mut group,
-                "native",
-                MEASUREMENT,
+                "wasm, native",
+                slow,
                 &self.runtime,
-                &mut native,
+                &mut [&mut wasm, &mut native],
             );
             group.finish();
+            let [wasm, native] =
+                <[Spread; 2]>::try_from(spreads).unwrap_or_else(|_| unreachable!("two contenders"));
             let mut figure = comparison(batch, "wasm", &wasm, &native);
             figure["input_bytes"] = input.len().into();
             figures.insert(batch.key().into(), figure);

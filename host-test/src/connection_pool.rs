@@ -112,7 +112,6 @@ impl ConnectionPool {
 
         let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
 
-        let mut request = request;
         while let Some(mut sender) = self.take_idle(&destination) {
             // A connection comes back as its last response ends, a moment
             // before hyper is ready to send on it again; one that closed

@@ -17,6 +17,7 @@
 mod native_client;
 mod support;
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -134,20 +135,24 @@ impl Contender for NativePrepare<'_> {
     }
 }
 
-/// A [`Contender`] behind `dyn`, so that several can take turns.
+/// A [`Contender`] behind `dyn`, so that several can take turns. The
+/// output comes back boxed, to be dropped once the call's time is taken.
 trait Turn {
-    fn take(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>>;
+    fn take(&mut self) -> Pin<Box<dyn Future<Output = Box<dyn Any>> + '_>>;
 }
 
-impl<C: Contender> Turn for C {
-    fn take(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        Box::pin(async move { drop(self.once().await) })
+impl<C: Contender> Turn for C
+where
+    C::Output: 'static,
+{
+    fn take(&mut self) -> Pin<Box<dyn Future<Output = Box<dyn Any>> + '_>> {
+        Box::pin(async move { Box::new(self.once().await) as Box<dyn Any> })
     }
 }
 
-/// Times `contenders` under criterion, one call of each in turn per
-/// iteration, and returns the spread of each one's calls made after the
-/// warm-up. Taking turns matters on a shared machine: its speed drifts by
+/// Times `contenders` (one or more) under criterion, one call of each in
+/// turn per iteration, and returns the spread of each one's calls made
+/// after the warm-up. Taking turns matters on a shared machine: its speed drifts by
 /// up to two times over seconds, and a ratio of two figures timed one
 /// after the other would measure the drift.
 fn per_call_in_turn(
@@ -168,8 +173,9 @@ fn per_call_in_turn(
                 for _ in 0..iters {
                     for (contender, kept) in contenders.iter_mut().zip(kept.iter_mut()) {
                         let started = Instant::now();
-                        contender.take().await;
+                        let output = contender.take().await;
                         let took = started.elapsed();
+                        drop(output);
                         if started >= warm_until {
                             kept.push(took);
                         }
@@ -181,40 +187,6 @@ fn per_call_in_turn(
         })
     });
     kept.iter().map(|k| Spread::of(k)).collect()
-}
-
-/// Times `contender` under criterion and returns the spread of the calls
-/// made after criterion's warm-up.
-fn per_call<C: Contender>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
-    measurement: Duration,
-    runtime: &Runtime,
-    contender: &mut C,
-) -> Spread {
-    group.measurement_time(measurement);
-    let mut kept = Vec::new();
-    let mut warm_until = None;
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let warm_until = *warm_until.get_or_insert_with(|| Instant::now() + WARM_UP);
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let started = Instant::now();
-                    let output = contender.once().await;
-                    let took = started.elapsed();
-                    drop(output);
-                    if started >= warm_until {
-                        kept.push(took);
-                    }
-                    total += took;
-                }
-                total
-            })
-        })
-    });
-    Spread::of(&kept)
 }
 
 /// Everything the figures need, set up once.
@@ -340,14 +312,16 @@ impl Bench {
             host: &self.host,
             opts: &self.opts,
         };
-        let spread = per_call(
+        let spreads = per_call_in_turn(
             &mut group,
             "instance",
             MEASUREMENT,
             &self.runtime,
-            &mut contender,
+            &mut [&mut contender],
         );
         group.finish();
+        let [spread] =
+            <[Spread; 1]>::try_from(spreads).unwrap_or_else(|_| unreachable!("one contender"));
         spread.to_json_us()
     }
 

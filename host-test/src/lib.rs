@@ -21,10 +21,12 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 mod allow;
 mod compile_cache;
+pub mod conductor;
 mod connection_pool;
 pub mod fake_api;
 mod http_hooks;
 mod http_limits;
+pub mod worker;
 
 pub use allow::{is_allowed, AllowedHost};
 pub use compile_cache::{CacheMode, CacheOutcome, CACHE_DIR_ENV};

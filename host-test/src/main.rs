@@ -7,15 +7,18 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use host_test::conductor::ConductorClient;
 use host_test::fake_api::{FakeApi, FakeApiOptions};
+use host_test::worker::{run_worker, WorkerSettings};
 use host_test::{
-    default_component_path, error_to_json, AllowedHost, HostSettings, TaskError, TaskHost,
-    TaskOptions,
+    default_component_path, error_to_json, AllowedHost, Document, HostSettings, TaskError,
+    TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
 use serde_json::{json, Value};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod demo;
@@ -27,6 +30,9 @@ const EXIT_USAGE: u8 = 2;
 
 /// The credentials used when the config names none.
 const TOKEN_VARIABLE: &str = "CLOUDFLARE_API_TOKEN";
+
+/// The worker's config document when no `--config` is given.
+const CONFIG_VARIABLE: &str = "TASK_HOST_CONFIG";
 
 /// How long past the task's own `timeout_ms` the host waits before ending
 /// the call: the component keeps its deadline itself, so this only ever
@@ -79,6 +85,39 @@ enum Command {
         /// The only bearer token accepted; by default any non-empty one.
         #[arg(long)]
         token: Option<String>,
+    },
+    /// Work for a Conductor server: poll for tasks of one type, run each
+    /// through the component and report how it ended, until SIGINT or
+    /// SIGTERM (then the tasks in hand are finished and reported first).
+    Worker {
+        /// The server's root or API root, such as http://localhost:8080.
+        #[arg(long)]
+        server: String,
+        /// The task definition's name.
+        #[arg(long = "task-type", value_name = "NAME")]
+        task_type: String,
+        /// Most tasks in hand at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=i64::from(DEFAULT_MAX_CONCURRENT_TASKS)))]
+        concurrency: u32,
+        /// Pause after a poll that brought no task.
+        #[arg(long = "poll-interval-ms", value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        poll_interval_ms: u64,
+        /// The config document given to every task: a file, or `-` for
+        /// stdin. Without it, the config is $TASK_HOST_CONFIG, else `{}`;
+        /// either way $CLOUDFLARE_API_TOKEN is used when it names no
+        /// credentials.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Shown in Conductor as the worker that ran each task; by default
+        /// the host name and process id.
+        #[arg(long = "worker-id", value_name = "ID")]
+        worker_id: Option<String>,
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// Allow requests to HOST (every port) or HOST:PORT, besides
+        /// api.cloudflare.com. Repeatable.
+        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+        allow_hosts: Vec<AllowedHost>,
     },
     /// Run the example batch against a fake API started in-process, and
     /// show the request, the answer and the resulting policies.
@@ -161,6 +200,64 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             print!("{report}");
             Ok(0)
         }
+        Command::Worker {
+            server,
+            task_type,
+            concurrency,
+            poll_interval_ms,
+            config,
+            worker_id,
+            component,
+            allow_hosts,
+        } => {
+            let config = with_environment_token(match config {
+                Some(path) => read_document(&path, "config")?,
+                None => std::env::var(CONFIG_VARIABLE).unwrap_or_else(|_| "{}".into()),
+            });
+            let client = ConductorClient::new(&server)?;
+            let host = TaskHost::load_with_settings(
+                &component.unwrap_or_else(default_component_path),
+                &HostSettings {
+                    max_concurrent_tasks: concurrency,
+                    ..HostSettings::default()
+                },
+            )?;
+            let mut task_options = TaskOptions::default();
+            task_options.allow_hosts.extend(allow_hosts);
+            if let Some(limit) = wall_clock_limit(&config) {
+                task_options.wall_clock_limit = limit;
+            }
+            let settings = WorkerSettings {
+                task_type,
+                worker_id: worker_id.unwrap_or_else(default_worker_id),
+                concurrency,
+                poll_interval: Duration::from_millis(poll_interval_ms),
+                config,
+                task_options,
+            };
+            runtime.block_on(async {
+                check_config(&host, &settings).await?;
+                eprintln!(
+                    "task-host worker: {} polling {} for {} tasks, {} at a time",
+                    settings.worker_id,
+                    client.api_url(),
+                    settings.task_type,
+                    settings.concurrency
+                );
+                let worker_id = settings.worker_id.clone();
+                let summary = run_worker(
+                    Arc::new(host),
+                    Arc::new(client),
+                    settings,
+                    shutdown_signal()?,
+                )
+                .await;
+                let mut report = summary.to_json();
+                report["worker_id"] = worker_id.into();
+                println!("{report}");
+                Ok(0)
+            })
+        }
         Command::Describe { component } => {
             let host = load(component)?;
             let schemas = runtime.block_on(host.describe(&TaskOptions::default()))?;
@@ -168,6 +265,71 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// Refuses to start a worker whose config every task would reject: the
+/// component judges it against an empty batch, which sends nothing.
+async fn check_config(host: &TaskHost, settings: &WorkerSettings) -> anyhow::Result<()> {
+    let judged = host
+        .prepare(&settings.task_options, &settings.config, "{}")
+        .await?;
+    let problems: Vec<String> = match &judged {
+        Err(TaskError::InvalidConfig(problems)) | Err(TaskError::InvalidInput(problems)) => {
+            problems
+                .iter()
+                .filter(|p| p.document == Document::Config)
+                .map(|p| {
+                    format!(
+                        "{}: {}",
+                        if p.pointer.is_empty() {
+                            "/"
+                        } else {
+                            &p.pointer
+                        },
+                        p.message
+                    )
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    if !problems.is_empty() {
+        bail!("the config is not usable: {}", problems.join("; "));
+    }
+    Ok(())
+}
+
+/// Completes on the first SIGINT or SIGTERM. A second one ends the process
+/// at once, leaving the tasks in hand to Conductor's response timeout.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("task-host worker: stopping; a second signal ends at once");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            eprintln!("task-host worker: stopped before the tasks in hand were reported");
+            std::process::exit(130);
+        });
+    })
+}
+
+/// `hostname:pid`, so that workers on one machine tell apart.
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "task-host".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// `examples/` in the working directory, else the one in this repository.

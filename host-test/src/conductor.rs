@@ -1,0 +1,445 @@
+//! Conductor's task API, as a worker speaks it: everything that knows a URL,
+//! a query parameter or a JSON field name of the server is in this module.
+//!
+//! Two calls are used:
+//! - `GET {api}/tasks/poll/batch/{taskType}?count=N&timeout=MS&workerid=ID`
+//!   long-polls for up to `count` scheduled tasks. The answer is a JSON array
+//!   of tasks, or `204 No Content` when none came within `timeout`.
+//! - `POST {api}/tasks` with a `TaskResult` reports how one task ended.
+//!
+//! `{api}` is the server's `/api` root: `--server http://conductor:8080` and
+//! `--server http://conductor:8080/api` both name it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use wasmtime_wasi_http::RequestOptions;
+
+use crate::connection_pool::ConnectionPool;
+
+/// Conductor cuts `reasonForIncompletion` to this many characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The largest poll answer read: a batch of tasks with their inputs. Tasks
+/// carry at most 4 x 1000 policies of a few hundred bytes each.
+const MAX_POLL_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The largest answer to an update read (Conductor answers with the task id).
+const MAX_UPDATE_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How long the server may take beyond the long-poll timeout to answer, and
+/// how long an update may take in all.
+const SERVER_GRACE: Duration = Duration::from_secs(10);
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A server's task API, reached over keep-alive HTTP/1.1 (`http` or `https`).
+pub struct ConductorClient {
+    /// Scheme and authority, such as `http://127.0.0.1:8080`.
+    origin: String,
+    /// The path of the API root without a trailing slash, such as `/api`.
+    api_path: String,
+    /// `host[:port]`, sent as the `Host` header.
+    authority: String,
+    connections: Arc<ConnectionPool>,
+}
+
+impl fmt::Debug for ConductorClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConductorClient")
+            .field("api", &format_args!("{}{}", self.origin, self.api_path))
+            .finish()
+    }
+}
+
+/// One task handed out by a poll: what the worker needs of it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolledTask {
+    pub task_id: String,
+    pub workflow_instance_id: String,
+    /// The task's input, `{}` when the server sends none.
+    #[serde(default)]
+    pub input_data: Map<String, Value>,
+}
+
+/// How a task ended, in Conductor's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskStatus {
+    Completed,
+    /// Failed, and the task definition's retry policy applies.
+    Failed,
+    /// Failed, and retrying cannot help: the workflow sees the failure now.
+    FailedWithTerminalError,
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::FailedWithTerminalError => "FAILED_WITH_TERMINAL_ERROR",
+        })
+    }
+}
+
+/// The body of `POST /api/tasks`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    pub workflow_instance_id: String,
+    pub task_id: String,
+    pub worker_id: String,
+    pub status: TaskStatus,
+    pub output_data: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_for_incompletion: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_after_seconds: Option<u64>,
+}
+
+/// Why a call to the server did not succeed.
+#[derive(Debug)]
+pub enum ConductorError {
+    /// No answer: the connection, the request or the wait for the answer failed.
+    Transport(String),
+    /// The server answered with an unexpected status; the text is the start
+    /// of its body.
+    Status { status: StatusCode, body: String },
+    /// The server's answer could not be read as what the call returns.
+    BadResponse(String),
+}
+
+impl fmt::Display for ConductorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConductorError::Transport(reason) => write!(f, "no answer from the server: {reason}"),
+            ConductorError::Status { status, body } if body.is_empty() => {
+                write!(f, "the server answered {status}")
+            }
+            ConductorError::Status { status, body } => {
+                write!(f, "the server answered {status}: {body}")
+            }
+            ConductorError::BadResponse(reason) => {
+                write!(f, "the server's answer is unreadable: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConductorError {}
+
+impl ConductorClient {
+    /// A client for the server at `server`: its root (`http://host:8080`) or
+    /// its API root (`http://host:8080/api`).
+    pub fn new(server: &str) -> anyhow::Result<ConductorClient> {
+        let uri: Uri = server
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--server {server:?} is not a URL: {e}"))?;
+        let scheme = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("http") => "http",
+            Some(s) if s.eq_ignore_ascii_case("https") => "https",
+            _ => anyhow::bail!("--server must be an http:// or https:// URL, not {server:?}"),
+        };
+        let Some(authority) = uri.authority() else {
+            anyhow::bail!("--server {server:?} names no host");
+        };
+        if authority.as_str().contains('@') {
+            anyhow::bail!("--server must not carry a user name or password");
+        }
+        if uri.query().is_some() {
+            anyhow::bail!("--server must not carry a query");
+        }
+        let path = uri.path().trim_end_matches('/');
+        let api_path = if path.ends_with("/api") {
+            path.to_string()
+        } else {
+            format!("{path}/api")
+        };
+        Ok(ConductorClient {
+            origin: format!("{scheme}://{authority}"),
+            api_path,
+            authority: authority.to_string(),
+            connections: Arc::default(),
+        })
+    }
+
+    /// The API root, such as `http://127.0.0.1:8080/api`.
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.origin, self.api_path)
+    }
+
+    /// The path and query of a batch poll.
+    pub fn poll_path(
+        &self,
+        task_type: &str,
+        count: u32,
+        timeout: Duration,
+        worker_id: &str,
+    ) -> String {
+        format!(
+            "{}/tasks/poll/batch/{}?count={count}&timeout={}&workerid={}",
+            self.api_path,
+            percent_encode(task_type),
+            timeout.as_millis(),
+            percent_encode(worker_id),
+        )
+    }
+
+    /// Asks for up to `count` tasks of `task_type`, waiting up to `timeout`
+    /// on the server for the first. An empty list means none came.
+    pub async fn poll(
+        &self,
+        task_type: &str,
+        count: u32,
+        timeout: Duration,
+        worker_id: &str,
+    ) -> Result<Vec<PolledTask>, ConductorError> {
+        let path = self.poll_path(task_type, count, timeout, worker_id);
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &path,
+                None,
+                timeout + SERVER_GRACE,
+                MAX_POLL_RESPONSE_BYTES,
+            )
+            .await?;
+        match status {
+            StatusCode::NO_CONTENT => Ok(Vec::new()),
+            StatusCode::OK if body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
+            StatusCode::OK => serde_json::from_slice::<Vec<PolledTask>>(&body)
+                .map_err(|e| ConductorError::BadResponse(format!("a poll answer: {e}"))),
+            status => Err(status_error(status, &body)),
+        }
+    }
+
+    /// Reports how a task ended.
+    pub async fn update(&self, result: &TaskResult) -> Result<(), ConductorError> {
+        let body = serde_json::to_vec(result)
+            .map_err(|e| ConductorError::BadResponse(format!("cannot encode the result: {e}")))?;
+        let path = format!("{}/tasks", self.api_path);
+        let (status, answer) = self
+            .call(
+                Method::POST,
+                &path,
+                Some(body),
+                SERVER_GRACE,
+                MAX_UPDATE_RESPONSE_BYTES,
+            )
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(status_error(status, &answer))
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        json_body: Option<Vec<u8>>,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Result<(StatusCode, Bytes), ConductorError> {
+        let uri = format!("{}{}", self.origin, path_and_query);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header(HOST, &self.authority)
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, concat!("task-host/", env!("CARGO_PKG_VERSION")));
+        if json_body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        let body = Full::new(Bytes::from(json_body.unwrap_or_default()))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = request
+            .body(body)
+            .map_err(|e| ConductorError::Transport(format!("cannot build the request: {e}")))?;
+        let options = RequestOptions {
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            first_byte_timeout: Some(timeout),
+            between_bytes_timeout: Some(SERVER_GRACE),
+        };
+        let exchange = async {
+            let (response, _io) = self
+                .connections
+                .clone()
+                .send(request, Some(options))
+                .await
+                .map_err(|e| ConductorError::Transport(e.to_string()))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), max_response_bytes)
+                .collect()
+                .await
+                .map_err(|e| ConductorError::Transport(format!("reading the answer: {e}")))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        // The options bound each wait; this bounds the exchange as a whole,
+        // so a server that trickles bytes cannot hold a worker forever.
+        tokio::time::timeout(timeout + SERVER_GRACE, exchange)
+            .await
+            .map_err(|_| ConductorError::Transport("the server took too long".into()))?
+    }
+}
+
+fn status_error(status: StatusCode, body: &[u8]) -> ConductorError {
+    const SHOWN: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let shown: String = text.chars().take(SHOWN).collect();
+    ConductorError::Status {
+        status,
+        body: shown,
+    }
+}
+
+/// `text` fit for a path segment or a query value: everything but RFC 3986's
+/// unreserved characters is percent-encoded.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `reason` cut to [`MAX_REASON_CHARS`] characters, ending in `…` when cut.
+pub fn fit_reason(reason: &str) -> String {
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason.to_string();
+    }
+    let mut cut: String = reason.chars().take(MAX_REASON_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_server_may_be_named_with_or_without_its_api_root() {
+        for server in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/api",
+            "http://127.0.0.1:8080/api/",
+        ] {
+            let client = ConductorClient::new(server).unwrap();
+            assert_eq!(client.api_url(), "http://127.0.0.1:8080/api", "{server}");
+        }
+        let behind_a_prefix = ConductorClient::new("https://example.test/conductor").unwrap();
+        assert_eq!(
+            behind_a_prefix.api_url(),
+            "https://example.test/conductor/api"
+        );
+    }
+
+    #[test]
+    fn servers_that_are_not_plain_http_urls_are_refused() {
+        for server in [
+            "ftp://127.0.0.1",
+            "127.0.0.1:8080",
+            "/api",
+            "http://user:secret@127.0.0.1:8080",
+            "http://127.0.0.1:8080/api?x=1",
+        ] {
+            let error = ConductorClient::new(server).unwrap_err().to_string();
+            assert!(!error.contains("secret"), "{error}");
+            assert!(error.contains("--server"), "{server}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_poll_path_carries_every_parameter_encoded() {
+        let client = ConductorClient::new("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            client.poll_path("allow_policies batch/x", 3, Duration::from_millis(1500), "host-1#7"),
+            "/api/tasks/poll/batch/allow_policies%20batch%2Fx?count=3&timeout=1500&workerid=host-1%237"
+        );
+    }
+
+    #[test]
+    fn a_task_result_has_conductors_field_names() {
+        let result = TaskResult {
+            workflow_instance_id: "wf-1".into(),
+            task_id: "t-1".into(),
+            worker_id: "w".into(),
+            status: TaskStatus::FailedWithTerminalError,
+            output_data: json!({"error": {"kind": "api"}}),
+            reason_for_incompletion: Some("api: no".into()),
+            callback_after_seconds: Some(7),
+        };
+        assert_eq!(
+            serde_json::to_value(&result).unwrap(),
+            json!({
+                "workflowInstanceId": "wf-1",
+                "taskId": "t-1",
+                "workerId": "w",
+                "status": "FAILED_WITH_TERMINAL_ERROR",
+                "outputData": {"error": {"kind": "api"}},
+                "reasonForIncompletion": "api: no",
+                "callbackAfterSeconds": 7,
+            })
+        );
+        let completed = TaskResult {
+            status: TaskStatus::Completed,
+            reason_for_incompletion: None,
+            callback_after_seconds: None,
+            ..result
+        };
+        let value = serde_json::to_value(&completed).unwrap();
+        assert_eq!(value["status"], "COMPLETED");
+        assert!(value.get("reasonForIncompletion").is_none());
+        assert!(value.get("callbackAfterSeconds").is_none());
+        assert_eq!(TaskStatus::Failed.to_string(), "FAILED");
+    }
+
+    #[test]
+    fn a_polled_task_keeps_what_the_worker_needs_and_ignores_the_rest() {
+        let task: PolledTask = serde_json::from_value(json!({
+            "taskId": "t-1",
+            "workflowInstanceId": "wf-1",
+            "taskType": "allow_policies_batch",
+            "status": "IN_PROGRESS",
+            "pollCount": 1,
+            "inputData": {"account_id": "a"},
+        }))
+        .unwrap();
+        assert_eq!(task.task_id, "t-1");
+        assert_eq!(task.input_data["account_id"], "a");
+        let bare: PolledTask =
+            serde_json::from_value(json!({"taskId": "t", "workflowInstanceId": "w"})).unwrap();
+        assert!(bare.input_data.is_empty());
+    }
+
+    #[test]
+    fn reasons_are_cut_to_conductors_limit_on_a_character_boundary() {
+        let short = "invalid_input: the input has 1 problem";
+        assert_eq!(fit_reason(short), short);
+        let exact = "é".repeat(MAX_REASON_CHARS);
+        assert_eq!(fit_reason(&exact), exact);
+        let long = "é".repeat(MAX_REASON_CHARS + 1);
+        let cut = fit_reason(&long);
+        assert_eq!(cut.chars().count(), MAX_REASON_CHARS);
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -1,0 +1,552 @@
+//! A Conductor worker: polls for tasks, runs each through the component and
+//! reports how it ended, with a bounded number of tasks in hand at a time.
+//!
+//! A task counts against `concurrency` from the poll that hands it out until
+//! its result has been reported, so a slow server cannot make reports pile
+//! up. On shutdown the worker stops polling, lets every task in hand finish,
+//! reports it, and returns.
+//!
+//! The server's URLs and JSON live in [`crate::conductor`]; this module
+//! decides what a task's outcome means to Conductor.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::conductor::{
+    fit_reason, ConductorClient, ConductorError, PolledTask, TaskResult, TaskStatus,
+};
+use crate::{error_kind, error_to_json, Document, TaskError, TaskHost, TaskOptions};
+use crate::{FieldError, WallClockLimitExceeded};
+
+/// How long each poll waits on the server for a task.
+pub const LONG_POLL: Duration = Duration::from_secs(1);
+
+/// The longest pause between polls after the server failed to answer.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Attempts to report one result, and the first pause between them (which
+/// doubles each time).
+const REPORT_ATTEMPTS: u32 = 4;
+const REPORT_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What a worker polls for and how it runs tasks.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// The task definition's name.
+    pub task_type: String,
+    /// Sent with each poll and result; shows in Conductor's UI.
+    pub worker_id: String,
+    /// Most tasks in hand at once; at least 1.
+    pub concurrency: u32,
+    /// Pause after a poll that brought no task.
+    pub poll_interval: Duration,
+    /// The config document given to every task.
+    pub config: String,
+    /// The sandbox of every task.
+    pub task_options: TaskOptions,
+}
+
+/// How many tasks ended in each way, counted as they were reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerSummary {
+    pub completed: u64,
+    pub failed: u64,
+    pub failed_with_terminal_error: u64,
+    /// Tasks whose result the server never accepted; Conductor times them
+    /// out (the task definition's `responseTimeoutSeconds`) and retries them.
+    pub unreported: u64,
+}
+
+impl WorkerSummary {
+    fn count(&mut self, ending: Ending) {
+        match ending {
+            Ending::Reported(TaskStatus::Completed) => self.completed += 1,
+            Ending::Reported(TaskStatus::Failed) => self.failed += 1,
+            Ending::Reported(TaskStatus::FailedWithTerminalError) => {
+                self.failed_with_terminal_error += 1
+            }
+            Ending::Unreported => self.unreported += 1,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "completed": self.completed,
+            "failed": self.failed,
+            "failed_with_terminal_error": self.failed_with_terminal_error,
+            "unreported": self.unreported,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Reported(TaskStatus),
+    Unreported,
+}
+
+/// Polls and runs tasks until `shutdown` completes, then finishes and
+/// reports the tasks in hand.
+pub async fn run_worker(
+    host: Arc<TaskHost>,
+    client: Arc<ConductorClient>,
+    settings: WorkerSettings,
+    shutdown: impl Future<Output = ()>,
+) -> WorkerSummary {
+    let settings = Arc::new(settings);
+    let secrets = Arc::new(secrets_of(&settings.config));
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1) as usize));
+    let mut running = JoinSet::new();
+    let mut summary = WorkerSummary::default();
+    let mut failed_polls = 0u32;
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        while let Some(done) = running.try_join_next() {
+            summary.count(done.unwrap_or(Ending::Unreported));
+        }
+        let first = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => break,
+            },
+        };
+        let mut permits = vec![first];
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        let count = u32::try_from(permits.len()).unwrap_or(u32::MAX);
+        // A poll is not cut short by shutdown: the tasks it brings are ours
+        // once the server has sent them, and are run and reported.
+        let polled = client
+            .poll(&settings.task_type, count, LONG_POLL, &settings.worker_id)
+            .await;
+        let pause = match polled {
+            Ok(tasks) => {
+                failed_polls = 0;
+                let idle = tasks.is_empty();
+                for task in tasks {
+                    // A server that sends more than asked for still gets
+                    // no more than `concurrency` tasks run at once.
+                    let permit = match permits.pop() {
+                        Some(permit) => permit,
+                        None => match slots.clone().acquire_owned().await {
+                            Ok(permit) => permit,
+                            Err(_closed) => break,
+                        },
+                    };
+                    running.spawn(run_one(
+                        host.clone(),
+                        client.clone(),
+                        settings.clone(),
+                        secrets.clone(),
+                        task,
+                        permit,
+                    ));
+                }
+                idle.then_some(settings.poll_interval)
+            }
+            Err(error) => {
+                failed_polls = failed_polls.saturating_add(1);
+                let pause = poll_backoff(settings.poll_interval, failed_polls);
+                eprintln!(
+                    "task-host worker: polling {} failed ({error}); next poll in {} ms",
+                    settings.task_type,
+                    pause.as_millis()
+                );
+                Some(pause)
+            }
+        };
+        drop(permits);
+        if let Some(pause) = pause {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    if !running.is_empty() {
+        eprintln!(
+            "task-host worker: stopping; finishing {} task(s) in hand",
+            running.len()
+        );
+    }
+    while let Some(done) = running.join_next().await {
+        summary.count(done.unwrap_or(Ending::Unreported));
+    }
+    summary
+}
+
+/// The pause after `failures` polls in a row failed: the poll interval,
+/// doubled for each failure after the first, at most [`MAX_POLL_BACKOFF`].
+fn poll_backoff(poll_interval: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    poll_interval
+        .saturating_mul(factor)
+        .min(MAX_POLL_BACKOFF.max(poll_interval))
+}
+
+async fn run_one(
+    host: Arc<TaskHost>,
+    client: Arc<ConductorClient>,
+    settings: Arc<WorkerSettings>,
+    secrets: Arc<Vec<String>>,
+    task: PolledTask,
+    permit: OwnedSemaphorePermit,
+) -> Ending {
+    let input = Value::Object(task.input_data.clone()).to_string();
+    let outcome = host
+        .run_task(&settings.task_options, &settings.config, &input)
+        .await;
+    let result = task_result(&task, &settings.worker_id, outcome, &secrets);
+    let status = result.status;
+    let ending = match report(&client, &result).await {
+        Ok(()) => {
+            eprintln!(
+                "task-host worker: task {} of workflow {}: {status}",
+                task.task_id, task.workflow_instance_id
+            );
+            Ending::Reported(status)
+        }
+        Err(error) => {
+            eprintln!(
+                "task-host worker: task {} of workflow {} ended {status}, but the report failed: {error}",
+                task.task_id, task.workflow_instance_id
+            );
+            Ending::Unreported
+        }
+    };
+    drop(permit);
+    ending
+}
+
+/// Sends `result`, again after a pause when the server could not take it
+/// (no answer, 429 or 5xx); other refusals are final.
+async fn report(client: &ConductorClient, result: &TaskResult) -> Result<(), ConductorError> {
+    let mut pause = REPORT_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match client.update(result).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < REPORT_ATTEMPTS && worth_repeating(&error) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn worth_repeating(error: &ConductorError) -> bool {
+    match error {
+        ConductorError::Transport(_) => true,
+        ConductorError::Status { status, .. } => status.is_server_error() || status.as_u16() == 429,
+        ConductorError::BadResponse(_) => false,
+    }
+}
+
+/// What Conductor is told about a task whose call ended in `outcome`.
+///
+/// - Success: `COMPLETED`, the output document as `outputData`.
+/// - A failure the contract calls retryable: `FAILED`, so the task
+///   definition's retry policy applies, after `retry_after_ms` when given.
+/// - Any other failure: `FAILED_WITH_TERMINAL_ERROR`.
+///
+/// A failure's `outputData` is `{"error": ...}` in the contract's form, and
+/// its `reasonForIncompletion` names the kind, the message and as many
+/// problems as fit in Conductor's 500 characters. No text of either carries
+/// a credential of the config.
+pub fn task_result(
+    task: &PolledTask,
+    worker_id: &str,
+    outcome: anyhow::Result<Result<String, TaskError>>,
+    secrets: &[String],
+) -> TaskResult {
+    let (status, mut output, reason, callback_after_seconds) = match outcome {
+        Ok(Ok(document)) => {
+            let output =
+                serde_json::from_str(&document).unwrap_or_else(|_| json!({ "output": document }));
+            (TaskStatus::Completed, output, None, None)
+        }
+        Ok(Err(error)) => {
+            let body = error_to_json(&error);
+            let status = if body["retryable"] == json!(true) {
+                TaskStatus::Failed
+            } else {
+                TaskStatus::FailedWithTerminalError
+            };
+            let callback = body["retry_after_ms"]
+                .as_u64()
+                .filter(|_| status == TaskStatus::Failed)
+                .map(|ms| ms.div_ceil(1000));
+            let reason = failure_reason(&error, &body);
+            (status, json!({ "error": body }), Some(reason), callback)
+        }
+        Err(host_failure) => {
+            // The component did not finish. Past its wall-clock limit it may
+            // have been waiting on the API, so trying again may succeed;
+            // anything else (a trap, an instance that cannot start) will not
+            // mend itself.
+            let timed_out = host_failure.is::<WallClockLimitExceeded>();
+            let status = if timed_out {
+                TaskStatus::Failed
+            } else {
+                TaskStatus::FailedWithTerminalError
+            };
+            let message = format!("the component did not finish: {host_failure:#}");
+            let output = json!({ "host_error": { "message": message, "retryable": timed_out } });
+            (status, output, Some(message), None)
+        }
+    };
+    redact_value(&mut output, secrets);
+    let reason_for_incompletion = reason.map(|r| fit_reason(&redact(&r, secrets)));
+    TaskResult {
+        workflow_instance_id: task.workflow_instance_id.clone(),
+        task_id: task.task_id.clone(),
+        worker_id: worker_id.to_string(),
+        status,
+        output_data: output,
+        reason_for_incompletion,
+        callback_after_seconds,
+    }
+}
+
+/// `kind: message`, then each problem or API error: `; pointer: message`.
+fn failure_reason(error: &TaskError, body: &Value) -> String {
+    let mut reason = format!(
+        "{}: {}",
+        error_kind(error),
+        body["message"].as_str().unwrap_or_default()
+    );
+    let details: Vec<String> = match error {
+        TaskError::InvalidConfig(problems) | TaskError::InvalidInput(problems) => {
+            problems.iter().map(problem_line).collect()
+        }
+        TaskError::Denied(failure)
+        | TaskError::Transport(failure)
+        | TaskError::Api(failure)
+        | TaskError::BadResponse(failure) => failure
+            .api_errors
+            .iter()
+            .map(|e| match (&e.pointer, e.code) {
+                (Some(pointer), _) => format!("{pointer}: {}", e.message),
+                (None, Some(code)) => format!("{code}: {}", e.message),
+                (None, None) => e.message.clone(),
+            })
+            .collect(),
+    };
+    for detail in details {
+        reason.push_str("; ");
+        reason.push_str(&detail);
+        if reason.chars().count() > crate::conductor::MAX_REASON_CHARS {
+            break;
+        }
+    }
+    reason
+}
+
+fn problem_line(problem: &FieldError) -> String {
+    let document = match problem.document {
+        Document::Config => "config ",
+        Document::Input => "",
+    };
+    let pointer = if problem.pointer.is_empty() {
+        "/"
+    } else {
+        &problem.pointer
+    };
+    format!("{document}{pointer}: {}", problem.message)
+}
+
+/// The credentials in a config document, so that no text sent to the server
+/// can carry them, whatever produced it.
+pub fn secrets_of(config: &str) -> Vec<String> {
+    let Ok(Value::Object(config)) = serde_json::from_str::<Value>(config) else {
+        return Vec::new();
+    };
+    ["api_token", "api_key"]
+        .iter()
+        .filter_map(|key| config.get(*key)?.as_str())
+        .filter(|secret| !secret.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn redact(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    text
+}
+
+fn redact_value(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(text) => {
+            if secrets.iter().any(|s| text.contains(s.as_str())) {
+                *text = redact(text, secrets);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
+        Value::Object(members) => members.values_mut().for_each(|v| redact_value(v, secrets)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApiError, CallFailure};
+
+    fn task() -> PolledTask {
+        PolledTask {
+            task_id: "t-1".into(),
+            workflow_instance_id: "wf-1".into(),
+            input_data: serde_json::Map::new(),
+        }
+    }
+
+    fn failure(retryable: bool, retry_after_ms: Option<u64>) -> CallFailure {
+        CallFailure {
+            message: "the API answered 429 Too Many Requests".into(),
+            retryable,
+            may_have_applied: false,
+            status: Some(429),
+            retry_after_ms,
+            api_errors: vec![ApiError {
+                code: Some(10000),
+                message: "rate limited".into(),
+                pointer: None,
+                documentation_url: None,
+            }],
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn success_completes_with_the_output_document() {
+        let document = r#"{"success":true,"status":200,"attempts":1}"#;
+        let result = task_result(&task(), "w", Ok(Ok(document.into())), &[]);
+        assert_eq!(result.status, TaskStatus::Completed);
+        assert_eq!(result.output_data["status"], 200);
+        assert_eq!(result.reason_for_incompletion, None);
+        assert_eq!(result.callback_after_seconds, None);
+        assert_eq!(
+            (result.task_id.as_str(), result.worker_id.as_str()),
+            ("t-1", "w")
+        );
+    }
+
+    #[test]
+    fn retryable_failures_fail_with_the_wait_the_api_asked_for() {
+        let outcome = Ok(Err(TaskError::Api(failure(true, Some(7_001)))));
+        let result = task_result(&task(), "w", outcome, &[]);
+        assert_eq!(result.status, TaskStatus::Failed);
+        assert_eq!(result.callback_after_seconds, Some(8), "rounded up");
+        let whole = Ok(Err(TaskError::Api(failure(true, Some(7_000)))));
+        let result_whole = task_result(&task(), "w", whole, &[]);
+        assert_eq!(result_whole.callback_after_seconds, Some(7));
+        assert_eq!(result.output_data["error"]["kind"], "api");
+        assert_eq!(result.output_data["error"]["retry_after_ms"], 7_001);
+        let reason = result.reason_for_incompletion.unwrap();
+        assert_eq!(
+            reason,
+            "api: the API answered 429 Too Many Requests; 10000: rate limited"
+        );
+    }
+
+    #[test]
+    fn terminal_failures_never_ask_for_a_callback() {
+        let outcome = Ok(Err(TaskError::Api(failure(false, Some(5_000)))));
+        let result = task_result(&task(), "w", outcome, &[]);
+        assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
+        assert_eq!(result.callback_after_seconds, None);
+    }
+
+    #[test]
+    fn invalid_input_names_each_problem_within_the_limit() {
+        let problems: Vec<FieldError> = (0..100)
+            .map(|i| FieldError {
+                pointer: format!("/posts/{i}/pattern_type"),
+                message: "expected one of EMAIL, DOMAIN, IP, UNKNOWN".into(),
+                document: Document::Input,
+            })
+            .collect();
+        let result = task_result(
+            &task(),
+            "w",
+            Ok(Err(TaskError::InvalidInput(problems))),
+            &[],
+        );
+        assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
+        let reason = result.reason_for_incompletion.unwrap();
+        assert!(reason.starts_with(
+            "invalid_input: the input has 100 problems; /posts/0/pattern_type: expected one of"
+        ));
+        assert_eq!(reason.chars().count(), crate::conductor::MAX_REASON_CHARS);
+        assert_eq!(
+            result.output_data["error"]["errors"]
+                .as_array()
+                .unwrap()
+                .len(),
+            100
+        );
+    }
+
+    #[test]
+    fn credentials_are_removed_from_everything_reported() {
+        let secret = "tok-SECRET-123";
+        let config = json!({"api_token": secret, "account_id": "x"}).to_string();
+        let secrets = secrets_of(&config);
+        assert_eq!(secrets, vec![secret.to_string()]);
+        let mut leaky = failure(true, None);
+        leaky.message = format!("rejected {secret}");
+        leaky.api_errors[0].message = format!("token {secret} is not valid");
+        let result = task_result(&task(), "w", Ok(Err(TaskError::Transport(leaky))), &secrets);
+        let sent = serde_json::to_string(&result).unwrap();
+        assert!(!sent.contains(secret), "{sent}");
+        assert!(sent.contains("[redacted]"), "{sent}");
+    }
+
+    #[test]
+    fn a_task_past_its_wall_clock_limit_may_be_retried_and_a_trap_may_not() {
+        let limit = WallClockLimitExceeded {
+            limit: Duration::from_secs(35),
+        };
+        let timed_out = task_result(&task(), "w", Err(anyhow::Error::new(limit)), &[]);
+        assert_eq!(timed_out.status, TaskStatus::Failed);
+        let trapped = task_result(&task(), "w", Err(anyhow::anyhow!("wasm trap")), &[]);
+        assert_eq!(trapped.status, TaskStatus::FailedWithTerminalError);
+        assert!(trapped
+            .reason_for_incompletion
+            .unwrap()
+            .contains("wasm trap"));
+    }
+
+    #[test]
+    fn poll_backoff_doubles_from_the_interval_up_to_a_ceiling() {
+        let interval = Duration::from_millis(100);
+        assert_eq!(poll_backoff(interval, 1), interval);
+        assert_eq!(poll_backoff(interval, 2), Duration::from_millis(200));
+        assert_eq!(poll_backoff(interval, 4), Duration::from_millis(800));
+        assert_eq!(poll_backoff(interval, 40), MAX_POLL_BACKOFF);
+        let slow = Duration::from_secs(60);
+        assert_eq!(
+            poll_backoff(slow, 5),
+            slow,
+            "never shorter than the interval"
+        );
+    }
+}

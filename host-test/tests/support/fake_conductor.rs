@@ -1,0 +1,376 @@
+#![allow(dead_code)]
+
+//! A stand-in for a Conductor server on 127.0.0.1 with exactly the two
+//! endpoints a worker uses, in the shapes Conductor documents:
+//!
+//! - `GET /api/tasks/poll/batch/{taskType}?count=&timeout=&workerid=` hands
+//!   out up to `count` queued tasks of that type as a JSON array, waiting up
+//!   to `timeout` ms for the first; `204 No Content` when none came.
+//! - `POST /api/tasks` takes a `TaskResult` for a task it handed out and
+//!   answers `200` with the task id as text.
+//!
+//! Anything else is a 404 or 400. It records every poll and update, and the
+//! most tasks a worker ever had in hand (handed out, not yet reported).
+
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use wasmtime_wasi_http::io::TokioIo;
+
+const STATUSES: [&str; 4] = [
+    "IN_PROGRESS",
+    "COMPLETED",
+    "FAILED",
+    "FAILED_WITH_TERMINAL_ERROR",
+];
+
+/// One poll as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Poll {
+    pub task_type: String,
+    pub count: u32,
+    pub timeout_ms: u64,
+    pub worker_id: String,
+    /// Tasks handed out; 0 means the answer was 204.
+    pub handed_out: usize,
+    pub status: u16,
+}
+
+/// One update as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// The body exactly as received.
+    pub text: String,
+    pub json: Value,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Value>,
+    in_hand: HashSet<String>,
+    max_in_hand: usize,
+    polls: Vec<Poll>,
+    updates: Vec<Update>,
+    fail_polls: usize,
+    fail_updates: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    queued: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct FakeConductor {
+    addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Drop for FakeConductor {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+impl FakeConductor {
+    pub async fn start() -> FakeConductor {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            queued: Notify::new(),
+        });
+        let serving = shared.clone();
+        let accept_loop = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let shared = serving.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeConductor {
+            addr,
+            shared,
+            accept_loop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, the server's root.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues a task of `task_type` with this input; its workflow instance
+    /// is `wf-{task_id}`.
+    pub fn enqueue(&self, task_type: &str, task_id: &str, input: Value) {
+        let task = json!({
+            "taskType": task_type,
+            "status": "IN_PROGRESS",
+            "inputData": input,
+            "referenceTaskName": "apply_allow_policies",
+            "retryCount": 0,
+            "seq": 1,
+            "pollCount": 1,
+            "taskDefName": task_type,
+            "scheduledTime": 1_764_201_600_000u64,
+            "startTime": 1_764_201_600_100u64,
+            "workflowInstanceId": format!("wf-{task_id}"),
+            "workflowType": "allow_policies_sync",
+            "taskId": task_id,
+            "callbackAfterSeconds": 0,
+            "responseTimeoutSeconds": 60,
+        });
+        self.shared.lock().queue.push_back(task);
+        self.shared.queued.notify_waiters();
+    }
+
+    /// The next `n` polls are answered 500.
+    pub fn fail_next_polls(&self, n: usize) {
+        self.shared.lock().fail_polls = n;
+    }
+
+    /// The next `n` updates are answered 500 and not taken.
+    pub fn fail_next_updates(&self, n: usize) {
+        self.shared.lock().fail_updates = n;
+    }
+
+    pub fn polls(&self) -> Vec<Poll> {
+        self.shared.lock().polls.clone()
+    }
+
+    /// Every update received, refused ones included.
+    pub fn updates(&self) -> Vec<Update> {
+        self.shared.lock().updates.clone()
+    }
+
+    /// The updates the server took (answered 200), as JSON.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .updates
+            .iter()
+            .filter(|u| u.status == 200)
+            .map(|u| u.json.clone())
+            .collect()
+    }
+
+    pub fn in_hand(&self) -> usize {
+        self.shared.lock().in_hand.len()
+    }
+
+    pub fn max_in_hand(&self) -> usize {
+        self.shared.lock().max_in_hand
+    }
+
+    /// Waits until `check` holds, for at most `limit`.
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        what: &str,
+        check: impl Fn(&FakeConductor) -> bool,
+    ) {
+        let started = Instant::now();
+        while !check(self) {
+            assert!(
+                started.elapsed() < limit,
+                "gave up waiting for {what}; polls {:?}, updates {:?}",
+                self.polls(),
+                self.updates().iter().map(|u| &u.text).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .unwrap()
+}
+
+fn no_content() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+fn problem(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let body = json!({ "status": status.as_u16(), "message": message }).to_string();
+    answer(status, body, "application/json")
+}
+
+async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return problem(StatusCode::BAD_REQUEST, "unreadable body"),
+    };
+    if method == hyper::Method::GET {
+        if let Some(task_type) = path.strip_prefix("/api/tasks/poll/batch/") {
+            return poll(shared, task_type, &query).await;
+        }
+    }
+    if method == hyper::Method::POST && path == "/api/tasks" {
+        return update(shared, &body);
+    }
+    problem(
+        StatusCode::NOT_FOUND,
+        &format!("no route for {method} {path}"),
+    )
+}
+
+fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn percent_decode(text: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<Bytes>> {
+    let task_type = percent_decode(task_type);
+    let count = query_value(query, "count").and_then(|c| c.parse::<u32>().ok());
+    let timeout_ms = query_value(query, "timeout").and_then(|t| t.parse::<u64>().ok());
+    let worker_id = query_value(query, "workerid").map(percent_decode);
+    let (Some(count), Some(timeout_ms), Some(worker_id)) = (count, timeout_ms, worker_id) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "count, timeout and workerid are required",
+        );
+    };
+    let mut record = Poll {
+        task_type: task_type.clone(),
+        count,
+        timeout_ms,
+        worker_id,
+        handed_out: 0,
+        status: 200,
+    };
+    {
+        let mut state = shared.lock();
+        if state.fail_polls > 0 {
+            state.fail_polls -= 1;
+            record.status = 500;
+            state.polls.push(record);
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, "poll refused");
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        let waiting = shared.queued.notified();
+        {
+            let mut state = shared.lock();
+            let mut tasks = Vec::new();
+            while tasks.len() < count as usize {
+                let Some(at) = state.queue.iter().position(|t| t["taskType"] == task_type) else {
+                    break;
+                };
+                let task = state.queue.remove(at).unwrap();
+                state
+                    .in_hand
+                    .insert(task["taskId"].as_str().unwrap().to_string());
+                tasks.push(task);
+            }
+            state.max_in_hand = state.max_in_hand.max(state.in_hand.len());
+            if !tasks.is_empty() || tokio::time::Instant::now() >= deadline {
+                record.handed_out = tasks.len();
+                record.status = if tasks.is_empty() { 204 } else { 200 };
+                state.polls.push(record);
+                return if tasks.is_empty() {
+                    no_content()
+                } else {
+                    answer(
+                        StatusCode::OK,
+                        Value::from(tasks).to_string(),
+                        "application/json",
+                    )
+                };
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline, waiting).await;
+    }
+}
+
+fn update(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut state = shared.lock();
+    let mut record = Update {
+        text,
+        json: json.clone(),
+        status: 200,
+    };
+    let task_id = json["taskId"].as_str().map(str::to_string);
+    let well_formed = json["workflowInstanceId"].is_string()
+        && json["workerId"].is_string()
+        && json["status"]
+            .as_str()
+            .is_some_and(|s| STATUSES.contains(&s))
+        && json.get("outputData").is_none_or(Value::is_object);
+    let response = if state.fail_updates > 0 {
+        state.fail_updates -= 1;
+        record.status = 500;
+        problem(StatusCode::INTERNAL_SERVER_ERROR, "update refused")
+    } else if !well_formed || task_id.is_none() {
+        record.status = 400;
+        problem(StatusCode::BAD_REQUEST, "not a TaskResult")
+    } else if !state.in_hand.remove(task_id.as_deref().unwrap()) {
+        record.status = 404;
+        problem(StatusCode::NOT_FOUND, "no such task in progress")
+    } else {
+        answer(StatusCode::OK, task_id.unwrap(), "text/plain")
+    };
+    state.updates.push(record);
+    response
+}

@@ -1,0 +1,440 @@
+//! `task-host worker` as a Conductor deployment runs it: the real binary,
+//! polling a stand-in Conductor server on loopback and running each task
+//! through the component against the fake API, also on loopback.
+//!
+//! Conductor itself cannot run here; `support/fake_conductor.rs` implements
+//! the two endpoints the worker uses, in Conductor's documented shapes.
+
+#[path = "support/fake_conductor.rs"]
+mod fake_conductor;
+
+use fake_conductor::FakeConductor;
+use host_test::conductor::MAX_REASON_CHARS;
+use host_test::fake_api::{FakeApi, FakeApiOptions, Fault};
+use serde_json::{json, Value};
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TASK_TYPE: &str = "allow_policies_batch";
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+/// Only in the config: no report, log line or output may carry it.
+const TOKEN: &str = "worker-TOKEN-marker-never-reported";
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn fake_api() -> FakeApi {
+    FakeApi::start(FakeApiOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        token: Some(TOKEN.into()),
+    })
+    .await
+    .unwrap()
+}
+
+fn config_file(api: &FakeApi, extra: Value) -> PathBuf {
+    let mut config = json!({
+        "api_token": TOKEN,
+        "base_url": api.base_url(),
+        "account_id": ACCOUNT,
+        "timeout_ms": 20000,
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    let path = std::env::temp_dir().join(format!(
+        "task-host-worker-{}-{}.json",
+        std::process::id(),
+        NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A running `task-host worker`, killed if a test ends without stopping it.
+struct Worker {
+    child: Option<Child>,
+}
+
+struct Stopped {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Worker {
+    fn start(conductor: &FakeConductor, config: &PathBuf, extra: &[&str]) -> Worker {
+        let child = Command::new(env!("CARGO_BIN_EXE_task-host"))
+            .args([
+                "worker",
+                "--server",
+                &conductor.url(),
+                "--task-type",
+                TASK_TYPE,
+            ])
+            .args(["--worker-id", "test-worker", "--poll-interval-ms", "50"])
+            .args(["--allow-host", "127.0.0.1", "--config"])
+            .arg(config)
+            .args(extra)
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("TASK_HOST_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("task-host starts");
+        Worker { child: Some(child) }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (off the async threads) for the process to exit on its own.
+    async fn wait(mut self, limit: Duration) -> Stopped {
+        let mut child = self.child.take().unwrap();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let code = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status.code();
+                }
+                if started.elapsed() > limit {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the worker did not exit within {limit:?}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut stdout)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            Stopped {
+                code,
+                stdout,
+                stderr,
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// SIGTERM, then the exit.
+    async fn stop(self) -> Stopped {
+        self.signal("-TERM");
+        self.wait(WAIT).await
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn policy(pattern: &str) -> Value {
+    json!({
+        "pattern": pattern,
+        "pattern_type": "EMAIL",
+        "is_regex": false,
+        "is_exempt_recipient": false,
+        "is_trusted_sender": true,
+        "is_acceptable_sender": false,
+        "verify_sender": true,
+        "comments": "added by the worker test",
+    })
+}
+
+fn create(pattern: &str) -> Value {
+    json!({ "account_id": ACCOUNT, "posts": [policy(pattern)] })
+}
+
+fn result_of<'a>(results: &'a [Value], task_id: &str) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["taskId"] == task_id)
+        .unwrap_or_else(|| panic!("no result for {task_id} in {results:?}"))
+}
+
+fn assert_no_secret(stopped: &Stopped, conductor: &FakeConductor) {
+    for update in conductor.updates() {
+        assert!(!update.text.contains(TOKEN), "{}", update.text);
+    }
+    assert!(!stopped.stdout.contains(TOKEN), "{}", stopped.stdout);
+    assert!(!stopped.stderr.contains(TOKEN), "{}", stopped.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_polled_run_and_reported_as_completed() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    let worker = Worker::start(&conductor, &config, &["--concurrency", "3"]);
+
+    // The worker is already waiting in a poll when the tasks arrive.
+    conductor
+        .wait_until(WAIT, "a first poll", |c| !c.polls().is_empty())
+        .await;
+    conductor.enqueue(TASK_TYPE, "create", create("alice@example.com"));
+    conductor.enqueue(TASK_TYPE, "nothing", json!({ "account_id": ACCOUNT }));
+    conductor
+        .wait_until(WAIT, "two results", |c| c.accepted().len() == 2)
+        .await;
+    conductor
+        .wait_until(WAIT, "an empty poll after the work", |c| {
+            c.polls().iter().rev().take(1).any(|p| p.status == 204)
+        })
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+
+    let results = conductor.accepted();
+    let created = result_of(&results, "create");
+    assert_eq!(created["status"], "COMPLETED");
+    assert_eq!(created["workflowInstanceId"], "wf-create");
+    assert_eq!(created["workerId"], "test-worker");
+    assert_eq!(created["outputData"]["success"], true);
+    assert_eq!(created["outputData"]["counts"]["posts"], 1);
+    assert_eq!(
+        created["outputData"]["result"]["posts"][0]["pattern"],
+        "alice@example.com"
+    );
+    assert!(created.get("reasonForIncompletion").is_none());
+    let skipped = result_of(&results, "nothing");
+    assert_eq!(skipped["status"], "COMPLETED");
+    assert_eq!(skipped["outputData"]["skipped"], true);
+    assert_eq!(
+        api.policies(ACCOUNT).len(),
+        1,
+        "the batch reached the API once"
+    );
+
+    for poll in conductor.polls() {
+        assert_eq!(poll.task_type, TASK_TYPE);
+        assert_eq!(poll.worker_id, "test-worker");
+        assert!((1..=3).contains(&poll.count), "{poll:?}");
+        assert!(poll.timeout_ms > 0, "{poll:?}");
+    }
+    let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
+    assert_eq!(summary["completed"], 2);
+    assert_eq!(summary["unreported"], 0);
+    assert_no_secret(&stopped, &conductor);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({ "max_retries": 0 }));
+    // One task at a time, so the faults meet the tasks in queue order.
+    api.push_fault(Fault::status(429, vec![("retry-after".into(), "7".into())]));
+    api.push_fault(Fault::status(400, vec![]));
+    conductor.enqueue(TASK_TYPE, "rate-limited", create("bob@example.com"));
+    conductor.enqueue(TASK_TYPE, "refused", create("carol@example.com"));
+    let mut invalid = json!({ "account_id": ACCOUNT, "posts": [] });
+    for i in 0..40 {
+        let mut item = policy(&format!("user{i}@example.com"));
+        item["pattern_type"] = json!("EMAILS");
+        invalid["posts"].as_array_mut().unwrap().push(item);
+    }
+    conductor.enqueue(TASK_TYPE, "invalid", invalid);
+    let worker = Worker::start(&conductor, &config, &["--concurrency", "1"]);
+    conductor
+        .wait_until(WAIT, "three results", |c| c.accepted().len() == 3)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let results = conductor.accepted();
+
+    let limited = result_of(&results, "rate-limited");
+    assert_eq!(limited["status"], "FAILED", "{limited}");
+    assert_eq!(limited["callbackAfterSeconds"], 7);
+    assert_eq!(limited["outputData"]["error"]["kind"], "api");
+    assert_eq!(limited["outputData"]["error"]["retry_after_ms"], 7000);
+    assert!(limited["reasonForIncompletion"]
+        .as_str()
+        .unwrap()
+        .starts_with("api: "));
+
+    let refused = result_of(&results, "refused");
+    assert_eq!(refused["status"], "FAILED_WITH_TERMINAL_ERROR", "{refused}");
+    assert!(refused.get("callbackAfterSeconds").is_none());
+    assert_eq!(refused["outputData"]["error"]["status"], 400);
+
+    let invalid = result_of(&results, "invalid");
+    assert_eq!(invalid["status"], "FAILED_WITH_TERMINAL_ERROR");
+    let errors = invalid["outputData"]["error"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 40);
+    assert_eq!(errors[0]["pointer"], "/posts/0/pattern_type");
+    let reason = invalid["reasonForIncompletion"].as_str().unwrap();
+    assert!(reason.chars().count() <= MAX_REASON_CHARS, "{reason}");
+    assert!(
+        reason.starts_with("invalid_input: the input has 40 problems; /posts/0/pattern_type: "),
+        "{reason}"
+    );
+    assert_eq!(api.policies(ACCOUNT).len(), 0, "nothing was applied");
+    let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
+    assert_eq!(
+        (
+            summary["failed"].as_u64(),
+            summary["failed_with_terminal_error"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_no_secret(&stopped, &conductor);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_tasks_are_in_hand_than_the_concurrency() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    for i in 0..6 {
+        api.push_fault(Fault::Delay(Duration::from_millis(300)));
+        conductor.enqueue(
+            TASK_TYPE,
+            &format!("t{i}"),
+            create(&format!("u{i}@example.com")),
+        );
+    }
+    let worker = Worker::start(&conductor, &config, &["--concurrency", "2"]);
+    conductor
+        .wait_until(WAIT, "six results", |c| c.accepted().len() == 6)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    assert!(conductor
+        .accepted()
+        .iter()
+        .all(|r| r["status"] == "COMPLETED"));
+    // The first poll asks for two and gets two: both slots are used, and
+    // never a third.
+    assert_eq!(conductor.max_in_hand(), 2);
+    assert!(conductor.polls().iter().all(|p| (1..=2).contains(&p.count)));
+    assert_eq!(api.policies(ACCOUNT).len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_and_reports_the_tasks_in_hand() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    for i in 0..2 {
+        api.push_fault(Fault::Delay(Duration::from_millis(1500)));
+        conductor.enqueue(
+            TASK_TYPE,
+            &format!("slow{i}"),
+            create(&format!("s{i}@example.com")),
+        );
+    }
+    conductor.enqueue(TASK_TYPE, "left-queued", create("later@example.com"));
+    let worker = Worker::start(&conductor, &config, &["--concurrency", "2"]);
+    conductor
+        .wait_until(WAIT, "two tasks in hand", |c| c.in_hand() == 2)
+        .await;
+    worker.signal("-TERM");
+    let polls_at_signal = conductor.polls().len();
+    let stopped = worker.wait(WAIT).await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+
+    let results = conductor.accepted();
+    assert_eq!(results.len(), 2, "{results:?}");
+    for id in ["slow0", "slow1"] {
+        assert_eq!(result_of(&results, id)["status"], "COMPLETED");
+    }
+    assert_eq!(
+        conductor.polls().len(),
+        polls_at_signal,
+        "no poll after the signal"
+    );
+    assert_eq!(conductor.in_hand(), 0);
+    let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
+    assert_eq!(summary["completed"], 2);
+    assert!(
+        stopped.stderr.contains("finishing 2 task(s) in hand"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stumbles_is_polled_again_and_reported_to_again() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    conductor.fail_next_polls(2);
+    conductor.fail_next_updates(2);
+    conductor.enqueue(TASK_TYPE, "persistent", create("dave@example.com"));
+    let worker = Worker::start(&conductor, &config, &[]);
+    conductor
+        .wait_until(WAIT, "the result", |c| c.accepted().len() == 1)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let statuses: Vec<u16> = conductor.updates().iter().map(|u| u.status).collect();
+    assert_eq!(
+        statuses,
+        [500, 500, 200],
+        "the same result, sent until taken"
+    );
+    let polls: Vec<u16> = conductor.polls().iter().take(3).map(|p| p.status).collect();
+    assert_eq!(polls, [500, 500, 200]);
+    assert_eq!(api.policies(ACCOUNT).len(), 1, "the task ran once");
+    assert!(stopped
+        .stderr
+        .contains("polling allow_policies_batch failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_config_every_task_would_reject_does_not_start() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(
+        &api,
+        json!({ "base_url": "http://api.example.test/client/v4", "max_retries": 11 }),
+    );
+    let worker = Worker::start(&conductor, &config, &[]);
+    let stopped = worker.wait(WAIT).await;
+    assert_eq!(stopped.code, Some(2), "{}", stopped.stderr);
+    assert!(stopped.stderr.contains("/base_url"), "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("/max_retries"),
+        "{}",
+        stopped.stderr
+    );
+    assert!(conductor.polls().is_empty());
+    assert!(!stopped.stderr.contains(TOKEN));
+
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_task-host"))
+        .args([
+            "worker",
+            "--server",
+            "ftp://127.0.0.1:1",
+            "--task-type",
+            TASK_TYPE,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("--server"));
+}

@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability lint clean fuzz bench
 
 all: build
 
@@ -46,6 +46,17 @@ test-native:
 # Integration tests load the components that `component` and `hostile` just built.
 test-host: component hostile
 	$(CARGO) test --release -p host-test
+
+# The same component transpiled by jco and run in Node with preview2-shim
+# (tests/portability): its documents must match task-host's field by field.
+# Needs Node 20 and npm; the versions used are pinned in package-lock.json.
+PORTABILITY := target/portability/allow-policies-batch
+
+test-portability: component host
+	cd tests/portability && npm ci --no-audit --no-fund
+	rm -rf $(PORTABILITY)
+	tests/portability/node_modules/.bin/jco transpile $(WASM) --instantiation async --quiet -o $(PORTABILITY)
+	node --test --test-reporter=spec tests/portability/portability.test.js
 
 lint: wasm-target
 	$(CARGO) fmt --all --check

@@ -1,0 +1,415 @@
+// Portability of the allow-policies-batch component: the same .wasm, run by
+// the wasmtime host (`task-host run`) and, transpiled by jco, by Node with
+// preview2-shim (`run.js`), must print the same documents with the same exit
+// status for:
+//   - a dry run (`prepare`): the request, headers and body it would send;
+//   - the happy path (`run-task`) against the loopback fake API;
+//   - an invalid input and an invalid config (the `task-error` variant with
+//     its problems' JSON Pointers), which send nothing;
+//   - the `call-failure` cases: an error answer of the API (a 404 with
+//     `errors[].source.pointer`), a 429 whose `Retry-After` passes the
+//     deadline, no answer before `timeout_ms`, a refused connection, and a
+//     destination the host does not allow (`denied`);
+//   - an answer slower than `connect_timeout_ms` but within `timeout_ms`,
+//     which must succeed once, not be taken for a connect failure and sent
+//     again (see withoutConnectTimeout in run.js).
+// Documents are compared field by field; every difference is reported with
+// its JSON Pointer.
+//
+// Each host gets a fresh fake API of its own (`task-host fake-api` on
+// 127.0.0.1, port chosen by the system), so both start from the same empty
+// account. The fake generates each created policy's `id` (a UUID) and its
+// `created_at`, `modified_at` and `last_modified` (RFC 3339 timestamps):
+// those four members of `/result/posts/N` are compared by format, each side's
+// value must be a string of that format; every other value must be equal.
+//
+// Traffic goes only to 127.0.0.1. Each child process has a time limit and
+// is killed when the run ends, fails or is interrupted; the whole run has one
+// too.
+//
+// Paths come from the environment or default to what `make component host`
+// and `make test-portability` produce: TASK_HOST, COMPONENT (the .wasm that
+// task-host loads) and TRANSPILED (jco's output of that same .wasm).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeDifferences, jsonDifferences } from './json-diff.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TASK_HOST = process.env.TASK_HOST ?? join(ROOT, 'target/release/task-host');
+const COMPONENT = process.env.COMPONENT ?? join(ROOT, 'target/wasm32-wasip2/release/allow_policies_batch.wasm');
+const TRANSPILED = process.env.TRANSPILED ?? join(ROOT, 'target/portability/allow-policies-batch');
+const RUN_JS = fileURLToPath(new URL('./run.js', import.meta.url));
+
+const RUN_LIMIT_MS = 180_000; // the whole file
+const TEST_LIMIT_MS = 60_000; // one case, both hosts
+const CHILD_LIMIT_MS = 30_000; // one `task-host run` or `node run.js`
+const FAKE_LIFETIME_S = 240; // a fake API outlives no run, even an aborted one
+
+const TOKEN = 'portability-test-token-4b1d';
+const ACCOUNT = '023e105f4ecef8ad9ca31a8372d0c353';
+// Port 9 (discard) on loopback: for the cases that must send nothing.
+const NOWHERE = 'http://127.0.0.1:9/client/v4';
+
+// --- child processes ------------------------------------------------------
+
+const children = new Set();
+
+// SIGTERM, not SIGKILL: `timeout` passes it on to the fake API it runs, and
+// every child here ends on it.
+function killChildren() {
+  for (const child of children) child.kill('SIGTERM');
+}
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    killChildren();
+    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 })[signal]);
+  });
+}
+setTimeout(() => {
+  process.stderr.write(`portability: the run took more than ${RUN_LIMIT_MS / 1000} s; stopping\n`);
+  killChildren();
+  process.exit(1);
+}, RUN_LIMIT_MS).unref();
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Runs a command to its end: `{ status, stdout, stderr }`; fails past `CHILD_LIMIT_MS`. */
+function run(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: CHILD_LIMIT_MS,
+      killSignal: 'SIGKILL',
+    }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
+    child.once('error', reject);
+    child.once('close', (status, signal) => {
+      if (signal) reject(new Error(`${command} ${args.join(' ')} ended by ${signal}\n${stderr}`));
+      else resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+// GNU `timeout`, where there is one, bounds a fake API's life even if this
+// process is killed outright and cannot stop it.
+const HAS_TIMEOUT = spawnSync('timeout', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** A fresh `task-host fake-api` on 127.0.0.1: `{ baseUrl, origin, stop() }`. */
+async function startFakeApi() {
+  const command = [TASK_HOST, 'fake-api', '--listen', '127.0.0.1:0', '--token', TOKEN];
+  const [file, ...args] = HAS_TIMEOUT ? ['timeout', '-k', '5', String(FAKE_LIFETIME_S), ...command] : command;
+  const child = track(spawn(file, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const firstLine = new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+    child.once('error', reject);
+    child.once('exit', (status) => reject(new Error(`fake-api exited with ${status} before it listened`)));
+    setTimeout(() => reject(new Error('fake-api printed no base URL within 10 s')), 10_000).unref();
+  });
+  const stop = async () => {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const { base_url: baseUrl } = JSON.parse(await firstLine);
+    assert.match(baseUrl, /^http:\/\/127\.0\.0\.1:\d+\//, 'the fake API must listen on 127.0.0.1');
+    return { baseUrl, origin: new URL(baseUrl).origin, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Makes the fake API answer its next batch requests as `faults` say. */
+async function queueFaults(fake, faults) {
+  const response = await fetch(`${fake.origin}/__fake/faults`, {
+    method: 'POST',
+    body: JSON.stringify(faults),
+    signal: AbortSignal.timeout(5_000),
+  });
+  assert.ok(response.ok, `the fake API refused the faults: ${response.status} ${await response.text()}`);
+}
+
+/** A port on 127.0.0.1 that nothing listens on (it was just closed). */
+async function closedPort() {
+  const server = createServer();
+  await new Promise((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+// --- the two hosts ----------------------------------------------------------
+
+let scratch;
+let files = 0;
+
+/** Writes a document (an object, or text as it is) to a file of its own. */
+async function documentFile(document) {
+  files += 1;
+  const path = join(scratch, `document-${files}.json`);
+  await writeFile(path, typeof document === 'string' ? document : JSON.stringify(document));
+  return path;
+}
+
+const HOSTS = {
+  wasmtime: (flags) => run(TASK_HOST, ['run', '--component', COMPONENT, ...flags]),
+  node: (flags) => run(process.execPath, [RUN_JS, '--component', TRANSPILED, ...flags]),
+};
+
+/** One task through one host: `{ status, document }`, the document parsed. */
+async function runTask(host, { config, input, dryRun = false }) {
+  const flags = ['--config', await documentFile(config), '--input', await documentFile(input),
+    '--allow-host', '127.0.0.1'];
+  if (dryRun) flags.push('--dry-run');
+  const { status, stdout, stderr } = await HOSTS[host](flags);
+  assert.ok([0, 1, 75].includes(status), `${host} could not run the task (exit ${status}):\n${stderr}`);
+  assert.ok(!stdout.includes(TOKEN) && !stderr.includes(TOKEN), `${host} printed the token`);
+  const lines = stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `${host} must print exactly one line:\n${stdout}`);
+  return { status, document: JSON.parse(lines[0]) };
+}
+
+/**
+ * Runs the same task through both hosts and fails on any difference; returns
+ * wasmtime's document, the reference, for the case's own checks. `configs`
+ * gives each host its own config where they must differ; `faults` are queued
+ * on each host's fake API first.
+ */
+async function sameOnBothHosts({
+  config, configs = { wasmtime: config, node: config }, input, dryRun, faults, formats = [],
+}) {
+  const outcome = {};
+  for (const host of ['wasmtime', 'node']) {
+    if (faults) await queueFaults(fakes[host], faults);
+    outcome[host] = await runTask(host, { config: configs[host], input, dryRun });
+  }
+  const { wasmtime, node } = outcome;
+  const differences = jsonDifferences(wasmtime.document, node.document, formats);
+  if (differences.length > 0) {
+    assert.fail(`the documents differ:\n${describeDifferences(differences, 'wasmtime', 'node')}`);
+  }
+  assert.equal(node.status, wasmtime.status, 'the exit statuses differ');
+  return wasmtime;
+}
+
+// --- the cases --------------------------------------------------------------
+
+const fakes = {};
+
+before(async () => {
+  for (const [path, what] of [[TASK_HOST, 'run make host'], [COMPONENT, 'run make component'],
+    [join(TRANSPILED, 'allow_policies_batch.js'), 'run make test-portability']]) {
+    assert.ok(existsSync(path), `${path} is missing: ${what}`);
+  }
+  scratch = await mkdtemp(join(tmpdir(), 'portability-'));
+  fakes.wasmtime = await startFakeApi();
+  fakes.node = await startFakeApi();
+});
+
+after(async () => {
+  await Promise.all(Object.values(fakes).map((fake) => fake.stop()));
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+// Each host's config names its own fake API; `settings` are the same for both.
+const ownFakes = (settings = {}) => {
+  const configFor = (fake) => ({
+    base_url: fake.baseUrl, account_id: ACCOUNT, api_token: TOKEN, timeout_ms: 10_000, max_retries: 0, ...settings,
+  });
+  return { wasmtime: configFor(fakes.wasmtime), node: configFor(fakes.node) };
+};
+
+const policy = (fields) => ({
+  is_regex: false, is_exempt_recipient: false, is_trusted_sender: false, is_acceptable_sender: false,
+  verify_sender: false, ...fields,
+});
+
+// Creates only: on a fresh account the fake has nothing to delete, patch or
+// replace. Between them the items cover every pattern type, a regex, comments
+// given and left out, non-ASCII text, and two warnings (a deprecated boolean,
+// a private address range).
+const BATCH = {
+  posts: [
+    policy({ pattern: 'alerts@monitoring.example.com', pattern_type: 'EMAIL', is_trusted_sender: true,
+      verify_sender: true, comments: 'On-call paging' }),
+    policy({ pattern: 'payroll-provider.example', pattern_type: 'DOMAIN', is_exempt_recipient: true }),
+    policy({ pattern: '10.20.0.0/16', pattern_type: 'IP', is_acceptable_sender: true, is_spoof: true }),
+    policy({ pattern: '.*@(eu|us)\\.partner\\.example', pattern_type: 'EMAIL', is_regex: true,
+      is_acceptable_sender: true, verify_sender: true, comments: 'Zürich ✓ partners' }),
+  ],
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const SERVER_GENERATED = [
+  { at: /^\/result\/posts\/\d+\/id$/, format: 'a UUID string', test: (v) => typeof v === 'string' && UUID.test(v) },
+  {
+    at: /^\/result\/posts\/\d+\/(created_at|modified_at|last_modified)$/,
+    format: 'an RFC 3339 timestamp string',
+    test: (v) => typeof v === 'string' && RFC3339.test(v) && !Number.isNaN(Date.parse(v)),
+  },
+];
+
+test('dry run: prepare builds the same request', { timeout: TEST_LIMIT_MS }, async () => {
+  const config = { base_url: NOWHERE, account_id: ACCOUNT, api_token: TOKEN };
+  const { status, document } = await sameOnBothHosts({ config, input: BATCH, dryRun: true });
+  assert.equal(status, 0);
+  assert.equal(document.dry_run, true);
+  assert.equal(document.request.headers.Authorization, '[redacted]');
+  assert.equal(document.request.body.posts.length, BATCH.posts.length);
+});
+
+test('happy path: run-task against the fake API', { timeout: TEST_LIMIT_MS }, async () => {
+  const { status, document } = await sameOnBothHosts({ configs: ownFakes(), input: BATCH, formats: SERVER_GENERATED });
+  assert.equal(status, 0);
+  assert.equal(document.success, true);
+  assert.equal(document.status, 200);
+  assert.deepEqual(document.counts, { deletes: 0, patches: 0, puts: 0, posts: 4 });
+  assert.deepEqual(document.warnings.map((w) => w.pointer), ['/posts/2/is_spoof', '/posts/2/pattern']);
+});
+
+test('invalid input: every problem, with its JSON Pointer', { timeout: TEST_LIMIT_MS }, async () => {
+  const config = { base_url: NOWHERE, account_id: ACCOUNT, api_token: TOKEN };
+  // Text, not an object: it holds a key given twice.
+  const input = `{
+    "account_id": "023E105F4ECEF8AD9CA31A8372D0C353",
+    "deletes": [{ "id": 0 }, { "id": "2401" }],
+    "patches": [{ "id": 2402, "pattern_type": "EMAILS" }],
+    "posts": [{ "pattern": "paging@example.com", "pattern_type": "EMAIL", "is_regex": false, "is_regex": true,
+      "is_exempt_recipient": false, "is_trusted_sender": true, "is_acceptable_sender": false,
+      "verify_sender": true, "comment/s~": "a key that needs escaping in a pointer" }]
+  }`;
+  const { status, document } = await sameOnBothHosts({ config, input });
+  assert.equal(status, 1);
+  assert.equal(document.error.kind, 'invalid_input');
+  assert.deepEqual(document.error.errors.map((e) => e.pointer).sort(), [
+    '/account_id', '/deletes/0/id', '/deletes/1/id', '/patches/0/pattern_type',
+    '/posts/0/comment~1s~0', '/posts/0/is_regex',
+  ]);
+});
+
+test('invalid config: config and input problems together', { timeout: TEST_LIMIT_MS }, async () => {
+  const config = { base_url: 'http://api.example.com/client/v4', api_token: TOKEN, timeout_ms: 0, acount_id: ACCOUNT };
+  const { status, document } = await sameOnBothHosts({ config, input: { deletes: [{ id: 2401 }] } });
+  assert.equal(status, 1);
+  assert.equal(document.error.kind, 'invalid_config');
+  assert.equal(document.error.message, 'the config has 3 problems and the input 1 problem');
+});
+
+test('API error: a 404 with the API\'s errors', { timeout: TEST_LIMIT_MS }, async () => {
+  // No policy has a numeric id on the fake (it creates UUIDs), so the whole
+  // batch is rejected and neither account changes.
+  const { status, document } = await sameOnBothHosts({ configs: ownFakes(), input: { deletes: [{ id: 2401 }] } });
+  assert.equal(status, 1);
+  assert.equal(document.error.kind, 'api');
+  assert.equal(document.error.status, 404);
+  assert.equal(document.error.errors[0].pointer, '/deletes/0/id');
+});
+
+test('API error: a 429 whose Retry-After passes the deadline', { timeout: TEST_LIMIT_MS }, async () => {
+  const { status, document } = await sameOnBothHosts({
+    configs: ownFakes({ timeout_ms: 2_000, max_retries: 2 }),
+    input: BATCH,
+    faults: [{ status: 429, headers: { 'retry-after': '5' } }],
+  });
+  assert.equal(status, 75);
+  assert.equal(document.error.kind, 'api');
+  assert.equal(document.error.retry_after_ms, 5_000);
+  assert.equal(document.error.attempts, 1);
+});
+
+test('slow answer: longer than connect_timeout_ms is not a connect failure', { timeout: TEST_LIMIT_MS }, async () => {
+  // Retries allowed: a task that took the slow answer for an unsent request
+  // would send the batch again, and report 2 attempts.
+  const { status, document } = await sameOnBothHosts({
+    configs: ownFakes({ connect_timeout_ms: 300, max_retries: 2 }),
+    input: BATCH,
+    faults: [{ delay_ms: 1_200 }],
+    formats: SERVER_GENERATED,
+  });
+  assert.equal(status, 0);
+  assert.equal(document.success, true);
+  assert.equal(document.attempts, 1);
+});
+
+test('no answer before timeout_ms: sent, may have applied', { timeout: TEST_LIMIT_MS }, async () => {
+  const { status, document } = await sameOnBothHosts({
+    configs: ownFakes({ timeout_ms: 800, max_retries: 2 }),
+    input: BATCH,
+    faults: [{ delay_ms: 3_000 }],
+  });
+  assert.equal(status, 75);
+  assert.equal(document.error.kind, 'transport');
+  assert.equal(document.error.may_have_applied, true);
+  assert.equal(document.error.attempts, 1);
+});
+
+test('connection refused: not sent, retryable', { timeout: TEST_LIMIT_MS }, async () => {
+  const config = { base_url: `http://127.0.0.1:${await closedPort()}/client/v4`, account_id: ACCOUNT, api_token: TOKEN, max_retries: 0 };
+  const { status, document } = await sameOnBothHosts({ config, input: BATCH });
+  assert.equal(status, 75);
+  assert.equal(document.error.kind, 'transport');
+  assert.equal(document.error.may_have_applied, false);
+});
+
+test('denied: a destination the host does not allow is not sent to', { timeout: TEST_LIMIT_MS }, async () => {
+  // 127.0.0.2 is loopback too, but only 127.0.0.1 is allowed.
+  const config = { base_url: 'http://127.0.0.2:9/client/v4', account_id: ACCOUNT, api_token: TOKEN };
+  const { status, document } = await sameOnBothHosts({ config, input: { deletes: [{ id: 2401 }] } });
+  assert.equal(status, 1);
+  assert.equal(document.error.kind, 'denied');
+  assert.equal(document.error.attempts, 0);
+});
+
+// --- the comparison itself --------------------------------------------------
+
+test('the comparison names every difference by its pointer', () => {
+  const left = { a: [1, { 'x/y~z': 'v' }], b: null, c: true, id: 'same' };
+  const right = { a: [1, { 'x/y~z': 'w' }, 3], b: {}, d: false, id: 'same' };
+  assert.deepEqual(jsonDifferences(left, right).map((d) => [d.pointer, d.why]), [
+    ['/a/1/x~1y~0z', 'different values'],
+    ['/a/2', 'extra'],
+    ['/b', 'null against object'],
+    ['/c', 'missing'],
+    ['/d', 'extra'],
+  ]);
+  assert.deepEqual(jsonDifferences('1', 1).map((d) => d.why), ['string against number']);
+});
+
+test('server-generated values are compared by format, and only those', () => {
+  const created = (id, stamp) => ({ result: { posts: [{ id, created_at: stamp, modified_at: stamp, last_modified: stamp, pattern: 'p' }] } });
+  const a = created('2a56f50e-d26d-436e-a7aa-fa8a7d9cddab', '2026-11-27T12:45:39.419356Z');
+  const b = created('79330b50-20f2-4446-84a2-e998f15a0c04', '2026-11-27T12:45:40.000001Z');
+  assert.deepEqual(jsonDifferences(a, b, SERVER_GENERATED), []);
+  const wrong = created(2401, 'yesterday');
+  wrong.result.posts[0].pattern = 'q';
+  assert.deepEqual(jsonDifferences(a, wrong, SERVER_GENERATED).map((d) => d.pointer), [
+    '/result/posts/0/id', '/result/posts/0/created_at', '/result/posts/0/modified_at',
+    '/result/posts/0/last_modified', '/result/posts/0/pattern',
+  ]);
+  // The same member elsewhere is compared by value.
+  assert.equal(jsonDifferences({ result: { puts: [{ id: 1 }] } }, { result: { puts: [{ id: 2 }] } }, SERVER_GENERATED).length, 1);
+});

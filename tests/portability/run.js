@@ -1,0 +1,110 @@
+// Runs one task of the allow-policies-batch component in Node, from the
+// output of `jco transpile --instantiation async`: the counterpart of
+// `task-host run`.
+//
+//   node run.js --component DIR --config FILE --input FILE [--dry-run] [--allow-host HOST[:PORT]]...
+//
+// Prints exactly one JSON document: the result, the dry-run preview, or
+// {"error": {...}}. Exit status 0 success, 1 terminal failure, 75 retryable
+// failure, 2 when the task could not run at all (the reason goes to stderr).
+//
+// The component imports wasi:http, wasi:io, wasi:clocks and (for Rust's
+// standard library) wasi:cli, and nothing else: no wasi:random, files or
+// sockets. preview2-shim provides them all; as under task-host the guest gets
+// no environment variables and no arguments, its stdout goes to stderr (so
+// stdout holds only the document), and outgoing HTTP goes only to the hosts
+// named with --allow-host (none by default): anything else fails as
+// `HTTP-request-denied` without being sent. The guest's connect timeout is
+// not passed on to the shim (see withoutConnectTimeout).
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
+import { errorPayload, exitStatus, taskErrorToJson } from './task-error.js';
+
+const EXIT_USAGE = 2;
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      component: { type: 'string' },
+      config: { type: 'string' },
+      input: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      'allow-host': { type: 'string', multiple: true, default: [] },
+    },
+  });
+  for (const required of ['component', 'config', 'input']) {
+    if (values[required] === undefined) throw new Error(`--${required} is required`);
+  }
+  const config = await readFile(values.config, 'utf8');
+  const input = await readFile(values.input, 'utf8');
+  const task = await load(values.component, values['allow-host']);
+
+  try {
+    const document = values['dry-run'] ? task.prepare(config, input) : task.runTask(config, input);
+    process.stdout.write(`${document}\n`);
+    process.exitCode = 0;
+  } catch (thrown) {
+    const error = taskErrorToJson(errorPayload(thrown));
+    process.stdout.write(`${JSON.stringify({ error })}\n`);
+    process.exitCode = exitStatus(error);
+  }
+}
+
+/** The component's `task` export, instantiated with sandboxed WASI imports. */
+async function load(directory, allowHosts) {
+  const { instantiate } = await import(pathToFileURL(join(directory, 'allow_policies_batch.js')).href);
+  const compile = async (file) => WebAssembly.compile(await readFile(join(directory, file)));
+  const root = await instantiate(compile, imports(allowHosts));
+  return root.task;
+}
+
+function imports(allowHosts) {
+  const wasi = new WASIShim({ sandbox: { env: {}, args: [] } }).getImportObject();
+  const outgoing = wasi['wasi:http/outgoing-handler'];
+  const { RequestOptions } = wasi['wasi:http/types'];
+  return {
+    ...wasi,
+    'wasi:cli/stdout': { getStdout: wasi['wasi:cli/stderr'].getStderr },
+    'wasi:http/outgoing-handler': {
+      handle(request, options) {
+        // A thrown plain object is the `error-code` the guest receives.
+        if (!allowed(request.authority(), allowHosts)) throw { tag: 'HTTP-request-denied' };
+        return outgoing.handle(request, withoutConnectTimeout(options, RequestOptions));
+      },
+    },
+  };
+}
+
+// preview2-shim (0.26.1) turns `connect-timeout` into Node's socket
+// inactivity timeout, which stays armed while the request waits for its
+// answer, and reports it as `connection-timeout`. An API slower to answer
+// than connect_timeout_ms would then look unsent: the task would be retried
+// and the batch applied twice. So the request goes out with the shim's
+// default connect timeout (600 s) and the guest's other two timeouts; the
+// component's own deadline (timeout_ms) still ends the call, and a connect
+// that hangs is reported as a failure that may have applied, which is
+// never retried.
+function withoutConnectTimeout(options, RequestOptions) {
+  if (options === undefined) return options;
+  const forwarded = new RequestOptions();
+  forwarded.setFirstByteTimeout(options.firstByteTimeout());
+  forwarded.setBetweenBytesTimeout(options.betweenBytesTimeout());
+  return forwarded;
+}
+
+/** HOST allows every port of HOST; HOST:PORT only that authority. */
+function allowed(authority, allowHosts) {
+  if (typeof authority !== 'string') return false;
+  const wanted = authority.toLowerCase();
+  const host = wanted.replace(/:\d+$/, '');
+  return allowHosts.some((entry) => [host, wanted].includes(entry.toLowerCase()));
+}
+
+main().catch((e) => {
+  process.stderr.write(`run.js: ${e?.stack ?? e}\n`);
+  process.exitCode = EXIT_USAGE;
+});

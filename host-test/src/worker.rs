@@ -203,7 +203,7 @@ async fn run_one(
     task: PolledTask,
     permit: OwnedSemaphorePermit,
 ) -> Ending {
-    let input = Value::Object(task.input_data.clone()).to_string();
+    let input = task_input(&task).to_string();
     let outcome = host
         .run_task(&settings.task_options, &settings.config, &input)
         .await;
@@ -227,6 +227,16 @@ async fn run_one(
     };
     drop(permit);
     ending
+}
+
+/// The component's input: the task's `inputData` without its `null`
+/// members. Conductor passes a workflow input that was not given as `null`
+/// (`"deletes": "${workflow.input.deletes}"` with no `deletes`), which means
+/// "absent" here: the config's account id, or an empty list.
+pub fn task_input(task: &PolledTask) -> Value {
+    let mut input = task.input_data.clone();
+    input.retain(|_, value| !value.is_null());
+    Value::Object(input)
 }
 
 /// Sends `result`, again after a pause when the server could not take it
@@ -433,6 +443,20 @@ mod tests {
             }],
             attempts: 1,
         }
+    }
+
+    #[test]
+    fn inputs_conductor_left_out_are_absent_not_null() {
+        let mut task = task();
+        task.input_data = json!({
+            "account_id": null,
+            "deletes": null,
+            "posts": [{"pattern": null}],
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        assert_eq!(task_input(&task), json!({"posts": [{"pattern": null}]}));
     }
 
     #[test]

@@ -12,8 +12,8 @@
 // standard library) wasi:cli, and nothing else: no wasi:random, files or
 // sockets. preview2-shim provides them all; as under task-host the guest gets
 // no environment variables and no arguments, its stdout goes to stderr (so
-// stdout holds only the document), and outgoing HTTP goes only to the hosts
-// named with --allow-host (none by default): anything else fails as
+// stdout holds only the document), and outgoing HTTP goes only to
+// api.cloudflare.com and the hosts named with --allow-host: anything else fails as
 // `HTTP-request-denied` without being sent. The guest's connect timeout is
 // not passed on to the shim (see withoutConnectTimeout).
 
@@ -41,7 +41,7 @@ async function main() {
   }
   const config = await readFile(values.config, 'utf8');
   const input = await readFile(values.input, 'utf8');
-  const task = await load(values.component, values['allow-host']);
+  const task = await load(values.component, ['api.cloudflare.com', ...values['allow-host']]);
 
   try {
     const document = values['dry-run'] ? task.prepare(config, input) : task.runTask(config, input);

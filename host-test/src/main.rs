@@ -112,6 +112,7 @@ enum Command {
         /// the host name and process id.
         #[arg(long = "worker-id", value_name = "ID")]
         worker_id: Option<String>,
+        /// The component; defaults to the one `make build` produces.
         #[arg(long)]
         component: Option<PathBuf>,
         /// Allow requests to HOST (every port) or HOST:PORT, besides

@@ -8,7 +8,8 @@
 //! enforces; the tests below tie them to it: every key the parsers accept is
 //! described, every default and range is the one in `config.rs` and
 //! `policy.rs`, and the output schema has exactly the keys `success_json`
-//! writes.
+//! and `preview_json` write. The host's tests (`host-test/tests/schema.rs`)
+//! run a real JSON Schema validator over the same text.
 
 /// `{"config": <schema>, "input": <schema>, "output": <schema>}`, each a
 /// JSON Schema (draft 2020-12) document.
@@ -25,7 +26,7 @@ mod tests {
     use crate::outcome::Success;
     use crate::policy::{PatternType, MAX_ITEMS};
     use crate::problems::Report;
-    use crate::task::{prepare, success_json, Completed};
+    use crate::task::{prepare, preview_json, success_json, Completed};
     use crate::validate::{DEPRECATED, INPUT_KEYS, POLICY_FIELDS};
     use serde_json::value::RawValue;
     use serde_json::{json, Map, Value};
@@ -177,7 +178,7 @@ mod tests {
     fn describe_stays_compact() {
         // Embedded in a size-sensitive component.
         assert!(
-            DESCRIBE.len() < 12 * 1024,
+            DESCRIBE.len() < 16 * 1024,
             "schema.json is {} bytes",
             DESCRIBE.len()
         );
@@ -192,7 +193,9 @@ mod tests {
                     deref(root, r);
                 }
                 if let Some(props) = node.get("properties").and_then(Value::as_object) {
-                    for (key, prop) in props {
+                    // `false` forbids a key (in one alternative of a
+                    // oneOf); it is not a field to describe.
+                    for (key, prop) in props.iter().filter(|(_, p)| **p != json!(false)) {
                         assert!(
                             !description(root, prop).trim().is_empty(),
                             "{path}/properties/{key} has no description"
@@ -452,12 +455,33 @@ mod tests {
         serde_json::from_str(&success_json(&prepared, &completed)).expect("output is JSON")
     }
 
+    /// Runs `preview_json` on a real prepared task.
+    fn preview_document(input: Value) -> Value {
+        let config = json!({"api_token": "t0ken", "account_id": ACCOUNT}).to_string();
+        let prepared = prepare(&config, &input.to_string()).expect("the task is valid");
+        serde_json::from_str(&preview_json(&prepared)).expect("preview is JSON")
+    }
+
     fn keys_of(v: &Value) -> BTreeSet<String> {
         v.as_object().expect("an object").keys().cloned().collect()
     }
 
+    /// The names an alternative of the output's `oneOf` forbids (`false`).
+    fn forbidden(alternative: &Value) -> BTreeSet<String> {
+        alternative["properties"]
+            .as_object()
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, p)| **p == json!(false))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn output_schema_has_exactly_the_keys_of_the_success_document() {
+    fn output_schema_has_exactly_the_keys_of_the_result_and_preview_documents() {
         let s = schema("output");
         let raw = |text: &str| RawValue::from_string(text.to_string()).unwrap();
         let sent = output_document(
@@ -480,12 +504,43 @@ mod tests {
                 attempts: 0,
             },
         );
+        let preview = preview_document(json!({"deletes": [{"id": 7}]}));
+        let skipped_preview = preview_document(json!({}));
 
+        // Two documents, one alternative each: what run-task returns and
+        // what prepare returns. Each alternative requires exactly the keys
+        // of its document and forbids the other's, and together they name
+        // every property.
         let props = property_names(&s, &s);
-        assert_eq!(required(&s, &s), props);
+        let alternatives = s["oneOf"].as_array().expect("output is oneOf");
+        assert_eq!(alternatives.len(), 2);
+        let (result_alt, preview_alt) = (&alternatives[0], &alternatives[1]);
+        let result_keys = required(&s, result_alt);
+        let preview_keys = required(&s, preview_alt);
         for doc in [&sent, &skipped] {
-            assert_eq!(keys_of(doc), props, "{doc}");
+            assert_eq!(keys_of(doc), result_keys, "{doc}");
             assert_eq!(doc["success"], s["properties"]["success"]["const"]);
+        }
+        for doc in [&preview, &skipped_preview] {
+            assert_eq!(keys_of(doc), preview_keys, "{doc}");
+            assert_eq!(doc["dry_run"], s["properties"]["dry_run"]["const"]);
+        }
+        assert_eq!(
+            result_keys
+                .union(&preview_keys)
+                .cloned()
+                .collect::<BTreeSet<_>>(),
+            props
+        );
+        assert_eq!(
+            forbidden(result_alt),
+            preview_keys.difference(&result_keys).cloned().collect()
+        );
+        assert_eq!(
+            forbidden(preview_alt),
+            result_keys.difference(&preview_keys).cloned().collect()
+        );
+        for doc in [&sent, &skipped, &preview, &skipped_preview] {
             assert_eq!(
                 keys_of(&doc["counts"]),
                 property_names(&s, &s["properties"]["counts"])
@@ -497,6 +552,18 @@ mod tests {
             (&Value::Null, &Value::Null)
         );
         assert_eq!(sent["skipped"], false);
+        assert_eq!(
+            (&skipped_preview["skipped"], &skipped_preview["request"]),
+            (&json!(true), &Value::Null)
+        );
+        assert_eq!(
+            keys_of(&preview["request"]),
+            property_names(&s, &s["properties"]["request"])
+        );
+        assert_eq!(
+            keys_of(&preview["request"]["body"]),
+            set(["deletes", "patches", "puts", "posts"])
+        );
 
         // The patch's deprecated is_sender produced a warning.
         let warning = &sent["warnings"][0];
@@ -508,5 +575,23 @@ mod tests {
             .unwrap();
         assert!(documents.contains(&warning["document"]), "{warning}");
         assert_eq!(*documents, [json!("config"), json!("input")]);
+    }
+
+    #[test]
+    fn deprecated_booleans_must_agree_with_their_replacements() {
+        // The rule is in the schema as dependentSchemas of `agree`, which
+        // creates and patches (and so puts) refer to.
+        let s = schema("input");
+        let agree = &s["$defs"]["agree"]["dependentSchemas"];
+        for (old, new) in DEPRECATED {
+            let rule = &agree[*old];
+            assert_eq!(rule["if"]["properties"][*old]["const"], true, "{old}");
+            assert_eq!(rule["then"]["properties"][*new]["const"], true, "{old}");
+            assert_eq!(rule["else"]["properties"][*new]["const"], false, "{old}");
+        }
+        assert_eq!(agree.as_object().unwrap().len(), DEPRECATED.len());
+        for def in ["create", "patch"] {
+            assert_eq!(s["$defs"][def]["$ref"], "#/$defs/agree", "{def}");
+        }
     }
 }

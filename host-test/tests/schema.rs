@@ -50,6 +50,9 @@ async fn describe() -> Value {
 /// What `describe` returns.
 struct Schemas {
     doc: Value,
+    /// The output schema's `$defs/failure` as a schema of its own: the
+    /// `{"error": ...}` document hosts show for a task error.
+    failure: Value,
 }
 
 /// One schema compiled twice: `strict` asserts `format` (as some form tools
@@ -64,12 +67,19 @@ struct Compiled {
 
 impl Schemas {
     async fn load() -> Self {
-        Schemas {
-            doc: describe().await,
-        }
+        let doc = describe().await;
+        let failure = json!({
+            "$schema": DRAFT_2020_12,
+            "$defs": doc["output"]["$defs"],
+            "$ref": "#/$defs/failure",
+        });
+        Schemas { doc, failure }
     }
 
     fn schema(&self, name: &str) -> &Value {
+        if name == "failure" {
+            return &self.failure;
+        }
         self.doc
             .get(name)
             .unwrap_or_else(|| panic!("describe has no {name} schema"))
@@ -436,7 +446,7 @@ async fn real_outputs_are_valid_against_the_output_schema() {
     // Failures are a task error, not output: the JSON form task-host prints
     // (`{"error": {...}}`, or the object inside it) is not a valid output,
     // so nothing that checks a result against the schema can take a failure
-    // for one.
+    // for one. That form is what `$defs/failure` describes.
     let invalid_input = prepare_text(&config, &json!({"posts": [{}]}).to_string())
         .await
         .expect_err("invalid input");
@@ -471,6 +481,7 @@ async fn real_outputs_are_valid_against_the_output_schema() {
             "denied"
         ]
     );
+    let failure_schema = schemas.compile("failure");
     for failure in &failures {
         let error = error_to_json(failure);
         for doc in [error.clone(), json!({ "error": error })] {
@@ -479,6 +490,21 @@ async fn real_outputs_are_valid_against_the_output_schema() {
                 "a failure passes as output: {doc}"
             );
         }
+        assert_valid(
+            &failure_schema.strict,
+            &json!({ "error": error }),
+            error_kind(failure),
+        );
+        assert!(
+            !failure_schema.plain.is_valid(&error),
+            "the bare error: {error}"
+        );
+    }
+    for doc in [&sent, &preview] {
+        assert!(
+            !failure_schema.plain.is_valid(doc),
+            "output as a failure: {doc}"
+        );
     }
     fake.shutdown().await;
 }
@@ -1602,6 +1628,20 @@ fn contract_fields() -> Vec<(&'static str, String)> {
     }
     for key in ["document", "pointer", "message"] {
         fields.push(("output", format!("warnings.[].{key}")));
+    }
+    // Results and error kinds: a failure as hosts show it.
+    fields.push(("failure", "error".to_string()));
+    for key in [
+        "kind",
+        "message",
+        "retryable",
+        "may_have_applied",
+        "status",
+        "retry_after_ms",
+        "errors",
+        "attempts",
+    ] {
+        fields.push(("failure", format!("error.{key}")));
     }
     fields
 }

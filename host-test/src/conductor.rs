@@ -19,7 +19,7 @@ use http::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use wasmtime_wasi_http::RequestOptions;
 
 use crate::connection_pool::ConnectionPool;
@@ -59,15 +59,30 @@ impl fmt::Debug for ConductorClient {
     }
 }
 
-/// One task handed out by a poll: what the worker needs of it.
+/// One task handed out by a poll: what the worker needs of it. Only the
+/// two ids are required, so that any task the server hands out can be
+/// reported, whatever else is wrong with it.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolledTask {
     pub task_id: String,
     pub workflow_instance_id: String,
-    /// The task's input, `{}` when the server sends none.
+    /// The task's input; `null` when the server sends none.
     #[serde(default)]
-    pub input_data: Map<String, Value>,
+    pub input_data: Value,
+    /// Set when the server kept a large input in external storage and sent
+    /// an empty `inputData` in its place.
+    #[serde(default)]
+    pub external_input_payload_storage_path: Option<String>,
+}
+
+/// What one poll brought.
+#[derive(Debug, Default)]
+pub struct Polled {
+    pub tasks: Vec<PolledTask>,
+    /// Entries that are not tasks (no `taskId` or `workflowInstanceId`):
+    /// they cannot be reported, and the server times them out.
+    pub unreadable: Vec<String>,
 }
 
 /// How a task ended, in Conductor's words.
@@ -159,6 +174,16 @@ impl ConductorClient {
             anyhow::bail!("--server must not carry a query");
         }
         let path = uri.path().trim_end_matches('/');
+        if path
+            .split('/')
+            .rev()
+            .skip(1)
+            .any(|segment| segment == "api")
+        {
+            anyhow::bail!(
+                "--server names a path below the API root; give the server's root or its /api"
+            );
+        }
         let api_path = if path.ends_with("/api") {
             path.to_string()
         } else {
@@ -178,46 +203,40 @@ impl ConductorClient {
     }
 
     /// The path and query of a batch poll.
-    pub fn poll_path(
-        &self,
-        task_type: &str,
-        count: u32,
-        timeout: Duration,
-        worker_id: &str,
-    ) -> String {
-        format!(
-            "{}/tasks/poll/batch/{}?count={count}&timeout={}&workerid={}",
+    pub fn poll_path(&self, poll: &PollRequest<'_>) -> String {
+        let mut path = format!(
+            "{}/tasks/poll/batch/{}?count={}&timeout={}&workerid={}",
             self.api_path,
-            percent_encode(task_type),
-            timeout.as_millis(),
-            percent_encode(worker_id),
-        )
+            percent_encode(poll.task_type),
+            poll.count,
+            poll.timeout.as_millis(),
+            percent_encode(poll.worker_id),
+        );
+        if let Some(domain) = poll.domain {
+            path.push_str("&domain=");
+            path.push_str(&percent_encode(domain));
+        }
+        path
     }
 
-    /// Asks for up to `count` tasks of `task_type`, waiting up to `timeout`
-    /// on the server for the first. An empty list means none came.
-    pub async fn poll(
-        &self,
-        task_type: &str,
-        count: u32,
-        timeout: Duration,
-        worker_id: &str,
-    ) -> Result<Vec<PolledTask>, ConductorError> {
-        let path = self.poll_path(task_type, count, timeout, worker_id);
+    /// Asks for up to `poll.count` tasks, waiting up to `poll.timeout` on
+    /// the server for the first. No tasks means none came.
+    pub async fn poll(&self, poll: &PollRequest<'_>) -> Result<Polled, ConductorError> {
+        let path = self.poll_path(poll);
         let (status, body) = self
             .call(
                 Method::GET,
                 &path,
                 None,
-                timeout + SERVER_GRACE,
+                "application/json",
+                poll.timeout + SERVER_GRACE,
                 MAX_POLL_RESPONSE_BYTES,
             )
             .await?;
         match status {
-            StatusCode::NO_CONTENT => Ok(Vec::new()),
-            StatusCode::OK if body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
-            StatusCode::OK => serde_json::from_slice::<Vec<PolledTask>>(&body)
-                .map_err(|e| ConductorError::BadResponse(format!("a poll answer: {e}"))),
+            StatusCode::NO_CONTENT => Ok(Polled::default()),
+            StatusCode::OK if body.iter().all(u8::is_ascii_whitespace) => Ok(Polled::default()),
+            StatusCode::OK => read_tasks(&body),
             status => Err(status_error(status, &body)),
         }
     }
@@ -227,11 +246,14 @@ impl ConductorClient {
         let body = serde_json::to_vec(result)
             .map_err(|e| ConductorError::BadResponse(format!("cannot encode the result: {e}")))?;
         let path = format!("{}/tasks", self.api_path);
+        // Conductor answers an update with the task id as text/plain, and
+        // refuses (406) a request that accepts only JSON.
         let (status, answer) = self
             .call(
                 Method::POST,
                 &path,
                 Some(body),
+                "text/plain, application/json",
                 SERVER_GRACE,
                 MAX_UPDATE_RESPONSE_BYTES,
             )
@@ -248,6 +270,7 @@ impl ConductorClient {
         method: Method,
         path_and_query: &str,
         json_body: Option<Vec<u8>>,
+        accept: &str,
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Result<(StatusCode, Bytes), ConductorError> {
@@ -256,7 +279,7 @@ impl ConductorClient {
             .method(method)
             .uri(&uri)
             .header(HOST, &self.authority)
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, accept)
             .header(USER_AGENT, concat!("task-host/", env!("CARGO_PKG_VERSION")));
         if json_body.is_some() {
             request = request.header(CONTENT_TYPE, "application/json");
@@ -293,6 +316,39 @@ impl ConductorClient {
             .await
             .map_err(|_| ConductorError::Transport("the server took too long".into()))?
     }
+}
+
+/// What a poll's JSON array holds: each entry is read on its own, so one
+/// that is not a task does not cost the others.
+fn read_tasks(body: &[u8]) -> Result<Polled, ConductorError> {
+    let entries: Vec<Value> = serde_json::from_slice(body)
+        .map_err(|e| ConductorError::BadResponse(format!("a poll answer: {e}")))?;
+    let mut polled = Polled::default();
+    for entry in entries {
+        match serde_json::from_value::<PolledTask>(entry.clone()) {
+            Ok(task) => polled.tasks.push(task),
+            Err(e) => polled.unreadable.push(format!(
+                "task {}: {e}",
+                entry
+                    .get("taskId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("without an id")
+            )),
+        }
+    }
+    Ok(polled)
+}
+
+/// One batch poll's parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct PollRequest<'a> {
+    pub task_type: &'a str,
+    pub count: u32,
+    /// How long the server may wait for a first task.
+    pub timeout: Duration,
+    pub worker_id: &'a str,
+    /// The task domain to poll, when tasks are routed by domain.
+    pub domain: Option<&'a str>,
 }
 
 fn status_error(status: StatusCode, body: &[u8]) -> ConductorError {
@@ -361,6 +417,7 @@ mod tests {
             "/api",
             "http://user:secret@127.0.0.1:8080",
             "http://127.0.0.1:8080/api?x=1",
+            "http://127.0.0.1:8080/api/tasks",
         ] {
             let error = ConductorClient::new(server).unwrap_err().to_string();
             assert!(!error.contains("secret"), "{error}");
@@ -371,10 +428,21 @@ mod tests {
     #[test]
     fn the_poll_path_carries_every_parameter_encoded() {
         let client = ConductorClient::new("http://127.0.0.1:8080").unwrap();
+        let mut poll = PollRequest {
+            task_type: "allow_policies batch/x",
+            count: 3,
+            timeout: Duration::from_millis(1500),
+            worker_id: "host-1#7",
+            domain: None,
+        };
         assert_eq!(
-            client.poll_path("allow_policies batch/x", 3, Duration::from_millis(1500), "host-1#7"),
+            client.poll_path(&poll),
             "/api/tasks/poll/batch/allow_policies%20batch%2Fx?count=3&timeout=1500&workerid=host-1%237"
         );
+        poll.domain = Some("blue");
+        assert!(client
+            .poll_path(&poll)
+            .ends_with("&workerid=host-1%237&domain=blue"));
     }
 
     #[test]
@@ -428,7 +496,30 @@ mod tests {
         assert_eq!(task.input_data["account_id"], "a");
         let bare: PolledTask =
             serde_json::from_value(json!({"taskId": "t", "workflowInstanceId": "w"})).unwrap();
-        assert!(bare.input_data.is_empty());
+        assert_eq!(bare.input_data, Value::Null);
+        assert_eq!(bare.external_input_payload_storage_path, None);
+    }
+
+    #[test]
+    fn one_entry_that_is_not_a_task_does_not_cost_the_others() {
+        let body = json!([
+            {"taskId": "t-1", "workflowInstanceId": "wf-1", "inputData": {}},
+            {"taskId": "t-2"},
+            {"workflowInstanceId": "wf-3"},
+            {"taskId": "t-4", "workflowInstanceId": "wf-4", "inputData": [1]},
+        ])
+        .to_string();
+        let polled = read_tasks(body.as_bytes()).unwrap();
+        let ids: Vec<&str> = polled.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["t-1", "t-4"]);
+        assert_eq!(polled.unreadable.len(), 2);
+        assert!(
+            polled.unreadable[0].starts_with("task t-2: "),
+            "{:?}",
+            polled.unreadable
+        );
+        assert!(polled.unreadable[1].starts_with("task without an id: "));
+        assert!(read_tasks(b"{}").is_err());
     }
 
     #[test]

@@ -112,6 +112,9 @@ enum Command {
         /// the host name and process id.
         #[arg(long = "worker-id", value_name = "ID")]
         worker_id: Option<String>,
+        /// Poll the tasks of this domain (when tasks are routed by domain).
+        #[arg(long)]
+        domain: Option<String>,
         /// The component; defaults to the one `make build` produces.
         #[arg(long)]
         component: Option<PathBuf>,
@@ -208,6 +211,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             poll_interval_ms,
             config,
             worker_id,
+            domain,
             component,
             allow_hosts,
         } => {
@@ -233,6 +237,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 worker_id: worker_id.unwrap_or_else(default_worker_id),
                 concurrency,
                 poll_interval: Duration::from_millis(poll_interval_ms),
+                domain,
                 config,
                 task_options,
             };
@@ -256,7 +261,13 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 let mut report = summary.to_json();
                 report["worker_id"] = worker_id.into();
                 println!("{report}");
-                Ok(0)
+                // Results the server never took: Conductor will time those
+                // tasks out and hand them out again.
+                Ok(if summary.unreported > 0 {
+                    EXIT_RETRYABLE
+                } else {
+                    0
+                })
             })
         }
         Command::Describe { component } => {
@@ -301,25 +312,32 @@ async fn check_config(host: &TaskHost, settings: &WorkerSettings) -> anyhow::Res
 }
 
 /// Completes on the first SIGINT or SIGTERM. A second one ends the process
-/// at once, leaving the tasks in hand to Conductor's response timeout.
+/// at once (status 128 + the signal's number), leaving the tasks in hand to
+/// Conductor's response timeout.
+///
+/// The signals are watched from their own task from the start, so a second
+/// signal counts even while the worker is busy polling or waiting for a slot.
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{signal, Signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    Ok(async move {
+    async fn next(interrupt: &mut Signal, terminate: &mut Signal) -> i32 {
         tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+            _ = interrupt.recv() => 2,
+            _ = terminate.recv() => 15,
         }
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        next(&mut interrupt, &mut terminate).await;
         eprintln!("task-host worker: stopping; a second signal ends at once");
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-            eprintln!("task-host worker: stopped before the tasks in hand were reported");
-            std::process::exit(130);
-        });
+        let _ = stop.send(());
+        let number = next(&mut interrupt, &mut terminate).await;
+        eprintln!("task-host worker: stopped before the tasks in hand were reported");
+        std::process::exit(128 + number);
+    });
+    Ok(async move {
+        let _ = stopped.await;
     })
 }
 

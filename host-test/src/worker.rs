@@ -18,7 +18,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::conductor::{
-    fit_reason, ConductorClient, ConductorError, PolledTask, TaskResult, TaskStatus,
+    fit_reason, ConductorClient, ConductorError, PollRequest, Polled, PolledTask, TaskResult,
+    TaskStatus,
 };
 use crate::{error_kind, error_to_json, Document, TaskError, TaskHost, TaskOptions};
 use crate::{FieldError, WallClockLimitExceeded};
@@ -45,6 +46,8 @@ pub struct WorkerSettings {
     pub concurrency: u32,
     /// Pause after a poll that brought no task.
     pub poll_interval: Duration,
+    /// The task domain to poll, if tasks are routed by domain.
+    pub domain: Option<String>,
     /// The config document given to every task.
     pub config: String,
     /// The sandbox of every task.
@@ -126,11 +129,20 @@ pub async fn run_worker(
         // A poll is not cut short by shutdown: the tasks it brings are ours
         // once the server has sent them, and are run and reported.
         let polled = client
-            .poll(&settings.task_type, count, LONG_POLL, &settings.worker_id)
+            .poll(&PollRequest {
+                task_type: &settings.task_type,
+                count,
+                timeout: LONG_POLL,
+                worker_id: &settings.worker_id,
+                domain: settings.domain.as_deref(),
+            })
             .await;
         let pause = match polled {
-            Ok(tasks) => {
+            Ok(Polled { tasks, unreadable }) => {
                 failed_polls = 0;
+                for entry in &unreadable {
+                    eprintln!("task-host worker: the server handed out something that is not a task, left to time out: {entry}");
+                }
                 let idle = tasks.is_empty();
                 for task in tasks {
                     // A server that sends more than asked for still gets
@@ -203,11 +215,15 @@ async fn run_one(
     task: PolledTask,
     permit: OwnedSemaphorePermit,
 ) -> Ending {
-    let input = task_input(&task).to_string();
-    let outcome = host
-        .run_task(&settings.task_options, &settings.config, &input)
-        .await;
-    let result = task_result(&task, &settings.worker_id, outcome, &secrets);
+    let result = match task_input(&task) {
+        Ok(input) => {
+            let outcome = host
+                .run_task(&settings.task_options, &settings.config, &input.to_string())
+                .await;
+            task_result(&task, &settings.worker_id, outcome, &secrets)
+        }
+        Err(refusal) => refused_task(&task, &settings.worker_id, refusal),
+    };
     let status = result.status;
     let ending = match report(&client, &result).await {
         Ok(()) => {
@@ -233,10 +249,38 @@ async fn run_one(
 /// members. Conductor passes a workflow input that was not given as `null`
 /// (`"deletes": "${workflow.input.deletes}"` with no `deletes`), which means
 /// "absent" here: the config's account id, or an empty list.
-pub fn task_input(task: &PolledTask) -> Value {
-    let mut input = task.input_data.clone();
-    input.retain(|_, value| !value.is_null());
-    Value::Object(input)
+///
+/// A task whose input is elsewhere is refused rather than run as an empty
+/// batch, which would report success for work never done.
+pub fn task_input(task: &PolledTask) -> Result<Value, String> {
+    if let Some(path) = &task.external_input_payload_storage_path {
+        return Err(format!(
+            "the task's input is in external payload storage ({path}), which this worker does not read"
+        ));
+    }
+    match &task.input_data {
+        Value::Object(members) => {
+            let mut input = members.clone();
+            input.retain(|_, value| !value.is_null());
+            Ok(Value::Object(input))
+        }
+        Value::Null => Ok(Value::Object(Default::default())),
+        _ => Err("the task's inputData is not a JSON object".to_string()),
+    }
+}
+
+/// A task the worker cannot give the component: terminal, since the same
+/// task will not look different next time.
+fn refused_task(task: &PolledTask, worker_id: &str, reason: String) -> TaskResult {
+    TaskResult {
+        workflow_instance_id: task.workflow_instance_id.clone(),
+        task_id: task.task_id.clone(),
+        worker_id: worker_id.to_string(),
+        status: TaskStatus::FailedWithTerminalError,
+        output_data: json!({ "host_error": { "message": reason } }),
+        reason_for_incompletion: Some(fit_reason(&reason)),
+        callback_after_seconds: None,
+    }
 }
 
 /// Sends `result`, again after a pause when the server could not take it
@@ -268,9 +312,14 @@ fn worth_repeating(error: &ConductorError) -> bool {
 /// What Conductor is told about a task whose call ended in `outcome`.
 ///
 /// - Success: `COMPLETED`, the output document as `outputData`.
-/// - A failure the contract calls retryable: `FAILED`, so the task
-///   definition's retry policy applies, after `retry_after_ms` when given.
-/// - Any other failure: `FAILED_WITH_TERMINAL_ERROR`.
+/// - A failure the contract calls retryable and that cannot have been
+///   applied: `FAILED`, so the task definition's retry policy applies, with
+///   `retry_after_ms` as `callbackAfterSeconds` when given.
+/// - Any other failure: `FAILED_WITH_TERMINAL_ERROR`. That includes a
+///   retryable one that may have been applied (a timeout after sending, a
+///   5xx): Conductor's retries are automatic, and the contract repeats such
+///   a batch only when someone has looked, since one that creates policies
+///   would create them twice. Its `outputData` still says `retryable`.
 ///
 /// A failure's `outputData` is `{"error": ...}` in the contract's form, and
 /// its `reasonForIncompletion` names the kind, the message and as many
@@ -290,7 +339,9 @@ pub fn task_result(
         }
         Ok(Err(error)) => {
             let body = error_to_json(&error);
-            let status = if body["retryable"] == json!(true) {
+            let safe_to_repeat =
+                body["retryable"] == json!(true) && body["may_have_applied"] == json!(false);
+            let status = if safe_to_repeat {
                 TaskStatus::Failed
             } else {
                 TaskStatus::FailedWithTerminalError
@@ -304,18 +355,19 @@ pub fn task_result(
         }
         Err(host_failure) => {
             // The component did not finish. Past its wall-clock limit it may
-            // have been waiting on the API, so trying again may succeed;
-            // anything else (a trap, an instance that cannot start) will not
-            // mend itself.
+            // have sent the batch, so it is not repeated blindly; anything
+            // else (a trap, an instance that cannot start) will not mend
+            // itself.
             let timed_out = host_failure.is::<WallClockLimitExceeded>();
-            let status = if timed_out {
-                TaskStatus::Failed
-            } else {
-                TaskStatus::FailedWithTerminalError
-            };
             let message = format!("the component did not finish: {host_failure:#}");
-            let output = json!({ "host_error": { "message": message, "retryable": timed_out } });
-            (status, output, Some(message), None)
+            let output =
+                json!({ "host_error": { "message": message, "may_have_applied": timed_out } });
+            (
+                TaskStatus::FailedWithTerminalError,
+                output,
+                Some(message),
+                None,
+            )
         }
     };
     redact_value(&mut output, secrets);
@@ -424,7 +476,8 @@ mod tests {
         PolledTask {
             task_id: "t-1".into(),
             workflow_instance_id: "wf-1".into(),
-            input_data: serde_json::Map::new(),
+            input_data: Value::Null,
+            external_input_payload_storage_path: None,
         }
     }
 
@@ -452,11 +505,11 @@ mod tests {
             "account_id": null,
             "deletes": null,
             "posts": [{"pattern": null}],
-        })
-        .as_object()
-        .unwrap()
-        .clone();
-        assert_eq!(task_input(&task), json!({"posts": [{"pattern": null}]}));
+        });
+        assert_eq!(
+            task_input(&task).unwrap(),
+            json!({"posts": [{"pattern": null}]})
+        );
     }
 
     #[test]
@@ -545,12 +598,42 @@ mod tests {
     }
 
     #[test]
-    fn a_task_past_its_wall_clock_limit_may_be_retried_and_a_trap_may_not() {
+    fn retryable_failures_that_may_have_applied_are_not_repeated_automatically() {
+        let mut failure = failure(true, None);
+        failure.status = Some(503);
+        failure.may_have_applied = true;
+        let result = task_result(&task(), "w", Ok(Err(TaskError::Api(failure))), &[]);
+        assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
+        assert_eq!(result.output_data["error"]["retryable"], true);
+        assert_eq!(result.output_data["error"]["may_have_applied"], true);
+    }
+
+    #[test]
+    fn tasks_whose_input_the_worker_cannot_read_are_refused() {
+        let mut external = task();
+        external.external_input_payload_storage_path = Some("input/t-1.json".into());
+        assert!(task_input(&external)
+            .unwrap_err()
+            .contains("external payload storage"));
+        let mut listed = task();
+        listed.input_data = json!([1, 2]);
+        assert!(task_input(&listed).is_err());
+        let refused = refused_task(&listed, "w", task_input(&listed).unwrap_err());
+        assert_eq!(refused.status, TaskStatus::FailedWithTerminalError);
+        assert_eq!(task_input(&task()).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn a_task_that_did_not_finish_is_never_repeated_automatically() {
         let limit = WallClockLimitExceeded {
             limit: Duration::from_secs(35),
         };
         let timed_out = task_result(&task(), "w", Err(anyhow::Error::new(limit)), &[]);
-        assert_eq!(timed_out.status, TaskStatus::Failed);
+        assert_eq!(timed_out.status, TaskStatus::FailedWithTerminalError);
+        assert_eq!(
+            timed_out.output_data["host_error"]["may_have_applied"],
+            true
+        );
         let trapped = task_result(&task(), "w", Err(anyhow::anyhow!("wasm trap")), &[]);
         assert_eq!(trapped.status, TaskStatus::FailedWithTerminalError);
         assert!(trapped

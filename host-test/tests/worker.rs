@@ -136,7 +136,11 @@ impl Worker {
 
     /// SIGTERM, then the exit.
     async fn stop(self) -> Stopped {
-        self.signal("-TERM");
+        self.stop_with("-TERM").await
+    }
+
+    async fn stop_with(self, signal: &str) -> Stopped {
+        self.signal(signal);
         self.wait(WAIT).await
     }
 }
@@ -203,9 +207,10 @@ async fn tasks_are_polled_run_and_reported_as_completed() {
     conductor
         .wait_until(WAIT, "two results", |c| c.accepted().len() == 2)
         .await;
+    let polls_before = conductor.polls().len();
     conductor
         .wait_until(WAIT, "an empty poll after the work", |c| {
-            c.polls().iter().rev().take(1).any(|p| p.status == 204)
+            c.polls().iter().skip(polls_before).any(|p| p.status == 204)
         })
         .await;
     let stopped = worker.stop().await;
@@ -252,8 +257,11 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     // One task at a time, so the faults meet the tasks in queue order.
     api.push_fault(Fault::status(429, vec![("retry-after".into(), "7".into())]));
     api.push_fault(Fault::status(400, vec![]));
+    api.push_fault(Fault::status(503, vec![]));
+    conductor.answer_empty_polls_with_an_array();
     conductor.enqueue(TASK_TYPE, "rate-limited", create("bob@example.com"));
     conductor.enqueue(TASK_TYPE, "refused", create("carol@example.com"));
+    conductor.enqueue(TASK_TYPE, "unavailable", create("erin@example.com"));
     let mut invalid = json!({ "account_id": ACCOUNT, "posts": [] });
     for i in 0..40 {
         let mut item = policy(&format!("user{i}@example.com"));
@@ -261,9 +269,21 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
         invalid["posts"].as_array_mut().unwrap().push(item);
     }
     conductor.enqueue(TASK_TYPE, "invalid", invalid);
+    // A large input Conductor kept in external storage: inputData is empty,
+    // and running it would report an empty batch as done.
+    conductor.enqueue_raw(json!({
+        "taskType": TASK_TYPE,
+        "taskId": "external",
+        "workflowInstanceId": "wf-external",
+        "inputData": {},
+        "externalInputPayloadStoragePath": "task/input/external.json",
+    }));
+    // Not a task at all: it cannot be reported, and costs no other task.
+    conductor.enqueue_raw(json!({ "taskType": TASK_TYPE, "inputData": {} }));
+    conductor.enqueue(TASK_TYPE, "after-junk", json!({ "account_id": ACCOUNT }));
     let worker = Worker::start(&conductor, &config, &["--concurrency", "1"]);
     conductor
-        .wait_until(WAIT, "three results", |c| c.accepted().len() == 3)
+        .wait_until(WAIT, "six results", |c| c.accepted().len() == 6)
         .await;
     let stopped = worker.stop().await;
     assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
@@ -284,6 +304,28 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     assert!(refused.get("callbackAfterSeconds").is_none());
     assert_eq!(refused["outputData"]["error"]["status"], 400);
 
+    // A 5xx is retryable but may have been applied: Conductor's automatic
+    // retry could create the policies twice, so it is terminal here.
+    let unavailable = result_of(&results, "unavailable");
+    assert_eq!(
+        unavailable["status"], "FAILED_WITH_TERMINAL_ERROR",
+        "{unavailable}"
+    );
+    assert_eq!(unavailable["outputData"]["error"]["retryable"], true);
+    assert_eq!(unavailable["outputData"]["error"]["may_have_applied"], true);
+
+    let external = result_of(&results, "external");
+    assert_eq!(
+        external["status"], "FAILED_WITH_TERMINAL_ERROR",
+        "{external}"
+    );
+    assert!(external["reasonForIncompletion"]
+        .as_str()
+        .unwrap()
+        .contains("external payload storage"));
+    assert_eq!(result_of(&results, "after-junk")["status"], "COMPLETED");
+    assert!(stopped.stderr.contains("not a task"), "{}", stopped.stderr);
+
     let invalid = result_of(&results, "invalid");
     assert_eq!(invalid["status"], "FAILED_WITH_TERMINAL_ERROR");
     let errors = invalid["outputData"]["error"]["errors"].as_array().unwrap();
@@ -302,7 +344,7 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
             summary["failed"].as_u64(),
             summary["failed_with_terminal_error"].as_u64()
         ),
-        (Some(1), Some(2))
+        (Some(1), Some(4))
     );
     assert_no_secret(&stopped, &conductor);
 }
@@ -324,7 +366,7 @@ async fn no_more_tasks_are_in_hand_than_the_concurrency() {
     conductor
         .wait_until(WAIT, "six results", |c| c.accepted().len() == 6)
         .await;
-    let stopped = worker.stop().await;
+    let stopped = worker.stop_with("-INT").await;
     assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
     assert!(conductor
         .accepted()
@@ -442,4 +484,52 @@ async fn a_worker_whose_config_every_task_would_reject_does_not_start() {
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("--server"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_worker_at_once() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    api.push_fault(Fault::Delay(Duration::from_secs(20)));
+    conductor.enqueue(TASK_TYPE, "slow", create("slow@example.com"));
+    let worker = Worker::start(&conductor, &config, &["--concurrency", "1"]);
+    conductor
+        .wait_until(WAIT, "the task in hand", |c| c.in_hand() == 1)
+        .await;
+    worker.signal("-TERM");
+    // The first signal is seen (it is logged) before the second is sent,
+    // so the two are not merged into one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.signal("-INT");
+    let stopped = worker.wait(Duration::from_secs(10)).await;
+    assert_eq!(stopped.code, Some(130), "{}", stopped.stderr);
+    assert!(conductor.accepted().is_empty(), "nothing was reported");
+    assert!(stopped.stdout.is_empty(), "no summary: {}", stopped.stdout);
+    assert!(stopped
+        .stderr
+        .contains("stopped before the tasks in hand were reported"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_server_never_takes_is_counted_and_the_exit_says_so() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    conductor.fail_next_updates(usize::MAX);
+    conductor.enqueue(TASK_TYPE, "lost", create("frank@example.com"));
+    let worker = Worker::start(&conductor, &config, &[]);
+    conductor
+        .wait_until(WAIT, "the last report attempt", |c| c.updates().len() == 4)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(75), "{}", stopped.stderr);
+    let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
+    assert_eq!(summary["unreported"], 1);
+    assert_eq!(conductor.updates().len(), 4, "4 attempts, then it gives up");
+    assert!(
+        stopped.stderr.contains("the report failed"),
+        "{}",
+        stopped.stderr
+    );
 }

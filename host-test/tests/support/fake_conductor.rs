@@ -9,8 +9,11 @@
 //! - `POST /api/tasks` takes a `TaskResult` for a task it handed out and
 //!   answers `200` with the task id as text.
 //!
-//! Anything else is a 404 or 400. It records every poll and update, and the
-//! most tasks a worker ever had in hand (handed out, not yet reported).
+//! Like Conductor, it answers `406` when the `Accept` header rules out what
+//! the endpoint produces (JSON for a poll, text for an update). Anything
+//! else is a 404 or 400. It records every poll (from the moment it
+//! arrives) and update, and the most tasks a worker ever had in hand (handed
+//! out, not yet reported).
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -41,8 +44,9 @@ pub struct Poll {
     pub count: u32,
     pub timeout_ms: u64,
     pub worker_id: String,
-    /// Tasks handed out; 0 means the answer was 204.
+    /// Tasks handed out.
     pub handed_out: usize,
+    /// The answer's status; 0 while the poll waits.
     pub status: u16,
 }
 
@@ -64,6 +68,8 @@ struct State {
     updates: Vec<Update>,
     fail_polls: usize,
     fail_updates: usize,
+    /// Answer an empty poll with `200 []` instead of `204`.
+    empty_as_array: bool,
 }
 
 struct Shared {
@@ -130,7 +136,7 @@ impl FakeConductor {
     /// Queues a task of `task_type` with this input; its workflow instance
     /// is `wf-{task_id}`.
     pub fn enqueue(&self, task_type: &str, task_id: &str, input: Value) {
-        let task = json!({
+        self.enqueue_raw(json!({
             "taskType": task_type,
             "status": "IN_PROGRESS",
             "inputData": input,
@@ -146,9 +152,19 @@ impl FakeConductor {
             "taskId": task_id,
             "callbackAfterSeconds": 0,
             "responseTimeoutSeconds": 60,
-        });
+        }));
+    }
+
+    /// Queues this entry as it is; it is handed out for polls of its
+    /// `taskType`.
+    pub fn enqueue_raw(&self, task: Value) {
         self.shared.lock().queue.push_back(task);
         self.shared.queued.notify_waiters();
+    }
+
+    /// Answer empty polls with `200 []`, as some servers do, not `204`.
+    pub fn answer_empty_polls_with_an_array(&self) {
+        self.shared.lock().empty_as_array = true;
     }
 
     /// The next `n` polls are answered 500.
@@ -229,7 +245,24 @@ fn problem(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     answer(status, body, "application/json")
 }
 
+/// Whether an `Accept` header (absent means anything) takes `produced`.
+fn accepts(accept: Option<&str>, produced: &str) -> bool {
+    let Some(accept) = accept else {
+        return true;
+    };
+    let (kind, _) = produced.split_once('/').unwrap();
+    accept.split(',').any(|range| {
+        let range = range.split(';').next().unwrap_or_default().trim();
+        range == "*/*" || range == produced || range == format!("{kind}/*")
+    })
+}
+
 async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let accept = request
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or_default().to_string();
@@ -239,10 +272,19 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     };
     if method == hyper::Method::GET {
         if let Some(task_type) = path.strip_prefix("/api/tasks/poll/batch/") {
+            if !accepts(accept.as_deref(), "application/json") {
+                return problem(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "a poll produces application/json",
+                );
+            }
             return poll(shared, task_type, &query).await;
         }
     }
     if method == hyper::Method::POST && path == "/api/tasks" {
+        if !accepts(accept.as_deref(), "text/plain") {
+            return problem(StatusCode::NOT_ACCEPTABLE, "an update produces text/plain");
+        }
         return update(shared, &body);
     }
     problem(
@@ -289,23 +331,24 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
             "count, timeout and workerid are required",
         );
     };
-    let mut record = Poll {
-        task_type: task_type.clone(),
-        count,
-        timeout_ms,
-        worker_id,
-        handed_out: 0,
-        status: 200,
-    };
-    {
+    let index = {
         let mut state = shared.lock();
+        state.polls.push(Poll {
+            task_type: task_type.clone(),
+            count,
+            timeout_ms,
+            worker_id,
+            handed_out: 0,
+            status: 0,
+        });
+        let index = state.polls.len() - 1;
         if state.fail_polls > 0 {
             state.fail_polls -= 1;
-            record.status = 500;
-            state.polls.push(record);
+            state.polls[index].status = 500;
             return problem(StatusCode::INTERNAL_SERVER_ERROR, "poll refused");
         }
-    }
+        index
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
     loop {
         let waiting = shared.queued.notified();
@@ -317,17 +360,18 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
                     break;
                 };
                 let task = state.queue.remove(at).unwrap();
-                state
-                    .in_hand
-                    .insert(task["taskId"].as_str().unwrap().to_string());
+                if let Some(id) = task["taskId"].as_str() {
+                    state.in_hand.insert(id.to_string());
+                }
                 tasks.push(task);
             }
             state.max_in_hand = state.max_in_hand.max(state.in_hand.len());
             if !tasks.is_empty() || tokio::time::Instant::now() >= deadline {
+                let empty = tasks.is_empty() && !state.empty_as_array;
+                let record = &mut state.polls[index];
                 record.handed_out = tasks.len();
-                record.status = if tasks.is_empty() { 204 } else { 200 };
-                state.polls.push(record);
-                return if tasks.is_empty() {
+                record.status = if empty { 204 } else { 200 };
+                return if empty {
                     no_content()
                 } else {
                     answer(

@@ -1,9 +1,13 @@
 //! `task-host`: run one task of the allow-policies-batch component from the
-//! command line, or show the request it would send.
+//! command line, or show the request it would send; or work for a Conductor
+//! server.
 //!
-//! Exactly one JSON document goes to stdout. Exit status: 0 success (also a
-//! skipped batch and a dry run), 1 terminal failure, 75 retryable failure,
-//! 2 when the command itself could not run (the reason goes to stderr).
+//! Exactly one JSON document goes to stdout. Exit status of `run`: 0 success
+//! (also a skipped batch and a dry run), 1 terminal failure, 75 retryable
+//! failure, 2 when the command itself could not run (the reason goes to
+//! stderr). `worker` prints its summary when it stops: 0, or 75 when a
+//! result was never taken; 128 + the signal's number when a second signal
+//! ended it.
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};

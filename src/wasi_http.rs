@@ -226,6 +226,13 @@ fn wait_response(
     loop {
         match future.get() {
             Some(Ok(Ok(response))) => return Ok(response),
+            // The host's first-byte timeout is what remained of the
+            // deadline, so it fires as the deadline passes, a moment before
+            // or after the deadline's own pollable. Whichever wins, the
+            // deadline is the reason, and every host says so alike.
+            Some(Ok(Err(code))) if is_timeout(&code) && deadline.ready() => {
+                return Err(past_deadline("waiting for the response"))
+            }
             Some(Ok(Err(code))) => return Err(fault(&code)),
             Some(Err(())) => {
                 return Err(TransportFault::AfterSend(
@@ -316,6 +323,10 @@ fn read_body(
             Err(StreamError::Closed) => return Ok(()),
             Err(StreamError::LastOperationFailed(e)) => {
                 let detail = match wasi::http::types::http_error_code(&e) {
+                    // As in wait_response: at the deadline, the deadline.
+                    Some(code) if is_timeout(&code) && deadline.ready() => {
+                        "timeout_ms passed while reading it".to_string()
+                    }
                     Some(code) => describe(&code),
                     None => e.to_debug_string(),
                 };
@@ -323,6 +334,16 @@ fn read_body(
             }
         }
     }
+}
+
+/// A host's timeout after the request went out: each is set from what
+/// remains of the deadline.
+fn is_timeout(code: &ErrorCode) -> bool {
+    use ErrorCode as E;
+    matches!(
+        code,
+        E::ConnectionReadTimeout | E::ConnectionWriteTimeout | E::HttpResponseTimeout
+    )
 }
 
 /// Sorts a host error by whether the request can have reached the API.

@@ -675,6 +675,35 @@ async fn a_server_that_never_answers_is_cut_off_at_the_deadline() {
     s.check().await;
 }
 
+/// The host's first-byte timeout is what remained of the deadline, so it
+/// and the component's own deadline fire together. The deadline is named
+/// whichever comes first, so every host reports the same document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_at_the_deadline_is_reported_as_the_deadline() {
+    for _ in 0..5 {
+        let server = MisbehavingServer::start(vec![Script::Silent]).await;
+        let config = json!({
+            "base_url": server.base_url(),
+            "api_token": TOKEN,
+            "timeout_ms": 200,
+            "max_retries": 0,
+        });
+        let options = TaskOptions::default()
+            .with_allowed_host(AllowedHost::with_port("127.0.0.1", server.port()).unwrap());
+        let error = host()
+            .run_task(&options, &config.to_string(), &small_batch().to_string())
+            .await
+            .expect("the host completes the call")
+            .expect_err("no answer");
+        let document = error_to_json(&error);
+        assert_eq!(
+            document["message"],
+            "the request was sent but no complete response arrived (timeout_ms passed while waiting for the response); the batch may have been applied",
+            "{document}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_then_a_stalled_body_on_2xx_is_a_bad_response_at_the_deadline() {
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{\"success\":true,".to_vec();

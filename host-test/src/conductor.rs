@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasmtime_wasi_http::RequestOptions;
@@ -362,18 +363,17 @@ fn status_error(status: StatusCode, body: &[u8]) -> ConductorError {
     }
 }
 
-/// `text` fit for a path segment or a query value: everything but RFC 3986's
-/// unreserved characters is percent-encoded.
+/// Everything but RFC 3986's unreserved characters, which is what a path
+/// segment or a query value may carry as they are.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` fit for a path segment or a query value.
 fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// `reason` cut to [`MAX_REASON_CHARS`] characters, ending in `…` when cut.

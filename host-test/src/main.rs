@@ -13,10 +13,10 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use host_test::conductor::ConductorClient;
 use host_test::fake_api::{FakeApi, FakeApiOptions};
-use host_test::worker::{run_worker, WorkerSettings};
+use host_test::worker::{check_config, run_worker, WorkerSettings};
 use host_test::{
-    default_component_path, error_to_json, AllowedHost, Document, HostSettings, TaskError,
-    TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
+    default_component_path, error_to_json, AllowedHost, HostSettings, TaskError, TaskHost,
+    TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
 use serde_json::{json, Value};
 use std::io::Read as _;
@@ -281,38 +281,6 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
-}
-
-/// Refuses to start a worker whose config every task would reject: the
-/// component judges it against an empty batch, which sends nothing.
-async fn check_config(host: &TaskHost, settings: &WorkerSettings) -> anyhow::Result<()> {
-    let judged = host
-        .prepare(&settings.task_options, &settings.config, "{}")
-        .await?;
-    let problems: Vec<String> = match &judged {
-        Err(TaskError::InvalidConfig(problems)) | Err(TaskError::InvalidInput(problems)) => {
-            problems
-                .iter()
-                .filter(|p| p.document == Document::Config)
-                .map(|p| {
-                    format!(
-                        "{}: {}",
-                        if p.pointer.is_empty() {
-                            "/"
-                        } else {
-                            &p.pointer
-                        },
-                        p.message
-                    )
-                })
-                .collect()
-        }
-        _ => Vec::new(),
-    };
-    if !problems.is_empty() {
-        bail!("the config is not usable: {}", problems.join("; "));
-    }
-    Ok(())
 }
 
 /// Completes on the first SIGINT or SIGTERM. A second one ends the process

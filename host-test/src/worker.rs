@@ -212,10 +212,10 @@ async fn run_one(
     client: Arc<ConductorClient>,
     settings: Arc<WorkerSettings>,
     secrets: Arc<Vec<String>>,
-    task: PolledTask,
+    mut task: PolledTask,
     permit: OwnedSemaphorePermit,
 ) -> Ending {
-    let result = match task_input(&task) {
+    let result = match task_input(&mut task) {
         Ok(input) => {
             let outcome = host
                 .run_task(&settings.task_options, &settings.config, &input.to_string())
@@ -252,15 +252,17 @@ async fn run_one(
 ///
 /// A task whose input is elsewhere is refused rather than run as an empty
 /// batch, which would report success for work never done.
-pub fn task_input(task: &PolledTask) -> Result<Value, String> {
+///
+/// The input is taken out of the task (a batch can be megabytes): only the
+/// ids are needed after this.
+pub fn task_input(task: &mut PolledTask) -> Result<Value, String> {
     if let Some(path) = &task.external_input_payload_storage_path {
         return Err(format!(
             "the task's input is in external payload storage ({path}), which this worker does not read"
         ));
     }
-    match &task.input_data {
-        Value::Object(members) => {
-            let mut input = members.clone();
+    match std::mem::take(&mut task.input_data) {
+        Value::Object(mut input) => {
             input.retain(|_, value| !value.is_null());
             Ok(Value::Object(input))
         }
@@ -422,12 +424,38 @@ fn problem_line(problem: &FieldError) -> String {
         Document::Config => "config ",
         Document::Input => "",
     };
-    let pointer = if problem.pointer.is_empty() {
+    format!("{document}{}: {}", shown_pointer(problem), problem.message)
+}
+
+/// A problem's pointer, `/` for the whole document (whose pointer is empty).
+fn shown_pointer(problem: &FieldError) -> &str {
+    if problem.pointer.is_empty() {
         "/"
     } else {
         &problem.pointer
+    }
+}
+
+/// Refuses to start a worker whose config every task would reject: the
+/// component judges it against an empty batch, which sends nothing.
+pub async fn check_config(host: &TaskHost, settings: &WorkerSettings) -> anyhow::Result<()> {
+    let judged = host
+        .prepare(&settings.task_options, &settings.config, "{}")
+        .await?;
+    let problems: Vec<String> = match &judged {
+        Err(TaskError::InvalidConfig(problems)) | Err(TaskError::InvalidInput(problems)) => {
+            problems
+                .iter()
+                .filter(|p| p.document == Document::Config)
+                .map(|p| format!("{}: {}", shown_pointer(p), p.message))
+                .collect()
+        }
+        _ => Vec::new(),
     };
-    format!("{document}{pointer}: {}", problem.message)
+    if !problems.is_empty() {
+        anyhow::bail!("the config is not usable: {}", problems.join("; "));
+    }
+    Ok(())
 }
 
 /// The credentials in a config document, so that no text sent to the server
@@ -507,7 +535,7 @@ mod tests {
             "posts": [{"pattern": null}],
         });
         assert_eq!(
-            task_input(&task).unwrap(),
+            task_input(&mut task).unwrap(),
             json!({"posts": [{"pattern": null}]})
         );
     }
@@ -612,15 +640,15 @@ mod tests {
     fn tasks_whose_input_the_worker_cannot_read_are_refused() {
         let mut external = task();
         external.external_input_payload_storage_path = Some("input/t-1.json".into());
-        assert!(task_input(&external)
+        assert!(task_input(&mut external)
             .unwrap_err()
             .contains("external payload storage"));
         let mut listed = task();
         listed.input_data = json!([1, 2]);
-        assert!(task_input(&listed).is_err());
-        let refused = refused_task(&listed, "w", task_input(&listed).unwrap_err());
+        let refusal = task_input(&mut listed).unwrap_err();
+        let refused = refused_task(&listed, "w", refusal);
         assert_eq!(refused.status, TaskStatus::FailedWithTerminalError);
-        assert_eq!(task_input(&task()).unwrap(), json!({}));
+        assert_eq!(task_input(&mut task()).unwrap(), json!({}));
     }
 
     #[test]

@@ -1,9 +1,15 @@
 //! The `task` export: hands each call to [`crate::task`] and converts its
 //! results into the WIT types.
+//!
+//! Everything `prepare` and `run-task` return passes through
+//! [`Secrets`] on its way out: this is the one place every output goes
+//! through, so a credential that reached a message, a pointer or the API's
+//! answer by any road is caught here.
 
 use crate::bindings::exports::workflow::http_task::task as wit;
 use crate::outcome::{ApiError, Failure, FailureKind};
 use crate::problems::{Document, Problem};
+use crate::redact::Secrets;
 use crate::task::{execute, prepare, preview_json, success_json, TaskError};
 use crate::wasi_http::WasiTransport;
 
@@ -15,15 +21,19 @@ impl wit::Guest for Component {
     }
 
     fn prepare(config: String, input: String) -> Result<String, wit::TaskError> {
-        let prepared = prepare(&config, &input).map_err(into_wit)?;
-        Ok(preview_json(&prepared))
+        let secrets = Secrets::from_config(&config);
+        let fail = |e: TaskError| into_wit(secrets.redact_error(e));
+        let prepared = prepare(&config, &input).map_err(fail)?;
+        Ok(secrets.redact_json(preview_json(&prepared)))
     }
 
     fn run_task(config: String, input: String) -> Result<String, wit::TaskError> {
-        let prepared = prepare(&config, &input).map_err(into_wit)?;
-        let completed = execute(&prepared, &mut WasiTransport::new())
-            .map_err(|f| into_wit(TaskError::Call(f)))?;
-        Ok(success_json(&prepared, &completed))
+        let secrets = Secrets::from_config(&config);
+        let fail = |e: TaskError| into_wit(secrets.redact_error(e));
+        let prepared = prepare(&config, &input).map_err(fail)?;
+        let completed =
+            execute(&prepared, &mut WasiTransport::new()).map_err(|f| fail(TaskError::Call(f)))?;
+        Ok(secrets.redact_json(success_json(&prepared, &completed)))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::json::{expect_object, field, reject_unknown_keys};
 use crate::problems::{Document, Pointer, Report};
+use crate::redact::MIN_SECRET_CHARS;
 use serde_json::Value;
 use std::fmt;
 
@@ -168,15 +169,16 @@ fn parse_credentials(
     let key_value = key.string(DOC, report);
     let mut ok = true;
     for (f, value, secret) in [
-        (&token, token_value, true),
-        (&email, email_value, false),
-        (&key, key_value, true),
+        (&token, token_value, Some("API token")),
+        (&email, email_value, None),
+        (&key, key_value, Some("Global API key")),
     ] {
-        if let Some(v) = value {
-            if let Err(message) = check_header_value(v, secret) {
-                report.error(DOC, &f.at(), message);
-                ok = false;
-            }
+        let Some(v) = value else { continue };
+        if let Err(message) = check_header_value(v, secret.is_some()) {
+            report.error(DOC, &f.at(), message);
+            ok = false;
+        } else if let Some(what) = secret.filter(|_| v.chars().count() < MIN_SECRET_CHARS) {
+            report.warn(DOC, &f.at(), short_secret_message(what));
         }
     }
 
@@ -225,6 +227,16 @@ fn parse_credentials(
             None
         }
     }
+}
+
+/// A credential this short is almost certainly something else pasted by
+/// mistake, and [`crate::redact`] leaves it in messages (matching so few
+/// characters would blank out ordinary words), so the author is told. The
+/// message never holds the value, nor its length.
+fn short_secret_message(what: &str) -> String {
+    format!(
+        "is shorter than {MIN_SECRET_CHARS} characters; no Cloudflare {what} is that short, so this is likely a mistake, and a credential this short is not redacted from messages"
+    )
 }
 
 /// A credential must be a single, non-empty header value. The message says
@@ -539,6 +551,56 @@ mod tests {
             .message
             .contains("without the \"Bearer\" prefix"));
         assert!(!r.errors[0].message.contains("abc"));
+    }
+
+    #[test]
+    fn short_credentials_are_warned_about_without_echo() {
+        let (c, r) = parse(json!({"api_token": "tok7chr"}));
+        assert!(c.is_some() && r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        let w = &r.warnings[0];
+        assert_eq!(
+            (w.document, w.pointer.as_str()),
+            (Document::Config, "/api_token")
+        );
+        assert!(
+            w.message.contains("shorter than 8 characters"),
+            "{}",
+            w.message
+        );
+        assert!(w.message.contains("API token"), "{}", w.message);
+        assert!(w.message.contains("not redacted"), "{}", w.message);
+        assert!(
+            !w.message.contains("tok7chr") && !w.message.contains('7'),
+            "{}",
+            w.message
+        );
+
+        let (_, r) = parse(json!({"api_email": "a@example.com", "api_key": "k3y"}));
+        let w: Vec<_> = r
+            .warnings
+            .iter()
+            .map(|w| (w.pointer.as_str(), &w.message))
+            .collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].0, "/api_key");
+        assert!(
+            w[0].1.contains("Global API key") && !w[0].1.contains("k3y"),
+            "{}",
+            w[0].1
+        );
+
+        // Eight characters, counted as characters, are enough.
+        let (_, r) = parse(json!({"api_token": "tökenABC"}));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // A credential already refused gets the error alone.
+        let (_, r) = parse(json!({"api_token": "a b"}));
+        assert_eq!((r.errors.len(), r.warnings.len()), (1, 0));
+        let (_, r) = parse(json!({"api_token": ""}));
+        assert_eq!((r.errors.len(), r.warnings.len()), (1, 0));
+        // The email is no secret, however short.
+        let (_, r) = parse(json!({"api_email": "a@b.c", "api_key": TOKEN}));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod outcome;
 pub mod pattern;
 pub mod policy;
 pub mod problems;
+pub mod redact;
 pub mod regex_syntax;
 pub mod request;
 pub mod retry;

@@ -117,7 +117,9 @@ pub struct RawResponse {
     pub body_error: Option<String>,
 }
 
-/// A successful call: the API's `result` and `messages`, untouched.
+/// A successful call: the API's `result`, `messages` and `errors`,
+/// untouched. A 2xx with `success: true` may still carry `errors`; they are
+/// the API's word to the user and are passed on, never dropped.
 #[derive(Debug)]
 pub struct Success {
     pub status: u16,
@@ -125,13 +127,17 @@ pub struct Success {
     pub result: Option<Box<RawValue>>,
     /// `None` when the API sent no `messages` list.
     pub messages: Option<Box<RawValue>>,
+    /// `None` when the API sent no `errors` list.
+    pub errors: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
     success: bool,
-    #[serde(default)]
-    errors: Option<Vec<WireError>>,
+    /// Kept as text so that a success can relay it verbatim; read entry by
+    /// entry with [`Envelope::errors`].
+    #[serde(borrow, default)]
+    errors: Option<&'a RawValue>,
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -139,12 +145,29 @@ struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    /// What a success passes on verbatim: `result`, and `messages` when it
-    /// is a list.
+    /// What a success passes on verbatim: `result`, and `messages` and
+    /// `errors` when they are lists.
     fn relayed(&self) -> impl Iterator<Item = &'a RawValue> {
-        let messages = self.messages.filter(|m| m.get().starts_with('['));
-        self.result.into_iter().chain(messages)
+        self.result
+            .into_iter()
+            .chain(list(self.messages))
+            .chain(list(self.errors))
     }
+
+    /// The entries of `errors`; `None` when it is there but is not a list
+    /// of error objects, which makes the body no envelope.
+    fn errors(&self) -> Option<Vec<WireError>> {
+        match self.errors {
+            None => Some(Vec::new()),
+            Some(raw) if raw.get() == "null" => Some(Vec::new()),
+            Some(raw) => serde_json::from_str(raw.get()).ok(),
+        }
+    }
+}
+
+/// `raw` when it is a JSON array.
+fn list(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|m| m.get().starts_with('['))
 }
 
 /// Whether `raw` also parses value by value: numbers decoded (in range of
@@ -245,27 +268,23 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
         std::str::from_utf8(&response.body)
             .ok()
             .and_then(|text| serde_json::from_str::<Envelope<'_>>(text).ok())
+            .and_then(|env| env.errors().map(|errors| (env, errors)))
             // `RawValue` checks only the syntax: a number beyond an `f64` or
             // a lone surrogate escape in what a success relays would leave
             // the output unreadable to a JSON parser, so it is no envelope.
-            .filter(|env| !env.success || env.relayed().all(reads_back))
+            .filter(|(env, _)| !env.success || env.relayed().all(reads_back))
     };
 
     let mut failure = match (status, envelope) {
-        (200..=299, Some(env)) if env.success => {
-            let messages = env
-                .messages
-                .filter(|m| m.get().starts_with('['))
-                .map(ToOwned::to_owned);
-            let result = env.result.map(ToOwned::to_owned);
+        (200..=299, Some((env, _))) if env.success => {
             return Ok(Success {
                 status,
-                result,
-                messages,
+                result: env.result.map(ToOwned::to_owned),
+                messages: list(env.messages).map(ToOwned::to_owned),
+                errors: list(env.errors).map(ToOwned::to_owned),
             });
         }
-        (200..=299, Some(env)) => {
-            let errors = env.errors.unwrap_or_default();
+        (200..=299, Some((_, errors))) => {
             let mut f = Failure::new(
                 FailureKind::Api,
                 api_message(status, &errors, "the API answered success: false"),
@@ -294,7 +313,7 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
             true,
         ),
         (_, envelope) => {
-            let errors = envelope.and_then(|e| e.errors).unwrap_or_default();
+            let errors = envelope.map(|(_, errors)| errors).unwrap_or_default();
             let (retryable, may_have_applied, fallback) = match status {
                 408 => (
                     true,

@@ -2,11 +2,18 @@
 //! addresses, host names and IP ranges are easy to get subtly wrong (a stray
 //! space, a zone id, an address where a domain was meant), and an entry the API
 //! refuses is much harder to trace back to its policy than one refused here, so
-//! the component checks them before sending and says exactly what is wrong. It
-//! also names the non-public network (private, loopback, link-local and the
-//! like) that an IP pattern falls in or overlaps, since the API does not treat
-//! such networks as ordinary public senders.
+//! the component checks them before sending and says exactly what is wrong.
+//!
+//! The API accepts only globally reachable IP addresses and refuses the whole
+//! batch over one that is not, so an IP pattern is also checked against the
+//! ranges that IANA's IPv4 and IPv6 Special-Purpose Address Registries mark
+//! "Globally Reachable: False" (plus multicast, which never sends mail),
+//! following the registries rather than a looser idea of "private" so that
+//! what passes here is exactly what the API takes. IPv6 forms that carry an
+//! IPv4 address (mapped, compatible, NAT64, 6to4) are judged by that address,
+//! which is where the mail really comes from.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Longest piece of input quoted in a message.
@@ -165,55 +172,385 @@ pub fn parse_ip_pattern(s: &str) -> Result<IpPattern, String> {
     })
 }
 
-/// IPv4 networks the API does not treat as public, most commonly meant first so
-/// that a pattern spanning several (like `0.0.0.0/0`) gets the most telling name.
-const V4_RANGES: &[(u32, u8, &str)] = &[
-    (0x0a00_0000, 8, "private"),
-    (0xac10_0000, 12, "private"),
-    (0xc0a8_0000, 16, "private"),
-    (0x7f00_0000, 8, "loopback"),
-    (0xa9fe_0000, 16, "link-local"),
-    (0x0000_0000, 8, "unspecified"),
-    (0xffff_ffff, 32, "broadcast"),
-];
+/// A range of IANA's special-purpose registries that is not globally
+/// reachable, as found for a pattern: enough to tell the user which range their
+/// pattern hits and why the API will refuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonGlobalRange {
+    /// The range in CIDR notation, as IANA writes it, e.g. `10.0.0.0/8`.
+    pub network: &'static str,
+    /// IANA's name for the range, e.g. `private-use`.
+    pub name: &'static str,
+    /// The document that set the range aside, e.g. `RFC 1918`.
+    pub rfc: &'static str,
+    /// Whether the pattern (or the IPv4 network it embeds) lies in the range or
+    /// spans it, which decides whether narrowing the pattern can help.
+    pub overlap: Overlap,
+    /// Whether the pattern hits the range as itself or through IPv4 addresses
+    /// embedded in an IPv6 form.
+    pub via: Via,
+}
 
-const V6_RANGES: &[(u128, u8, &str)] = &[
-    (0xfc00 << 112, 7, "unique-local"),
-    (0xfe80 << 112, 10, "link-local"),
-    (1, 128, "loopback"),
-    (0, 128, "unspecified"),
-];
+/// How a pattern relates to a range. CIDR blocks are either nested or disjoint,
+/// so overlapping means one holds the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// Every address of the pattern is in the range.
+    Inside,
+    /// The pattern's network is wider and holds the whole range.
+    Contains,
+}
 
-/// `::ffff:0:0/96`, where IPv6 carries IPv4 addresses.
-const V4_MAPPED: u128 = 0xffff << 32;
+/// Whether the pattern meets the range as itself, or through IPv4 addresses it
+/// carries in an IPv6 form; the message must say which, or an IPv6 pattern
+/// blamed on an IPv4 range would make no sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The range is of the pattern's own family.
+    Direct,
+    /// The pattern is the IPv6 `form` of the IPv4 network `ipv4`/`prefix`
+    /// (host bits cleared), and that network meets the range.
+    Embedded {
+        form: Ipv4Form,
+        ipv4: Ipv4Addr,
+        prefix: u8,
+    },
+    /// The pattern's network holds all of `form`'s block, and so the IPv6 form
+    /// of every IPv4 address, the range's among them.
+    WholeBlock(Ipv4Form),
+}
 
-/// Names the non-public range that the pattern's network lies in, contains or
-/// overlaps, if any.
-pub fn special_range(p: &IpPattern) -> Option<&'static str> {
-    match *p {
-        IpPattern::V4 { addr, prefix } => v4_special(u32::from(addr), prefix),
-        IpPattern::V6 { addr, prefix } => {
-            let bits = u128::from(addr);
-            let found = V6_RANGES
-                .iter()
-                .find(|&&(net, len, _)| overlaps_v6(bits, prefix, net, len));
-            if let Some(&(_, _, name)) = found {
-                return Some(name);
-            }
-            if overlaps_v6(bits, prefix, V4_MAPPED, 96) {
-                // Truncation keeps the embedded IPv4 address.
-                return v4_special(bits as u32, prefix.saturating_sub(96));
-            }
-            None
+/// IPv6 blocks whose addresses stand for IPv4 ones. A sender reaches the API
+/// through the IPv4 address inside, so that address is what must be global.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Form {
+    /// `::ffff:0:0/96` (RFC 4291).
+    Mapped,
+    /// `::/96` (RFC 4291): deprecated, but `::a.b.c.d` still parses and still
+    /// names an IPv4 host. `::` and `::1` are not in this form.
+    Compatible,
+    /// `64:ff9b::/96`, the well-known NAT64 prefix (RFC 6052).
+    Nat64,
+    /// `2002::/16`, with the IPv4 address in bits 16 to 48 (RFC 3056).
+    SixToFour,
+}
+
+impl Ipv4Form {
+    const ALL: [Ipv4Form; 4] = [
+        Ipv4Form::Mapped,
+        Ipv4Form::Compatible,
+        Ipv4Form::Nat64,
+        Ipv4Form::SixToFour,
+    ];
+
+    /// The block in CIDR notation.
+    pub fn block(self) -> &'static str {
+        match self {
+            Ipv4Form::Mapped => "::ffff:0:0/96",
+            Ipv4Form::Compatible => "::/96",
+            Ipv4Form::Nat64 => "64:ff9b::/96",
+            Ipv4Form::SixToFour => "2002::/16",
+        }
+    }
+
+    /// The form's usual name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ipv4Form::Mapped => "IPv4-mapped",
+            Ipv4Form::Compatible => "IPv4-compatible",
+            Ipv4Form::Nat64 => "NAT64",
+            Ipv4Form::SixToFour => "6to4",
+        }
+    }
+
+    /// The block's network, its length, and how far the IPv4 address sits
+    /// from the low end of the 128 bits.
+    fn layout(self) -> (u128, u8, u32) {
+        match self {
+            Ipv4Form::Mapped => (0xffff << 32, 96, 0),
+            Ipv4Form::Compatible => (0, 96, 0),
+            Ipv4Form::Nat64 => (v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]), 96, 0),
+            Ipv4Form::SixToFour => (v6([0x2002, 0, 0, 0, 0, 0, 0, 0]), 16, 80),
         }
     }
 }
 
-fn v4_special(bits: u32, prefix: u8) -> Option<&'static str> {
-    V4_RANGES
+impl fmt::Display for NonGlobalRange {
+    /// A fragment to follow "the pattern", e.g. "is in 10.0.0.0/8
+    /// (private-use, RFC 1918), which is not globally reachable; ...".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let range = format!("{} ({}, {})", self.network, self.name, self.rfc);
+        match self.via {
+            Via::Direct => match self.overlap {
+                Overlap::Inside => write!(f, "is in {range}")?,
+                Overlap::Contains => write!(f, "contains {range}")?,
+            },
+            Via::Embedded { form, ipv4, prefix } => {
+                let ipv4 = if prefix >= 32 {
+                    ipv4.to_string()
+                } else {
+                    format!("{ipv4}/{prefix}")
+                };
+                let verb = match self.overlap {
+                    Overlap::Inside => "is in",
+                    Overlap::Contains => "contains",
+                };
+                write!(
+                    f,
+                    "is {ipv4} in its {} form ({}), and {ipv4} {verb} {range}",
+                    form.name(),
+                    form.block()
+                )?;
+            }
+            Via::WholeBlock(form) => write!(
+                f,
+                "contains {}, the {} form of every IPv4 address, and so of {range}",
+                form.block(),
+                form.name()
+            )?,
+        }
+        f.write_str(", which is not globally reachable; ")?;
+        match self.overlap {
+            Overlap::Inside => f.write_str("the API refuses it"),
+            Overlap::Contains => f.write_str(
+                "the API refuses a range that includes it, so narrow or split the range to leave it out",
+            ),
+        }
+    }
+}
+
+/// One row of IANA's registries with Globally Reachable False.
+struct Range<A> {
+    start: A,
+    len: u8,
+    network: &'static str,
+    name: &'static str,
+    rfc: &'static str,
+}
+
+const fn range<A>(
+    start: A,
+    len: u8,
+    network: &'static str,
+    name: &'static str,
+    rfc: &'static str,
+) -> Range<A> {
+    Range {
+        start,
+        len,
+        network,
+        name,
+        rfc,
+    }
+}
+
+const fn v4(a: [u8; 4]) -> u32 {
+    u32::from_be_bytes(a)
+}
+
+const fn v6(s: [u16; 8]) -> u128 {
+    Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]).to_bits()
+}
+
+/// The IPv4 ranges that are not globally reachable (IANA's IPv4
+/// Special-Purpose Address Registry, plus multicast from the IPv4 Multicast
+/// Address Space Registry, since a group address never sends mail). The most
+/// commonly meant come first, so that a pattern holding several (like
+/// `0.0.0.0/0`) is told about the one its author most likely overlooked; a
+/// pattern inside nested ranges is told about the narrowest.
+#[rustfmt::skip]
+const V4_RANGES: &[Range<u32>] = &[
+    range(v4([10, 0, 0, 0]), 8, "10.0.0.0/8", "private-use", "RFC 1918"),
+    range(v4([172, 16, 0, 0]), 12, "172.16.0.0/12", "private-use", "RFC 1918"),
+    range(v4([192, 168, 0, 0]), 16, "192.168.0.0/16", "private-use", "RFC 1918"),
+    range(v4([100, 64, 0, 0]), 10, "100.64.0.0/10", "shared address space", "RFC 6598"),
+    range(v4([127, 0, 0, 0]), 8, "127.0.0.0/8", "loopback", "RFC 1122"),
+    range(v4([169, 254, 0, 0]), 16, "169.254.0.0/16", "link-local", "RFC 3927"),
+    range(v4([0, 0, 0, 0]), 8, "0.0.0.0/8", "this network", "RFC 791"),
+    range(v4([0, 0, 0, 0]), 32, "0.0.0.0/32", "this host on this network", "RFC 1122"),
+    range(v4([224, 0, 0, 0]), 4, "224.0.0.0/4", "multicast", "RFC 5771"),
+    range(v4([240, 0, 0, 0]), 4, "240.0.0.0/4", "reserved", "RFC 1112"),
+    range(v4([255, 255, 255, 255]), 32, "255.255.255.255/32", "limited broadcast", "RFC 919"),
+    range(v4([192, 0, 2, 0]), 24, "192.0.2.0/24", "documentation TEST-NET-1", "RFC 5737"),
+    range(v4([198, 51, 100, 0]), 24, "198.51.100.0/24", "documentation TEST-NET-2", "RFC 5737"),
+    range(v4([203, 0, 113, 0]), 24, "203.0.113.0/24", "documentation TEST-NET-3", "RFC 5737"),
+    range(v4([198, 18, 0, 0]), 15, "198.18.0.0/15", "benchmarking", "RFC 2544"),
+    range(v4([192, 0, 0, 0]), 24, "192.0.0.0/24", "IETF protocol assignments", "RFC 6890"),
+    range(v4([192, 0, 0, 0]), 29, "192.0.0.0/29", "IPv4 service continuity prefix", "RFC 7335"),
+    range(v4([192, 0, 0, 8]), 32, "192.0.0.8/32", "IPv4 dummy address", "RFC 7600"),
+    range(v4([192, 0, 0, 170]), 32, "192.0.0.170/32", "NAT64/DNS64 discovery", "RFC 8880"),
+    range(v4([192, 0, 0, 171]), 32, "192.0.0.171/32", "NAT64/DNS64 discovery", "RFC 8880"),
+    // The rest of the deprecated 6to4 relay block, 192.88.99.0/24, has no
+    // Globally Reachable value and stays usable; this address has False.
+    range(v4([192, 88, 99, 2]), 32, "192.88.99.2/32", "6a44-relay anycast address", "RFC 6751"),
+];
+
+/// Blocks inside `V4_RANGES` that IANA marks globally reachable: anycast
+/// services (PCP, RFC 7723; TURN, RFC 8155) that the world does reach.
+const V4_EXCEPTIONS: &[(u32, u8)] = &[(v4([192, 0, 0, 9]), 32), (v4([192, 0, 0, 10]), 32)];
+
+/// The IPv6 ranges that are not globally reachable (IANA's IPv6
+/// Special-Purpose Address Registry, plus multicast), ordered like
+/// `V4_RANGES`. The registry marks the IPv4-mapped block `::ffff:0:0/96`
+/// not globally reachable as a whole, but Cloudflare documents refusing the
+/// IPv4-mapped forms of the refused IPv4 ranges, not every mapped address; so
+/// that block, like the other blocks that carry IPv4 addresses, is judged by
+/// the address it carries (see `Ipv4Form`).
+#[rustfmt::skip]
+const V6_RANGES: &[Range<u128>] = &[
+    range(v6([0xfc00, 0, 0, 0, 0, 0, 0, 0]), 7, "fc00::/7", "unique-local", "RFC 4193"),
+    range(v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10, "fe80::/10", "link-local unicast", "RFC 4291"),
+    range(1, 128, "::1/128", "loopback address", "RFC 4291"),
+    range(0, 128, "::/128", "unspecified address", "RFC 4291"),
+    range(v6([0xff00, 0, 0, 0, 0, 0, 0, 0]), 8, "ff00::/8", "multicast", "RFC 4291"),
+    range(v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]), 32, "2001:db8::/32", "documentation", "RFC 3849"),
+    range(v6([0x3fff, 0, 0, 0, 0, 0, 0, 0]), 20, "3fff::/20", "documentation", "RFC 9637"),
+    range(v6([0x2001, 2, 0, 0, 0, 0, 0, 0]), 48, "2001:2::/48", "benchmarking", "RFC 5180"),
+    range(v6([0x2001, 0, 0, 0, 0, 0, 0, 0]), 23, "2001::/23", "IETF protocol assignments", "RFC 2928"),
+    range(v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0]), 48, "64:ff9b:1::/48", "local-use IPv4/IPv6 translation", "RFC 8215"),
+    range(v6([0x100, 0, 0, 0, 0, 0, 0, 0]), 64, "100::/64", "discard-only address block", "RFC 6666"),
+    range(v6([0x100, 0, 0, 1, 0, 0, 0, 0]), 64, "100:0:0:1::/64", "dummy IPv6 prefix", "RFC 9780"),
+    range(v6([0x5f00, 0, 0, 0, 0, 0, 0, 0]), 16, "5f00::/16", "segment routing (SRv6) SIDs", "RFC 9602"),
+];
+
+/// Blocks inside 2001::/23 that IANA marks globally reachable: anycast
+/// services, AMT, AS112, ORCHIDv2 and drone entity tags are meant to be
+/// reached from anywhere.
+const V6_EXCEPTIONS: &[(u128, u8)] = &[
+    (v6([0x2001, 1, 0, 0, 0, 0, 0, 1]), 128),
+    (v6([0x2001, 1, 0, 0, 0, 0, 0, 2]), 128),
+    (v6([0x2001, 1, 0, 0, 0, 0, 0, 3]), 128),
+    (v6([0x2001, 3, 0, 0, 0, 0, 0, 0]), 32),
+    (v6([0x2001, 4, 0x112, 0, 0, 0, 0, 0]), 48),
+    (v6([0x2001, 0x20, 0, 0, 0, 0, 0, 0]), 28),
+    (v6([0x2001, 0x30, 0, 0, 0, 0, 0, 0]), 28),
+];
+
+/// Finds the range that makes the API refuse an IP pattern: the API accepts
+/// only globally reachable addresses, so a pattern is refused when any address
+/// it covers (or, for an IPv6 form of IPv4, any IPv4 address it carries) is
+/// not globally reachable. `None` means the API should accept it.
+pub fn non_global_range(p: &IpPattern) -> Option<NonGlobalRange> {
+    match *p {
+        IpPattern::V4 { addr, prefix } => {
+            lookup(V4_RANGES, V4_EXCEPTIONS, u32::from(addr), prefix).map(|r| found(r, Via::Direct))
+        }
+        IpPattern::V6 { addr, prefix } => {
+            let bits = u128::from(addr);
+            if let Some(r) = lookup(V6_RANGES, V6_EXCEPTIONS, bits, prefix) {
+                return Some(found(r, Via::Direct));
+            }
+            // The blocks are disjoint, so a pattern meets several only by
+            // holding them all, and then any of them makes the point.
+            let form = Ipv4Form::ALL.into_iter().find(|form| {
+                let (net, len, _) = form.layout();
+                overlaps_v6(bits, prefix, net, len)
+            })?;
+            let (_, len, shift) = form.layout();
+            if prefix < len {
+                let all = lookup(V4_RANGES, V4_EXCEPTIONS, 0, 0)?;
+                return Some(found(all, Via::WholeBlock(form)));
+            }
+            let v4_prefix = (prefix - len).min(32);
+            let v4_bits = (bits >> shift) as u32 & mask_v4(v4_prefix);
+            let r = lookup(V4_RANGES, V4_EXCEPTIONS, v4_bits, v4_prefix)?;
+            Some(found(
+                r,
+                Via::Embedded {
+                    form,
+                    ipv4: Ipv4Addr::from(v4_bits),
+                    prefix: v4_prefix,
+                },
+            ))
+        }
+    }
+}
+
+fn found<A>((r, overlap): (&Range<A>, Overlap), via: Via) -> NonGlobalRange {
+    NonGlobalRange {
+        network: r.network,
+        name: r.name,
+        rfc: r.rfc,
+        overlap,
+        via,
+    }
+}
+
+/// Bit arithmetic shared by IPv4 and IPv6 addresses.
+trait Bits: Copy {
+    const WIDTH: u8;
+    fn overlaps(a: Self, a_len: u8, b: Self, b_len: u8) -> bool;
+}
+
+impl Bits for u32 {
+    const WIDTH: u8 = 32;
+    fn overlaps(a: Self, a_len: u8, b: Self, b_len: u8) -> bool {
+        overlaps_v4(a, a_len, b, b_len)
+    }
+}
+
+impl Bits for u128 {
+    const WIDTH: u8 = 128;
+    fn overlaps(a: Self, a_len: u8, b: Self, b_len: u8) -> bool {
+        overlaps_v6(a, a_len, b, b_len)
+    }
+}
+
+/// The range a pattern meets, unless globally reachable exceptions cover the
+/// whole pattern. A pattern inside nested ranges gets the narrowest, since it
+/// says most; a pattern holding several gets the first in table order.
+fn lookup<A: Bits>(
+    ranges: &'static [Range<A>],
+    exceptions: &[(A, u8)],
+    bits: A,
+    prefix: u8,
+) -> Option<(&'static Range<A>, Overlap)> {
+    let prefix = prefix.min(A::WIDTH);
+    if covered(exceptions, bits, prefix) {
+        return None;
+    }
+    let mut narrowest_holder: Option<&Range<A>> = None;
+    let mut first_held = None;
+    for r in ranges
         .iter()
-        .find(|&&(net, len, _)| overlaps_v4(bits, prefix, net, len))
-        .map(|&(_, _, name)| name)
+        .filter(|r| A::overlaps(bits, prefix, r.start, r.len))
+    {
+        if prefix >= r.len {
+            if narrowest_holder.is_none_or(|n| r.len > n.len) {
+                narrowest_holder = Some(r);
+            }
+        } else if first_held.is_none() {
+            first_held = Some(r);
+        }
+    }
+    narrowest_holder
+        .map(|r| (r, Overlap::Inside))
+        .or(first_held.map(|r| (r, Overlap::Contains)))
+}
+
+/// Whether the exceptions together cover every address of the pattern. Since
+/// blocks are nested or disjoint, that holds when one holds the pattern or
+/// when those inside it add up to its size (as `2001:1::2/127` is exactly two
+/// anycast addresses).
+fn covered<A: Bits>(exceptions: &[(A, u8)], bits: A, prefix: u8) -> bool {
+    let size = |len: u8| 1u128.checked_shl(u32::from(A::WIDTH - len.min(A::WIDTH)));
+    let mut inside = 0u128;
+    for &(net, len) in exceptions {
+        if !A::overlaps(bits, prefix, net, len) {
+            continue;
+        }
+        if len <= prefix {
+            return true;
+        }
+        inside = inside.saturating_add(size(len).unwrap_or(u128::MAX));
+    }
+    size(prefix).is_some_and(|whole| inside == whole)
+}
+
+fn mask_v4(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0)
 }
 
 /// Two networks overlap when they agree on the bits of the shorter prefix.
@@ -463,93 +800,445 @@ mod tests {
         }
     }
 
+    /// The range named for `s`, or `None` when the API should accept it.
+    #[track_caller]
+    fn named(s: &str) -> Option<&'static str> {
+        non_global_range(&ip(s)).map(|r| r.network)
+    }
+
+    #[track_caller]
+    fn assert_cases(cases: &[(&str, Option<&str>)]) {
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|&&(s, want)| named(s) != want)
+            .map(|&(s, want)| format!("{s}: got {:?}, want {want:?}", named(s)))
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     #[test]
-    fn names_special_ipv4_ranges() {
-        let cases = [
-            ("10.0.0.1", Some("private")),
-            ("10.255.255.255", Some("private")),
-            ("10.1.2.3/8", Some("private")),
-            ("172.16.0.0/12", Some("private")),
-            ("172.31.255.255", Some("private")),
-            ("172.32.0.0", None),
-            ("172.15.255.255", None),
-            ("192.168.1.0/24", Some("private")),
-            ("192.169.0.0", None),
-            ("127.0.0.1", Some("loopback")),
-            ("127.0.0.0/8", Some("loopback")),
-            ("169.254.1.1", Some("link-local")),
-            ("169.253.1.1", None),
-            ("0.0.0.0", Some("unspecified")),
-            ("0.1.2.3", Some("unspecified")),
-            ("255.255.255.255", Some("broadcast")),
-            ("255.255.255.254", None),
+    fn ordinary_public_patterns_pass() {
+        assert_cases(&[
+            ("1.1.1.1", None),
             ("8.8.8.8", None),
-            ("192.0.2.0/24", None),
+            ("8.8.8.0/24", None),
             ("11.0.0.0/8", None),
-            ("1.0.0.0/8", None),
-            // Networks that contain or straddle a special range.
-            ("0.0.0.0/0", Some("private")),
-            ("10.0.0.0/7", Some("private")),
-            ("11.0.0.0/7", Some("private")),
-            ("172.0.0.0/8", Some("private")),
-            ("192.0.0.0/8", Some("private")),
-            ("128.0.0.0/1", Some("private")),
-            ("96.0.0.0/3", Some("loopback")),
-            ("169.0.0.0/8", Some("link-local")),
-            ("255.255.255.0/24", Some("broadcast")),
             ("2.0.0.0/7", None),
-        ];
-        for (s, want) in cases {
-            assert_eq!(special_range(&ip(s)), want, "{s}");
-        }
-    }
-
-    #[test]
-    fn names_special_ipv6_ranges() {
-        let cases = [
-            ("::1", Some("loopback")),
-            ("::", Some("unspecified")),
-            ("::2", None),
-            ("fc00::1", Some("unique-local")),
-            ("fd12:3456::/48", Some("unique-local")),
-            ("fe80::1", Some("link-local")),
-            ("febf::1", Some("link-local")),
-            ("fec0::1", None),
-            ("fbff::1", None),
-            ("2001:db8::/32", None),
+            ("2606:4700::/32", None),
             ("2606:4700::1111", None),
-            ("::ffff:10.0.0.1", Some("private")),
-            ("::ffff:127.0.0.1", Some("loopback")),
-            ("::ffff:169.254.0.1", Some("link-local")),
-            ("::ffff:0.0.0.0", Some("unspecified")),
-            ("::ffff:255.255.255.255", Some("broadcast")),
+            ("2001:4860:4860::8888", None),
+            ("2a00::/12", None),
+            // Deprecated, with no Globally Reachable value of its own.
+            ("192.88.99.1", None),
+            ("2620:4f:8000::/48", None),
+        ]);
+    }
+
+    #[test]
+    fn ipv4_ranges_end_where_iana_says() {
+        // First and last address of each range, and the global neighbours.
+        assert_cases(&[
+            ("0.0.0.0", Some("0.0.0.0/32")),
+            ("0.0.0.1", Some("0.0.0.0/8")),
+            ("0.255.255.255", Some("0.0.0.0/8")),
+            ("1.0.0.0", None),
+            ("9.255.255.255", None),
+            ("10.0.0.0", Some("10.0.0.0/8")),
+            ("10.255.255.255", Some("10.0.0.0/8")),
+            ("11.0.0.0", None),
+            ("100.63.255.255", None),
+            ("100.64.0.0", Some("100.64.0.0/10")),
+            ("100.127.255.255", Some("100.64.0.0/10")),
+            ("100.128.0.0", None),
+            ("126.255.255.255", None),
+            ("127.0.0.0", Some("127.0.0.0/8")),
+            ("127.0.0.1", Some("127.0.0.0/8")),
+            ("127.255.255.255", Some("127.0.0.0/8")),
+            ("128.0.0.0", None),
+            ("169.253.255.255", None),
+            ("169.254.0.0", Some("169.254.0.0/16")),
+            ("169.254.255.255", Some("169.254.0.0/16")),
+            ("169.255.0.0", None),
+            ("172.15.255.255", None),
+            ("172.16.0.0", Some("172.16.0.0/12")),
+            ("172.31.255.255", Some("172.16.0.0/12")),
+            ("172.32.0.0", None),
+            ("191.255.255.255", None),
+            ("192.0.0.0", Some("192.0.0.0/29")),
+            ("192.0.0.7", Some("192.0.0.0/29")),
+            ("192.0.0.8", Some("192.0.0.8/32")),
+            ("192.0.0.11", Some("192.0.0.0/24")),
+            ("192.0.0.170", Some("192.0.0.170/32")),
+            ("192.0.0.171", Some("192.0.0.171/32")),
+            ("192.0.0.255", Some("192.0.0.0/24")),
+            ("192.0.1.0", None),
+            ("192.0.1.255", None),
+            ("192.0.2.0", Some("192.0.2.0/24")),
+            ("192.0.2.255", Some("192.0.2.0/24")),
+            ("192.0.3.0", None),
+            ("192.88.99.2", Some("192.88.99.2/32")),
+            ("192.88.99.3", None),
+            ("192.167.255.255", None),
+            ("192.168.0.0", Some("192.168.0.0/16")),
+            ("192.168.255.255", Some("192.168.0.0/16")),
+            ("192.169.0.0", None),
+            ("198.17.255.255", None),
+            ("198.18.0.0", Some("198.18.0.0/15")),
+            ("198.19.255.255", Some("198.18.0.0/15")),
+            ("198.20.0.0", None),
+            ("198.51.99.255", None),
+            ("198.51.100.0", Some("198.51.100.0/24")),
+            ("198.51.100.255", Some("198.51.100.0/24")),
+            ("198.51.101.0", None),
+            ("203.0.112.255", None),
+            ("203.0.113.0", Some("203.0.113.0/24")),
+            ("203.0.113.255", Some("203.0.113.0/24")),
+            ("203.0.114.0", None),
+            ("223.255.255.255", None),
+            ("224.0.0.0", Some("224.0.0.0/4")),
+            ("239.255.255.255", Some("224.0.0.0/4")),
+            ("240.0.0.0", Some("240.0.0.0/4")),
+            ("255.255.255.254", Some("240.0.0.0/4")),
+            ("255.255.255.255", Some("255.255.255.255/32")),
+        ]);
+    }
+
+    #[test]
+    fn ipv4_networks_are_refused_when_they_meet_a_range() {
+        assert_cases(&[
+            ("0.0.0.0/0", Some("10.0.0.0/8")),
+            ("10.0.0.0/8", Some("10.0.0.0/8")),
+            ("10.1.2.3/8", Some("10.0.0.0/8")),
+            ("10.0.0.0/7", Some("10.0.0.0/8")),
+            ("11.0.0.0/7", Some("10.0.0.0/8")),
+            ("8.0.0.0/6", Some("10.0.0.0/8")),
+            ("172.0.0.0/8", Some("172.16.0.0/12")),
+            ("192.0.0.0/8", Some("192.168.0.0/16")),
+            ("100.0.0.0/8", Some("100.64.0.0/10")),
+            ("100.64.0.0/11", Some("100.64.0.0/10")),
+            ("100.0.0.0/10", None),
+            ("100.192.0.0/10", None),
+            ("198.16.0.0/15", None),
+            ("198.20.0.0/15", None),
+            ("198.16.0.0/14", Some("198.18.0.0/15")),
+            ("96.0.0.0/3", Some("100.64.0.0/10")),
+            ("112.0.0.0/4", Some("127.0.0.0/8")),
+            ("169.0.0.0/8", Some("169.254.0.0/16")),
+            ("224.0.0.0/4", Some("224.0.0.0/4")),
+            ("224.0.0.0/3", Some("224.0.0.0/4")),
+            ("240.0.0.0/5", Some("240.0.0.0/4")),
+            ("248.0.0.0/5", Some("240.0.0.0/4")),
+            ("255.255.255.0/24", Some("240.0.0.0/4")),
+            ("192.88.99.0/24", Some("192.88.99.2/32")),
+            ("192.88.99.0/31", None),
+            ("192.0.0.0/24", Some("192.0.0.0/24")),
+            ("192.0.0.0/28", Some("192.0.0.0/24")),
+            ("192.0.0.8/31", Some("192.0.0.0/24")),
+            ("192.0.0.8/30", Some("192.0.0.0/24")),
+        ]);
+    }
+
+    #[test]
+    fn globally_reachable_blocks_inside_refused_ones_pass() {
+        assert_cases(&[
+            ("192.0.0.9", None),
+            ("192.0.0.9/32", None),
+            ("192.0.0.10", None),
+            ("192.0.0.8", Some("192.0.0.8/32")),
+            ("2001:1::1", None),
+            ("2001:1::2", None),
+            ("2001:1::3", None),
+            // Exactly the two anycast addresses ::2 and ::3.
+            ("2001:1::2/127", None),
+            ("2001:1::", Some("2001::/23")),
+            ("2001:1::4", Some("2001::/23")),
+            ("2001:1::/126", Some("2001::/23")),
+            ("2001:1::/127", Some("2001::/23")),
+            ("2001:3::", None),
+            ("2001:3:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("2001:3::/32", None),
+            ("2001:2:ffff::", Some("2001::/23")),
+            ("2001:4::", Some("2001::/23")),
+            ("2001:4:112::/48", None),
+            ("2001:4:112:ffff::1", None),
+            ("2001:4:111:ffff:ffff:ffff:ffff:ffff", Some("2001::/23")),
+            ("2001:4:113::", Some("2001::/23")),
+            ("2001:4:112::/47", Some("2001::/23")),
+            ("2001:20::/28", None),
+            ("2001:2f:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("2001:1f:ffff:ffff:ffff:ffff:ffff:ffff", Some("2001::/23")),
+            ("2001:30::/28", None),
+            ("2001:3f:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("2001:40::", Some("2001::/23")),
+            // 2001:20::/28 and 2001:30::/28 together.
+            ("2001:20::/27", None),
+            ("2001:10::/27", Some("2001::/23")),
+        ]);
+    }
+
+    #[test]
+    fn ipv6_ranges_end_where_iana_says() {
+        assert_cases(&[
+            ("::", Some("::/128")),
+            ("::1", Some("::1/128")),
+            ("64:ff9b:0:ffff:ffff:ffff:ffff:ffff", None),
+            ("64:ff9b:1::", Some("64:ff9b:1::/48")),
+            ("64:ff9b:1:ffff:ffff:ffff:ffff:ffff", Some("64:ff9b:1::/48")),
+            ("64:ff9b:2::", None),
+            ("ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("100::", Some("100::/64")),
+            ("100::ffff:ffff:ffff:ffff", Some("100::/64")),
+            ("100:0:0:1::", Some("100:0:0:1::/64")),
+            ("100:0:0:1:ffff:ffff:ffff:ffff", Some("100:0:0:1::/64")),
+            ("100:0:0:2::", None),
+            ("2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("2001::", Some("2001::/23")),
+            ("2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", Some("2001::/23")),
+            ("2001:200::", None),
+            ("2001:2::", Some("2001:2::/48")),
+            ("2001:2:0:ffff:ffff:ffff:ffff:ffff", Some("2001:2::/48")),
+            ("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("2001:db8::", Some("2001:db8::/32")),
+            (
+                "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+                Some("2001:db8::/32"),
+            ),
+            ("2001:db9::", None),
+            ("3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("3fff::", Some("3fff::/20")),
+            ("3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff", Some("3fff::/20")),
+            ("3fff:1000::", None),
+            ("5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("5f00::", Some("5f00::/16")),
+            ("5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Some("5f00::/16")),
+            ("5f01::", None),
+            ("fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("fc00::", Some("fc00::/7")),
+            ("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Some("fc00::/7")),
+            ("fe00::", None),
+            ("fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("fe80::", Some("fe80::/10")),
+            ("febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Some("fe80::/10")),
+            ("fec0::", None),
+            ("feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", None),
+            ("ff00::", Some("ff00::/8")),
+            ("ff02::1", Some("ff00::/8")),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Some("ff00::/8")),
+        ]);
+    }
+
+    #[test]
+    fn ipv6_networks_are_refused_when_they_meet_a_range() {
+        assert_cases(&[
+            ("::/0", Some("fc00::/7")),
+            ("2000::/3", Some("2001:db8::/32")),
+            ("2001::/16", Some("2001:db8::/32")),
+            ("2001::/23", Some("2001::/23")),
+            ("2001::/32", Some("2001::/23")),
+            ("2001:2::/47", Some("2001::/23")),
+            ("fc00::/6", Some("fc00::/7")),
+            ("fd12:3456::/48", Some("fc00::/7")),
+            ("fe00::/8", Some("fe80::/10")),
+            ("::/127", Some("::1/128")),
+            ("::/64", Some("::1/128")),
+            ("64:ff9b::/47", Some("64:ff9b:1::/48")),
+            ("100::/63", Some("100::/64")),
+            ("5f00::/15", Some("5f00::/16")),
+            ("3ff0::/12", Some("3fff::/20")),
+            ("2001:200::/23", None),
+        ]);
+    }
+
+    #[test]
+    fn ipv6_forms_of_ipv4_are_judged_by_the_ipv4_address() {
+        assert_cases(&[
             ("::ffff:8.8.8.8", None),
-            ("::ffff:0:0/96", Some("private")),
+            ("::ffff:1.1.1.0/120", None),
+            ("::ffff:192.0.0.9", None),
+            ("::ffff:10.0.0.1", Some("10.0.0.0/8")),
+            ("::ffff:127.0.0.1", Some("127.0.0.0/8")),
+            ("::ffff:169.254.0.1", Some("169.254.0.0/16")),
+            ("::ffff:100.64.0.1", Some("100.64.0.0/10")),
+            ("::ffff:0.0.0.0", Some("0.0.0.0/32")),
+            ("::ffff:255.255.255.255", Some("255.255.255.255/32")),
+            ("::ffff:224.0.0.1", Some("224.0.0.0/4")),
+            ("::ffff:0:0/96", Some("10.0.0.0/8")),
             ("::ffff:8.0.0.0/104", None),
-            ("::ffff:8.0.0.0/100", Some("private")),
-            // Networks that contain or straddle a special range.
-            ("::/0", Some("unique-local")),
-            ("fc00::/6", Some("unique-local")),
-            ("fe00::/8", Some("link-local")),
-            ("::/127", Some("loopback")),
-            ("::/64", Some("loopback")),
-            ("::fffe:0:0/95", Some("private")),
-            ("2000::/3", None),
+            ("::ffff:8.0.0.0/100", Some("10.0.0.0/8")),
+            ("::ffff:10.1.2.3/104", Some("10.0.0.0/8")),
+            ("::fffe:0:0/95", Some("10.0.0.0/8")),
+            // IPv4-compatible, apart from :: and ::1.
+            ("::8.8.8.8", None),
+            ("::10.0.0.1", Some("10.0.0.0/8")),
+            ("::2", Some("0.0.0.0/8")),
+            ("::192.168.1.1", Some("192.168.0.0/16")),
+            // NAT64.
+            ("64:ff9b::8.8.8.8", None),
+            ("64:ff9b::808:800/120", None),
+            ("64:ff9b::10.0.0.1", Some("10.0.0.0/8")),
+            ("64:ff9b::a9fe:a9fe", Some("169.254.0.0/16")),
+            ("64:ff9b::192.0.2.1", Some("192.0.2.0/24")),
+            ("64:ff9b::/96", Some("10.0.0.0/8")),
+            ("64:ff9b::/64", Some("10.0.0.0/8")),
+            // 6to4: bits 16 to 48 hold the IPv4 address.
+            ("2002:808:808::1", None),
+            ("2002:808:808::/48", None),
+            ("2002:101:100::/40", None),
+            ("2002:a00:1::1", Some("10.0.0.0/8")),
+            ("2002:a00::/24", Some("10.0.0.0/8")),
+            ("2002:c0a8::/32", Some("192.168.0.0/16")),
+            ("2002:7f00:1:ffff::/64", Some("127.0.0.0/8")),
+            ("2002:c000:9::/48", None),
+            ("2002::/16", Some("10.0.0.0/8")),
+            ("2002::/15", Some("10.0.0.0/8")),
+            ("2003::", None),
+        ]);
+    }
+
+    #[test]
+    fn says_how_the_pattern_meets_the_range() {
+        let r = non_global_range(&ip("::ffff:10.1.2.3")).unwrap();
+        assert_eq!(r.overlap, Overlap::Inside);
+        assert_eq!(
+            r.via,
+            Via::Embedded {
+                form: Ipv4Form::Mapped,
+                ipv4: Ipv4Addr::new(10, 1, 2, 3),
+                prefix: 32
+            }
+        );
+        let r = non_global_range(&ip("2002:b00::/23")).unwrap();
+        assert_eq!(r.overlap, Overlap::Contains);
+        assert_eq!(
+            r.via,
+            Via::Embedded {
+                form: Ipv4Form::SixToFour,
+                ipv4: Ipv4Addr::new(10, 0, 0, 0),
+                prefix: 7
+            }
+        );
+        let r = non_global_range(&ip("64:ff9b::/80")).unwrap();
+        assert_eq!(r.via, Via::WholeBlock(Ipv4Form::Nat64));
+        assert_eq!(r.overlap, Overlap::Contains);
+        let r = non_global_range(&ip("10.0.0.0/7")).unwrap();
+        assert_eq!((r.overlap, r.via), (Overlap::Contains, Via::Direct));
+        let r = non_global_range(&ip("fe80::1")).unwrap();
+        assert_eq!((r.overlap, r.via), (Overlap::Inside, Via::Direct));
+    }
+
+    #[test]
+    fn messages_name_the_range_and_why() {
+        let cases = [
+            (
+                "10.1.2.3",
+                "is in 10.0.0.0/8 (private-use, RFC 1918), which is not globally reachable; the API refuses it",
+            ),
+            (
+                "0.0.0.0/0",
+                "contains 10.0.0.0/8 (private-use, RFC 1918), which is not globally reachable; the API refuses a range that includes it, so narrow or split the range to leave it out",
+            ),
+            (
+                "::ffff:10.0.0.1",
+                "is 10.0.0.1 in its IPv4-mapped form (::ffff:0:0/96), and 10.0.0.1 is in 10.0.0.0/8 (private-use, RFC 1918), which is not globally reachable; the API refuses it",
+            ),
+            (
+                "2002:c0a8::/32",
+                "is 192.168.0.0/16 in its 6to4 form (2002::/16), and 192.168.0.0/16 is in 192.168.0.0/16 (private-use, RFC 1918), which is not globally reachable; the API refuses it",
+            ),
+            (
+                "64:ff9b::/64",
+                "contains 64:ff9b::/96, the NAT64 form of every IPv4 address, and so of 10.0.0.0/8 (private-use, RFC 1918), which is not globally reachable; the API refuses a range that includes it, so narrow or split the range to leave it out",
+            ),
         ];
         for (s, want) in cases {
-            assert_eq!(special_range(&ip(s)), want, "{s}");
+            assert_eq!(non_global_range(&ip(s)).unwrap().to_string(), want, "{s}");
+        }
+        for (s, fragments) in [
+            ("100.64.0.1", ["100.64.0.0/10", "shared address space"]),
+            ("fe80::1", ["fe80::/10", "link-local"]),
+            ("2001:db8::1", ["2001:db8::/32", "documentation"]),
+            ("2001:2::1", ["2001:2::/48", "benchmarking"]),
+            ("198.18.0.1", ["198.18.0.0/15", "benchmarking"]),
+            ("ff02::1", ["ff00::/8", "multicast"]),
+            (
+                "::ffff:8.0.0.0/100",
+                ["0.0.0.0/4 contains 10.0.0.0/8", "narrow"],
+            ),
+        ] {
+            let message = non_global_range(&ip(s)).unwrap().to_string();
+            for fragment in fragments.into_iter().chain(["not globally reachable"]) {
+                assert!(
+                    message.contains(fragment),
+                    "{s}: {message:?} lacks {fragment:?}"
+                );
+            }
         }
     }
 
     #[test]
-    fn special_range_tolerates_out_of_range_prefixes() {
+    fn tables_say_what_their_numbers_say() {
+        // The CIDR text shown to users must be the block that is checked, with
+        // no host bits, and every exception must sit inside a refused range.
+        for r in V4_RANGES {
+            let want = v4(r.start.to_be_bytes(), r.len);
+            assert_eq!(ip(r.network), want, "{}", r.network);
+            assert_eq!(r.start & !mask_v4(r.len), 0, "{}", r.network);
+        }
+        for r in V6_RANGES {
+            let want = IpPattern::V6 {
+                addr: Ipv6Addr::from(r.start),
+                prefix: r.len,
+            };
+            assert_eq!(ip(r.network), want, "{}", r.network);
+            assert_eq!(
+                r.start.checked_shl(u32::from(r.len)).unwrap_or(0),
+                0,
+                "{}",
+                r.network
+            );
+        }
+        for &(net, len) in V4_EXCEPTIONS {
+            assert!(V4_RANGES
+                .iter()
+                .any(|r| r.len < len && overlaps_v4(net, len, r.start, r.len)));
+        }
+        for &(net, len) in V6_EXCEPTIONS {
+            assert!(V6_RANGES
+                .iter()
+                .any(|r| r.len < len && overlaps_v6(net, len, r.start, r.len)));
+        }
+        for form in Ipv4Form::ALL {
+            let (net, len, _) = form.layout();
+            let want = IpPattern::V6 {
+                addr: Ipv6Addr::from(net),
+                prefix: len,
+            };
+            assert_eq!(ip(form.block()), want, "{form:?}");
+        }
+    }
+
+    #[test]
+    fn non_global_range_tolerates_out_of_range_prefixes() {
         // The fields are public, so a prefix beyond the address length must not panic.
-        assert_eq!(special_range(&v4([10, 0, 0, 1], 200)), Some("private"));
-        assert_eq!(special_range(&v4([8, 8, 8, 8], 255)), None);
-        let v6 = IpPattern::V6 {
-            addr: Ipv6Addr::LOCALHOST,
-            prefix: 255,
+        assert_eq!(
+            non_global_range(&v4([10, 0, 0, 1], 200)).map(|r| r.network),
+            Some("10.0.0.0/8")
+        );
+        assert_eq!(non_global_range(&v4([8, 8, 8, 8], 255)), None);
+        assert_eq!(non_global_range(&v4([192, 0, 0, 9], 33)), None);
+        let v6 = |addr: &str, prefix| IpPattern::V6 {
+            addr: addr.parse().unwrap(),
+            prefix,
         };
-        assert_eq!(special_range(&v6), Some("loopback"));
+        assert_eq!(
+            non_global_range(&v6("::1", 255)).map(|r| r.network),
+            Some("::1/128")
+        );
+        assert_eq!(
+            non_global_range(&v6("::ffff:10.0.0.1", 200)).map(|r| r.network),
+            Some("10.0.0.0/8")
+        );
+        assert_eq!(non_global_range(&v6("2002:808:808::", 129)), None);
+        assert_eq!(non_global_range(&v6("2001:1::2", 130)), None);
     }
 }

@@ -38,26 +38,28 @@ impl Serialize for PolicyId {
     }
 }
 
-/// What a pattern is matched as.
+/// What a pattern is matched as, in a body the component sends. Stored
+/// policies may also read `UNKNOWN`, which the API refuses in a create,
+/// replace or update, so it has no place here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PatternType {
     Email,
     Domain,
     Ip,
-    /// Found on existing policies; the API does not accept it for new ones.
-    Unknown,
 }
 
 impl PatternType {
-    pub const NAMES: [&'static str; 4] = ["EMAIL", "DOMAIN", "IP", "UNKNOWN"];
+    /// The names a create, replace or update may give.
+    pub const NAMES: [&'static str; 3] = ["EMAIL", "DOMAIN", "IP"];
+    /// The name stored policies may carry that no request may send.
+    pub const UNKNOWN: &'static str = "UNKNOWN";
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "EMAIL" => PatternType::Email,
             "DOMAIN" => PatternType::Domain,
             "IP" => PatternType::Ip,
-            "UNKNOWN" => PatternType::Unknown,
             _ => return None,
         })
     }
@@ -67,7 +69,6 @@ impl PatternType {
             PatternType::Email => "EMAIL",
             PatternType::Domain => "DOMAIN",
             PatternType::Ip => "IP",
-            PatternType::Unknown => "UNKNOWN",
         }
     }
 }

@@ -493,6 +493,7 @@ mod tests {
                         r#"{"deletes":[],"patches":[{"id":7}],"puts":[],"posts":[]}"#,
                     )),
                     messages: Some(raw("[]")),
+                    errors: Some(raw("[]")),
                 }),
                 attempts: 1,
             },

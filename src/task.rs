@@ -205,6 +205,7 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
         attempts: u32,
         result: Option<&'a serde_json::value::RawValue>,
         messages: ListOrEmpty<'a>,
+        errors: ListOrEmpty<'a>,
         warnings: &'a [Problem],
         counts: Counts,
     }
@@ -217,6 +218,7 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
         attempts: completed.attempts,
         result: success.and_then(|s| s.result.as_deref()),
         messages: ListOrEmpty(success.and_then(|s| s.messages.as_deref())),
+        errors: ListOrEmpty(success.and_then(|s| s.errors.as_deref())),
         warnings: &prepared.warnings,
         counts: prepared.counts,
     })

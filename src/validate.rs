@@ -3,7 +3,7 @@
 
 use crate::config::check_account_id;
 use crate::json::{expect_object, field, quoted, reject_unknown_keys, type_name, Field};
-use crate::pattern::{check_email, check_host_name, parse_ip_pattern, special_range};
+use crate::pattern::{check_email, check_host_name, non_global_range, parse_ip_pattern};
 use crate::policy::{
     BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch, Replacement, MAX_ITEMS,
 };
@@ -221,6 +221,15 @@ fn read_id(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) -> Optio
         Value::String(s) if is_uuid(s) => Some(PolicyId::Uuid(s.clone())),
         _ => None,
     };
+    if let Some(PolicyId::Number(n)) = parsed {
+        report.warn(
+            DOC,
+            &f.at(),
+            format!(
+                "{n} is an integer id, which only the older API used; the current API identifies policies by UUID string and refuses an integer id, failing the whole batch: give the policy's UUID"
+            ),
+        );
+    }
     if parsed.is_none() {
         let got = match value {
             Value::Number(n) => n.to_string(),
@@ -354,25 +363,19 @@ fn read_fields(
     f.pattern_type = pattern_type.string(DOC, report).and_then(|s| {
         let parsed = PatternType::parse(s);
         if parsed.is_none() {
-            report.error(
-                DOC,
-                &pattern_type.at(),
+            let message = if s == PatternType::UNKNOWN {
+                "UNKNOWN only describes some existing policies; the API refuses it in a create, replace or update: use EMAIL, DOMAIN or IP".to_string()
+            } else {
                 format!(
                     "expected one of {}, got {}",
                     PatternType::NAMES.join(", "),
                     quoted(s, 60)
-                ),
-            );
+                )
+            };
+            report.error(DOC, &pattern_type.at(), message);
         }
         parsed
     });
-    if f.pattern_type == Some(PatternType::Unknown) {
-        report.warn(
-            DOC,
-            &pattern_type.at(),
-            "UNKNOWN only describes some existing policies; the API does not accept it for a create or update, use EMAIL, DOMAIN or IP",
-        );
-    }
 
     for name in FLAGS {
         *f.flag_mut(name) = field(obj, name, at).boolean(DOC, report);
@@ -475,16 +478,13 @@ fn check_pattern(f: &Fields, pattern: &Field<'_, '_>, report: &mut Report) {
             let checked = match kind {
                 PatternType::Email => check_email(text),
                 PatternType::Domain => check_host_name(text),
-                PatternType::Ip => parse_ip_pattern(text).map(|ip| {
-                    if let Some(range) = special_range(&ip) {
-                        report.warn(
-                            DOC,
-                            &pattern.at(),
-                            format!("is in the {range} address range, which never sends mail from the internet; the API may reject it"),
-                        );
+                PatternType::Ip => parse_ip_pattern(text).and_then(|ip| {
+                    // The API refuses these, and with them the whole batch.
+                    match non_global_range(&ip) {
+                        Some(range) => Err(range.to_string()),
+                        None => Ok(()),
                     }
                 }),
-                PatternType::Unknown => Ok(()),
             };
             if let Err(message) = checked {
                 report.error(

@@ -65,8 +65,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(success_2xx, "success for status {status}");
             assert!(!response.truncated && response.body_error.is_none());
             assert_eq!(success.status, status);
-            if let Some(messages) = &success.messages {
-                assert!(messages.get().starts_with('['), "{}", messages.get());
+            for list in [&success.messages, &success.errors].into_iter().flatten() {
+                assert!(list.get().starts_with('['), "{}", list.get());
             }
             let completed = Completed {
                 success: Some(success),
@@ -77,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(out["success"], true);
             assert_eq!(out["status"], status);
             assert!(out["messages"].is_array());
+            assert!(out["errors"].is_array());
         }
         Err(f) => {
             assert_eq!(f.status, Some(status));

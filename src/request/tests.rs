@@ -79,7 +79,7 @@ fn golden_body_for_a_mixed_batch() {
             {"id": 18, "is_sender": true, "verify_sender": false, "pattern": "Example.org", "pattern_type": "DOMAIN"}
         ],
         "puts": [{
-            "verify_sender": true, "id": 19, "pattern_type": "IP", "pattern": "203.0.113.0/24",
+            "verify_sender": true, "id": 19, "pattern_type": "IP", "pattern": "8.8.8.0/24",
             "is_regex": false, "is_trusted_sender": false, "is_exempt_recipient": false,
             "is_acceptable_sender": true, "comments": "office NAT", "is_spoof": true
         }],
@@ -97,7 +97,7 @@ fn golden_body_for_a_mixed_batch() {
         r#"{"deletes":[{"id":2401},{"id":"f174e90a-fafe-4643-bbbc-4a0ed4fc8415"}],"#,
         r#""patches":[{"id":17,"comments":null},"#,
         r#"{"id":18,"pattern":"Example.org","pattern_type":"DOMAIN","is_trusted_sender":true,"verify_sender":false}],"#,
-        r#""puts":[{"id":19,"pattern":"203.0.113.0/24","pattern_type":"IP","is_regex":false,"is_exempt_recipient":false,"is_trusted_sender":false,"is_acceptable_sender":true,"verify_sender":true,"comments":"office NAT"}],"#,
+        r#""puts":[{"id":19,"pattern":"8.8.8.0/24","pattern_type":"IP","is_regex":false,"is_exempt_recipient":false,"is_trusted_sender":false,"is_acceptable_sender":true,"verify_sender":true,"comments":"office NAT"}],"#,
         r#""posts":[{"pattern":".*@partner\\.example","pattern_type":"EMAIL","is_regex":true,"is_exempt_recipient":false,"is_trusted_sender":true,"is_acceptable_sender":false,"verify_sender":true},"#,
         r#"{"pattern":"billing@vendor.example","pattern_type":"EMAIL","is_regex":false,"is_exempt_recipient":true,"is_trusted_sender":false,"is_acceptable_sender":false,"verify_sender":false,"comments":null}]}"#
     );

@@ -64,11 +64,12 @@ fn status(code: u16, retry_after: Option<&str>, body: &str) -> Result<RawRespons
     })
 }
 
-const OK: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"deletes":[{"id":1}]}}"#;
+const ID: &str = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415";
+const OK: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"deletes":[{"id":"f174e90a-fafe-4643-bbbc-4a0ed4fc8415"}]}}"#;
 
 fn prepared(extra_config: &str) -> Prepared {
     let config = format!(r#"{{"api_token":"{TOKEN}","account_id":"{ACCOUNT}"{extra_config}}}"#);
-    prepare(&config, r#"{"deletes":[{"id":1}]}"#).unwrap()
+    prepare(&config, &format!(r#"{{"deletes":[{{"id":"{ID}"}}]}}"#)).unwrap()
 }
 
 #[test]
@@ -148,7 +149,7 @@ fn empty_batch_is_skipped_without_sending() {
     assert_eq!(
         out,
         serde_json::json!({"success": true, "skipped": true, "status": null, "attempts": 0, "result": null,
-            "messages": [], "warnings": [], "counts": {"deletes": 0, "patches": 0, "puts": 0, "posts": 0}})
+            "messages": [], "errors": [], "warnings": [], "counts": {"deletes": 0, "patches": 0, "puts": 0, "posts": 0}})
     );
     let preview: serde_json::Value = serde_json::from_str(&preview_json(&p)).unwrap();
     assert_eq!(preview["skipped"], true);
@@ -164,8 +165,25 @@ fn success_output() {
     assert_eq!(
         out,
         serde_json::json!({"success": true, "skipped": false, "status": 200, "attempts": 1,
-            "result": {"deletes": [{"id": 1}]}, "messages": [], "warnings": [],
+            "result": {"deletes": [{"id": ID}]}, "messages": [], "errors": [], "warnings": [],
             "counts": {"deletes": 1, "patches": 0, "puts": 0, "posts": 0}})
+    );
+}
+
+#[test]
+fn errors_that_a_success_carries_are_kept() {
+    let p = prepared("");
+    let answer = r#"{"success":true,"errors":[{"code":10090,"message":"allow_policies batch is in beta","source":{"pointer":"/posts"}}],"messages":[{"code":1,"message":"ok"}],"result":{"deletes":[]}}"#;
+    let mut t = Scripted::new(vec![status(200, None, answer)]);
+    let done = execute(&p, &mut t).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    assert_eq!(
+        out["errors"],
+        serde_json::json!([{"code": 10090, "message": "allow_policies batch is in beta", "source": {"pointer": "/posts"}}])
+    );
+    assert_eq!(
+        out["messages"],
+        serde_json::json!([{"code": 1, "message": "ok"}])
     );
 }
 
@@ -313,7 +331,7 @@ fn timeouts_come_from_the_remaining_deadline() {
 fn preview_shows_the_request_redacted_with_warnings() {
     let p = prepare(
         &format!(r#"{{"api_token":"{TOKEN}","account_id":"{ACCOUNT}"}}"#),
-        r#"{"patches":[{"id":3}]}"#,
+        &format!(r#"{{"patches":[{{"id":"{ID}"}}]}}"#),
     )
     .unwrap();
     let text = preview_json(&p);
@@ -325,7 +343,7 @@ fn preview_shows_the_request_redacted_with_warnings() {
     assert_eq!(v["request"]["headers"]["Authorization"], "[redacted]");
     assert_eq!(
         v["request"]["body"]["patches"],
-        serde_json::json!([{"id": 3}])
+        serde_json::json!([{"id": ID}])
     );
     assert_eq!(v["warnings"][0]["pointer"], "/patches/0");
     assert_eq!(v["warnings"][0]["document"], "input");

@@ -9,6 +9,10 @@ fn post() -> Value {
     })
 }
 
+/// Policy ids as the current API writes them.
+const ID_A: &str = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415";
+const ID_B: &str = "0b4dc0de-5a1e-4c1a-9d2e-7f00d5e1a2b3";
+
 fn with(mut base: Value, key: &str, value: Value) -> Value {
     base[key] = value;
     base
@@ -169,7 +173,7 @@ fn bad_enum_value_message() {
         one_error(json!({"posts": [with(post(), "pattern_type", json!("EMAILS"))]})),
         (
             "/posts/0/pattern_type".into(),
-            "expected one of EMAIL, DOMAIN, IP, UNKNOWN, got \"EMAILS\"".into()
+            "expected one of EMAIL, DOMAIN, IP, got \"EMAILS\"".into()
         )
     );
     assert_eq!(
@@ -330,10 +334,9 @@ fn pattern_must_match_its_type_when_not_a_regex() {
         ("EMAIL", "a.b+c@mail.example.co.uk"),
         ("DOMAIN", "example.com"),
         ("DOMAIN", "sub.example.com."),
-        ("IP", "203.0.113.7"),
-        ("IP", "198.51.100.0/24"),
-        ("IP", "2001:db8::/32"),
-        ("UNKNOWN", "anything at all"),
+        ("IP", "8.8.8.8"),
+        ("IP", "8.8.4.0/24"),
+        ("IP", "2606:4700::/32"),
     ] {
         let p = with(
             with(post(), "pattern_type", json!(kind)),
@@ -408,7 +411,7 @@ fn deprecated_booleans_are_dropped_from_creates_and_replaces() {
         "is_spoof",
         json!(false),
     );
-    let w = warnings(json!({"posts": [p.clone()], "puts": [with(p, "id", json!(4))]}));
+    let w = warnings(json!({"posts": [p.clone()], "puts": [with(p, "id", json!(ID_A))]}));
     assert_eq!(
         w,
         vec![
@@ -475,7 +478,7 @@ fn deprecated_boolean_alone_in_a_create_names_the_replacement() {
 
 #[test]
 fn deprecated_boolean_in_a_patch_moves_to_its_replacement() {
-    let input = json!({"patches": [{"id": 12, "is_sender": true, "is_spoof": false}]});
+    let input = json!({"patches": [{"id": ID_A, "is_sender": true, "is_spoof": false}]});
     assert_eq!(
         warnings(input.clone()),
         vec![
@@ -491,62 +494,109 @@ fn deprecated_boolean_in_a_patch_moves_to_its_replacement() {
     );
     assert_eq!(
         body(input)["patches"],
-        json!([{"id": 12, "is_trusted_sender": true, "is_acceptable_sender": false}])
+        json!([{"id": ID_A, "is_trusted_sender": true, "is_acceptable_sender": false}])
     );
 }
 
 #[test]
-fn unknown_pattern_type_is_a_warning() {
+fn unknown_pattern_type_is_refused_in_every_write() {
     let p = with(post(), "pattern_type", json!("UNKNOWN"));
-    let w = warnings(json!({"posts": [p], "patches": [{"id": 3, "pattern_type": "UNKNOWN"}]}));
-    let pointers: Vec<&str> = w.iter().map(|(p, _)| p.as_str()).collect();
+    let e = errors(json!({
+        "posts": [p.clone()],
+        "puts": [with(p, "id", json!(ID_B))],
+        "patches": [{"id": ID_A, "pattern_type": "UNKNOWN"}],
+    }));
+    let pointers: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         pointers,
-        ["/patches/0/pattern_type", "/posts/0/pattern_type"]
+        [
+            "/patches/0/pattern_type",
+            "/puts/0/pattern_type",
+            "/posts/0/pattern_type"
+        ]
     );
-    assert!(w[0].1.contains("does not accept it"));
+    for (_, message) in &e {
+        assert!(message.contains("refuses it"), "{message}");
+        assert!(message.contains("use EMAIL, DOMAIN or IP"), "{message}");
+    }
 }
 
 #[test]
-fn non_public_ip_patterns_are_warnings() {
-    for ip in [
-        "10.1.2.3",
-        "192.168.0.0/16",
-        "127.0.0.1",
-        "169.254.1.1",
-        "::1",
-        "fe80::1",
-        "fd00::/8",
-    ] {
-        let p = with(
+fn ip_patterns_that_are_not_globally_reachable_are_refused() {
+    let ip_post = |pattern: &str| {
+        with(
             with(post(), "pattern_type", json!("IP")),
             "pattern",
-            json!(ip),
+            json!(pattern),
+        )
+    };
+    for (ip, range) in [
+        ("10.1.2.3", "10.0.0.0/8"),
+        ("0.0.0.0/0", "10.0.0.0/8"),
+        ("192.168.0.0/16", "192.168.0.0/16"),
+        ("100.64.1.1", "100.64.0.0/10"),
+        ("127.0.0.1", "127.0.0.0/8"),
+        ("169.254.1.1", "169.254.0.0/16"),
+        ("198.18.0.1", "198.18.0.0/15"),
+        ("203.0.113.7", "203.0.113.0/24"),
+        ("224.0.0.1", "224.0.0.0/4"),
+        ("240.0.0.1", "240.0.0.0/4"),
+        ("::1", "::1/128"),
+        ("fe80::1", "fe80::/10"),
+        ("fd00::/8", "fc00::/7"),
+        ("2001:db8::/32", "2001:db8::/32"),
+        ("::ffff:10.0.0.1", "10.0.0.0/8"),
+    ] {
+        let (at, message) = one_error(json!({"posts": [ip_post(ip)]}));
+        assert_eq!(at, "/posts/0/pattern", "{ip}");
+        assert!(message.contains(range), "{ip}: {message}");
+        assert!(
+            message.contains("not globally reachable"),
+            "{ip}: {message}"
         );
-        let w = warnings(json!({"posts": [p]}));
-        assert_eq!(w.len(), 1, "{ip}: {w:?}");
-        assert_eq!(w[0].0, "/posts/0/pattern");
-        assert!(w[0].1.contains("address range"), "{}", w[0].1);
     }
-    let p = with(
-        with(post(), "pattern_type", json!("IP")),
-        "pattern",
-        json!("8.8.8.8"),
-    );
-    assert!(warnings(json!({"posts": [p]})).is_empty());
+    // The same pattern in a put and in a patch that says it is an IP.
+    let put = with(ip_post("10.0.0.0/8"), "id", json!(ID_A));
+    let patch = json!({"id": ID_B, "pattern_type": "IP", "is_regex": false, "pattern": "10.0.0.1"});
+    let e = errors(json!({"puts": [put], "patches": [patch]}));
+    let pointers: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(pointers, ["/patches/0/pattern", "/puts/0/pattern"]);
+    for ip in ["8.8.8.0/24", "2606:4700::/32", "1.1.1.1", "::ffff:8.8.8.8"] {
+        assert_eq!(warnings(json!({"posts": [ip_post(ip)]})), vec![], "{ip}");
+    }
+}
+
+#[test]
+fn integer_ids_are_sent_with_a_warning() {
+    let input = json!({
+        "deletes": [{"id": 2401}, {"id": ID_A}],
+        "patches": [{"id": 7, "comments": "x"}],
+        "puts": [with(post(), "id", json!(2147483647))],
+    });
+    let w = warnings(input.clone());
+    let pointers: Vec<&str> = w.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(pointers, ["/deletes/0/id", "/patches/0/id", "/puts/0/id"]);
+    for (_, message) in &w {
+        assert!(message.contains("UUID"), "{message}");
+        assert!(message.contains("refuses"), "{message}");
+    }
+    let sent = body(input);
+    assert_eq!(sent["deletes"], json!([{"id": 2401}, {"id": ID_A}]));
+    assert_eq!(sent["patches"][0]["id"], json!(7));
+    assert_eq!(sent["puts"][0]["id"], json!(2147483647));
 }
 
 #[test]
 fn a_patch_that_changes_nothing_is_a_warning() {
     assert_eq!(
-        warnings(json!({"patches": [{"id": 3}]})),
+        warnings(json!({"patches": [{"id": ID_A}]})),
         vec![(
             "/patches/0".into(),
             "this patch changes nothing: give at least one field besides id".into()
         )]
     );
     // Clearing a comment is a change.
-    assert!(warnings(json!({"patches": [{"id": 3, "comments": null}]})).is_empty());
+    assert!(warnings(json!({"patches": [{"id": ID_B, "comments": null}]})).is_empty());
 }
 
 #[test]
@@ -640,7 +690,7 @@ fn pattern_length_counts_characters() {
 #[test]
 fn put_pattern_is_checked() {
     let p = with(
-        with(post(), "id", json!(4)),
+        with(post(), "id", json!(ID_A)),
         "pattern",
         json!("not-an-address"),
     );
@@ -656,7 +706,7 @@ fn deprecated_alone_in_a_put_names_the_replacement() {
             json!(true),
         ),
         "id",
-        json!(4),
+        json!(ID_A),
     );
     let (valid, report) = check(json!({"puts": [p]}));
     assert!(valid.is_none());

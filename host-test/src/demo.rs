@@ -24,6 +24,7 @@ pub async fn run(host: &TaskHost, examples: &Path) -> anyhow::Result<String> {
     let fake = FakeApi::start(FakeApiOptions {
         listen: "127.0.0.1:0".parse()?,
         token: Some(DEMO_TOKEN.into()),
+        ..FakeApiOptions::default()
     })
     .await?;
     let account = config["account_id"]

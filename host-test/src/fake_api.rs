@@ -31,6 +31,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime_wasi_http::io::TokioIo;
 
+use allow_policies_batch::pattern::{non_global_range, parse_ip_pattern};
+
 /// Where `task-host fake-api` listens unless told otherwise.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
 
@@ -93,6 +95,10 @@ pub struct FakeApiOptions {
     /// The bearer token accepted. `None` accepts any non-empty bearer token,
     /// and also the legacy `X-Auth-Email` + `X-Auth-Key` pair.
     pub token: Option<String>,
+    /// Accept integer policy ids in a batch, as the older API did. Off, the
+    /// fake follows the current schema: ids are UUID strings and an integer
+    /// fails the batch.
+    pub legacy_ids: bool,
 }
 
 impl Default for FakeApiOptions {
@@ -100,6 +106,7 @@ impl Default for FakeApiOptions {
         Self {
             listen: DEFAULT_LISTEN,
             token: None,
+            legacy_ids: false,
         }
     }
 }
@@ -109,6 +116,7 @@ impl fmt::Debug for FakeApiOptions {
         f.debug_struct("FakeApiOptions")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("legacy_ids", &self.legacy_ids)
             .finish()
     }
 }
@@ -180,6 +188,7 @@ impl FakeApi {
             .context("cannot read the fake API's address")?;
         let shared = Arc::new(Shared {
             token: options.token,
+            legacy_ids: options.legacy_ids,
             requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
@@ -256,7 +265,7 @@ impl FakeApi {
             };
             let id = match fields.remove("id") {
                 None => None,
-                Some(value) => match PolicyId::parse(&value) {
+                Some(value) => match PolicyId::parse(&value, true) {
                     Ok(id) => Some(id),
                     Err(message) => {
                         errors.push(ApiError::at(
@@ -268,7 +277,7 @@ impl FakeApi {
                     }
                 },
             };
-            let changes = parse_changes(&fields, &at, Kind::Seed, &mut errors);
+            let changes = parse_changes(&fields, &at, Kind::Seed, true, &mut errors);
             if let Some(body) = complete(changes) {
                 seeds.push((id, body));
             }
@@ -306,6 +315,7 @@ impl FakeApi {
 
 struct Shared {
     token: Option<String>,
+    legacy_ids: bool,
     requests: AtomicUsize,
     connections: AtomicUsize,
     state: Mutex<State>,
@@ -887,7 +897,7 @@ fn batch(shared: &Shared, account: &str, body: &[u8]) -> Reply {
             )],
         );
     };
-    let ops = match parse_batch(&document) {
+    let ops = match parse_batch(&document, shared.legacy_ids) {
         Ok(ops) => ops,
         Err(errors) => return failure(StatusCode::BAD_REQUEST, errors),
     };
@@ -964,7 +974,8 @@ struct BatchOps {
 const ARRAYS: [&str; 4] = ["deletes", "patches", "puts", "posts"];
 
 /// Every problem of the document at once, as the API reports a list.
-fn parse_batch(document: &Map<String, Value>) -> Result<BatchOps, Vec<ApiError>> {
+/// `legacy_ids` lets integer ids through, as the older API did.
+fn parse_batch(document: &Map<String, Value>, legacy_ids: bool) -> Result<BatchOps, Vec<ApiError>> {
     let mut errors = Vec::new();
     for key in document.keys().filter(|k| !ARRAYS.contains(&k.as_str())) {
         errors.push(ApiError::at(
@@ -1019,7 +1030,7 @@ fn parse_batch(document: &Map<String, Value>) -> Result<BatchOps, Vec<ApiError>>
                 "puts" => Kind::Replace,
                 _ => Kind::Create,
             };
-            let changes = parse_changes(fields, &at, kind, &mut errors);
+            let changes = parse_changes(fields, &at, kind, legacy_ids, &mut errors);
             match kind {
                 Kind::Delete => ops.deletes.extend(changes.id),
                 Kind::Patch => {
@@ -1105,6 +1116,7 @@ fn parse_changes(
     fields: &Map<String, Value>,
     at: &str,
     kind: Kind,
+    legacy_ids: bool,
     errors: &mut Vec<ApiError>,
 ) -> Changes {
     let mut changes = Changes::default();
@@ -1114,7 +1126,7 @@ fn parse_changes(
     for (key, value) in fields {
         let key = key.as_str();
         if key == "id" && kind.has_id() {
-            match PolicyId::parse(value) {
+            match PolicyId::parse(value, legacy_ids) {
                 Ok(id) => changes.id = Some(id),
                 Err(message) => invalid(message.into(), key),
             }
@@ -1180,7 +1192,30 @@ fn parse_changes(
             invalid("is required".into(), key);
         }
     }
+    // An IP pattern must be globally reachable. Seeds stand for policies
+    // made before the rule, so they are let through.
+    let is_regex = FLAGS
+        .iter()
+        .position(|f| *f == "is_regex")
+        .and_then(|slot| changes.flags[slot]);
+    if kind != Kind::Seed
+        && changes.pattern_type.as_deref() == Some("IP")
+        && is_regex == Some(false)
+    {
+        if let Some(reason) = changes.pattern.as_deref().and_then(refused_ip) {
+            invalid(reason, "pattern");
+        }
+    }
     changes
+}
+
+/// Why the API refuses an IP pattern: not an address or CIDR block, or not
+/// globally reachable by IANA's special-purpose registries.
+fn refused_ip(pattern: &str) -> Option<String> {
+    match parse_ip_pattern(pattern) {
+        Err(why) => Some(format!("must be an IP address or CIDR block: {why}")),
+        Ok(ip) => non_global_range(&ip).map(|range| format!("must be globally reachable: {range}")),
+    }
 }
 
 /// The body of a create or replacement; `None` when a required field is
@@ -1205,13 +1240,16 @@ enum PolicyId {
 }
 
 impl PolicyId {
-    /// Both id forms the API has used: the older 32-bit integer and the UUID.
-    fn parse(value: &Value) -> Result<PolicyId, &'static str> {
-        const MESSAGE: &str = "must be a non-negative integer or a UUID string";
+    /// A UUID string, as the current API has it; with `legacy` also the
+    /// older API's non-negative integer.
+    fn parse(value: &Value, legacy: bool) -> Result<PolicyId, &'static str> {
+        const UUID_ONLY: &str = "must be a UUID string (format uuid)";
+        const EITHER: &str = "must be a non-negative integer or a UUID string";
         match value {
-            Value::Number(n) => n.as_u64().map(PolicyId::Int).ok_or(MESSAGE),
+            Value::Number(n) if legacy => n.as_u64().map(PolicyId::Int).ok_or(EITHER),
             Value::String(s) if is_uuid(s) => Ok(PolicyId::Uuid(s.clone())),
-            _ => Err(MESSAGE),
+            _ if legacy => Err(EITHER),
+            _ => Err(UUID_ONLY),
         }
     }
 
@@ -1526,10 +1564,12 @@ mod tests {
     #[test]
     fn ids_compare_by_kind_and_uuids_ignore_case() {
         let lower = PolicyId::Uuid("f174e90a-fafe-4643-bbbc-4a0ed4fc8415".into());
-        let upper = PolicyId::parse(&json!("F174E90A-FAFE-4643-BBBC-4A0ED4FC8415")).unwrap();
+        let upper = PolicyId::parse(&json!("F174E90A-FAFE-4643-BBBC-4A0ED4FC8415"), false).unwrap();
         assert!(lower.matches(&upper));
-        assert!(PolicyId::Int(2401).matches(&PolicyId::parse(&json!(2401)).unwrap()));
+        assert!(PolicyId::Int(2401).matches(&PolicyId::parse(&json!(2401), true).unwrap()));
         assert!(!PolicyId::Int(2401).matches(&lower));
+        // The current schema has UUID strings only.
+        assert!(PolicyId::parse(&json!(2401), false).is_err());
         for bad in [
             json!("2401"),
             json!(-1),
@@ -1537,7 +1577,8 @@ mod tests {
             json!(null),
             json!("nope"),
         ] {
-            assert!(PolicyId::parse(&bad).is_err(), "{bad}");
+            assert!(PolicyId::parse(&bad, true).is_err(), "{bad}");
+            assert!(PolicyId::parse(&bad, false).is_err(), "{bad}");
         }
     }
 

@@ -9,6 +9,7 @@
 //! result was never taken; 128 + the signal's number when a second signal
 //! ended it.
 
+use allow_policies_batch::redact::{credentials_in, Secrets};
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use host_test::conductor::ConductorClient;
@@ -19,10 +20,11 @@ use host_test::{
     TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 mod demo;
@@ -89,6 +91,10 @@ enum Command {
         /// The only bearer token accepted; by default any non-empty one.
         #[arg(long)]
         token: Option<String>,
+        /// Accept integer policy ids, as the older API did; by default ids
+        /// are UUID strings, as the current API has them.
+        #[arg(long)]
+        legacy_ids: bool,
     },
     /// Work for a Conductor server: poll for tasks of one type, run each
     /// through the component and report how it ended, until SIGINT or
@@ -149,7 +155,7 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("task-host: {e:#}");
+            eprintln!("task-host: {}", shown(&format!("{e:#}")));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -173,6 +179,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 bail!("--config and --input cannot both be read from stdin");
             }
             let config = with_environment_token(read_document(&config, "config")?);
+            remember_secrets(&config);
             let input = read_document(&input, "input")?;
             let host = load(component)?;
             let mut options = TaskOptions::default();
@@ -189,8 +196,17 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             })?;
             Ok(print_outcome(outcome))
         }
-        Command::FakeApi { listen, token } => runtime.block_on(async {
-            let fake = FakeApi::start(FakeApiOptions { listen, token }).await?;
+        Command::FakeApi {
+            listen,
+            token,
+            legacy_ids,
+        } => runtime.block_on(async {
+            let fake = FakeApi::start(FakeApiOptions {
+                listen,
+                token,
+                legacy_ids,
+            })
+            .await?;
             println!("{}", json!({ "base_url": fake.base_url() }));
             tokio::signal::ctrl_c()
                 .await
@@ -223,6 +239,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 Some(path) => read_document(&path, "config")?,
                 None => std::env::var(CONFIG_VARIABLE).unwrap_or_else(|_| "{}".into()),
             });
+            remember_secrets(&config);
             let client = ConductorClient::new(&server)?;
             let host = TaskHost::load_with_settings(
                 &component.unwrap_or_else(default_component_path),
@@ -386,16 +403,43 @@ fn with_environment_token(config: String) -> String {
     }
 }
 
+/// The credentials of the task being run: the config's and the
+/// environment's token. Nothing this process prints may show them.
+static SECRETS: OnceLock<Secrets> = OnceLock::new();
+
+fn remember_secrets(config: &str) {
+    let mut found = credentials_in(config);
+    found.extend(std::env::var(TOKEN_VARIABLE).ok());
+    let _ = SECRETS.set(Secrets::new(found));
+}
+
+/// `text` with every credential this process knows redacted. The
+/// component redacts its own outputs; this covers what the host adds.
+fn shown(text: &str) -> Cow<'_, str> {
+    match SECRETS.get() {
+        Some(secrets) => secrets.redact(text),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Prints one JSON document, redacted like everything else printed.
+fn print_document(document: String) {
+    match SECRETS.get() {
+        Some(secrets) => println!("{}", secrets.redact_json(document)),
+        None => println!("{document}"),
+    }
+}
+
 fn print_outcome(outcome: Result<String, TaskError>) -> u8 {
     match outcome {
         Ok(document) => {
-            println!("{document}");
+            print_document(document);
             0
         }
         Err(error) => {
             let body = error_to_json(&error);
             let retryable = body["retryable"] == json!(true);
-            println!("{}", json!({ "error": body }));
+            print_document(json!({ "error": body }).to_string());
             if retryable {
                 EXIT_RETRYABLE
             } else {

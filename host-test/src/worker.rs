@@ -9,10 +9,12 @@
 //! The server's URLs and JSON live in [`crate::conductor`]; this module
 //! decides what a task's outcome means to Conductor.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allow_policies_batch::redact::{credentials_in, Secrets};
 use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -141,7 +143,12 @@ pub async fn run_worker(
             Ok(Polled { tasks, unreadable }) => {
                 failed_polls = 0;
                 for entry in &unreadable {
-                    eprintln!("task-host worker: the server handed out something that is not a task, left to time out: {entry}");
+                    // The entry is the server's text, and may hold a task input
+                    // with a credential pasted into it.
+                    eprintln!(
+                        "task-host worker: the server handed out something that is not a task, left to time out: {}",
+                        secrets.redact(&entry.to_string())
+                    );
                 }
                 let idle = tasks.is_empty();
                 for task in tasks {
@@ -211,7 +218,7 @@ async fn run_one(
     host: Arc<TaskHost>,
     client: Arc<ConductorClient>,
     settings: Arc<WorkerSettings>,
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Secrets>,
     mut task: PolledTask,
     permit: OwnedSemaphorePermit,
 ) -> Ending {
@@ -331,7 +338,7 @@ pub fn task_result(
     task: &PolledTask,
     worker_id: &str,
     outcome: anyhow::Result<Result<String, TaskError>>,
-    secrets: &[String],
+    secrets: &Secrets,
 ) -> TaskResult {
     let (status, mut output, reason, callback_after_seconds) = match outcome {
         Ok(Ok(document)) => {
@@ -373,7 +380,7 @@ pub fn task_result(
         }
     };
     redact_value(&mut output, secrets);
-    let reason_for_incompletion = reason.map(|r| fit_reason(&redact(&r, secrets)));
+    let reason_for_incompletion = reason.map(|r| fit_reason(&secrets.redact(&r)));
     TaskResult {
         workflow_instance_id: task.workflow_instance_id.clone(),
         task_id: task.task_id.clone(),
@@ -459,38 +466,32 @@ pub async fn check_config(host: &TaskHost, settings: &WorkerSettings) -> anyhow:
 }
 
 /// The credentials in a config document, so that no text sent to the server
-/// can carry them, whatever produced it.
-pub fn secrets_of(config: &str) -> Vec<String> {
-    let Ok(Value::Object(config)) = serde_json::from_str::<Value>(config) else {
-        return Vec::new();
-    };
-    ["api_token", "api_key"]
-        .iter()
-        .filter_map(|key| config.get(*key)?.as_str())
-        .filter(|secret| !secret.is_empty())
-        .map(str::to_string)
-        .collect()
+/// or logged can carry them, whatever produced it: the same search the
+/// component applies to its own outputs (any run of 8 characters of a
+/// credential, in any of the shapes a message or pointer may give it).
+pub fn secrets_of(config: &str) -> Secrets {
+    Secrets::new(credentials_in(config))
 }
 
-fn redact(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_string();
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), "[redacted]");
-        }
-    }
-    text
-}
-
-fn redact_value(value: &mut Value, secrets: &[String]) {
+/// Every string and key of `value`, redacted.
+fn redact_value(value: &mut Value, secrets: &Secrets) {
     match value {
         Value::String(text) => {
-            if secrets.iter().any(|s| text.contains(s.as_str())) {
-                *text = redact(text, secrets);
+            if let Cow::Owned(redacted) = secrets.redact(text) {
+                *text = redacted;
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
-        Value::Object(members) => members.values_mut().for_each(|v| redact_value(v, secrets)),
+        Value::Object(members) => {
+            let keyed: Vec<(String, Value)> = std::mem::take(members)
+                .into_iter()
+                .map(|(key, mut v)| {
+                    redact_value(&mut v, secrets);
+                    (secrets.redact(&key).into_owned(), v)
+                })
+                .collect();
+            members.extend(keyed);
+        }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
@@ -498,6 +499,11 @@ fn redact_value(value: &mut Value, secrets: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config without credentials.
+    fn no_secrets() -> Secrets {
+        secrets_of("{}")
+    }
     use crate::{ApiError, CallFailure};
 
     fn task() -> PolledTask {
@@ -543,7 +549,7 @@ mod tests {
     #[test]
     fn success_completes_with_the_output_document() {
         let document = r#"{"success":true,"status":200,"attempts":1}"#;
-        let result = task_result(&task(), "w", Ok(Ok(document.into())), &[]);
+        let result = task_result(&task(), "w", Ok(Ok(document.into())), &no_secrets());
         assert_eq!(result.status, TaskStatus::Completed);
         assert_eq!(result.output_data["status"], 200);
         assert_eq!(result.reason_for_incompletion, None);
@@ -557,11 +563,11 @@ mod tests {
     #[test]
     fn retryable_failures_fail_with_the_wait_the_api_asked_for() {
         let outcome = Ok(Err(TaskError::Api(failure(true, Some(7_001)))));
-        let result = task_result(&task(), "w", outcome, &[]);
+        let result = task_result(&task(), "w", outcome, &no_secrets());
         assert_eq!(result.status, TaskStatus::Failed);
         assert_eq!(result.callback_after_seconds, Some(8), "rounded up");
         let whole = Ok(Err(TaskError::Api(failure(true, Some(7_000)))));
-        let result_whole = task_result(&task(), "w", whole, &[]);
+        let result_whole = task_result(&task(), "w", whole, &no_secrets());
         assert_eq!(result_whole.callback_after_seconds, Some(7));
         assert_eq!(result.output_data["error"]["kind"], "api");
         assert_eq!(result.output_data["error"]["retry_after_ms"], 7_001);
@@ -575,7 +581,7 @@ mod tests {
     #[test]
     fn terminal_failures_never_ask_for_a_callback() {
         let outcome = Ok(Err(TaskError::Api(failure(false, Some(5_000)))));
-        let result = task_result(&task(), "w", outcome, &[]);
+        let result = task_result(&task(), "w", outcome, &no_secrets());
         assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
         assert_eq!(result.callback_after_seconds, None);
     }
@@ -593,7 +599,7 @@ mod tests {
             &task(),
             "w",
             Ok(Err(TaskError::InvalidInput(problems))),
-            &[],
+            &no_secrets(),
         );
         assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
         let reason = result.reason_for_incompletion.unwrap();
@@ -615,7 +621,7 @@ mod tests {
         let secret = "tok-SECRET-123";
         let config = json!({"api_token": secret, "account_id": "x"}).to_string();
         let secrets = secrets_of(&config);
-        assert_eq!(secrets, vec![secret.to_string()]);
+        assert!(!secrets.is_empty());
         let mut leaky = failure(true, None);
         leaky.message = format!("rejected {secret}");
         leaky.api_errors[0].message = format!("token {secret} is not valid");
@@ -630,7 +636,12 @@ mod tests {
         let mut failure = failure(true, None);
         failure.status = Some(503);
         failure.may_have_applied = true;
-        let result = task_result(&task(), "w", Ok(Err(TaskError::Api(failure))), &[]);
+        let result = task_result(
+            &task(),
+            "w",
+            Ok(Err(TaskError::Api(failure))),
+            &no_secrets(),
+        );
         assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
         assert_eq!(result.output_data["error"]["retryable"], true);
         assert_eq!(result.output_data["error"]["may_have_applied"], true);
@@ -656,13 +667,18 @@ mod tests {
         let limit = WallClockLimitExceeded {
             limit: Duration::from_secs(35),
         };
-        let timed_out = task_result(&task(), "w", Err(anyhow::Error::new(limit)), &[]);
+        let timed_out = task_result(&task(), "w", Err(anyhow::Error::new(limit)), &no_secrets());
         assert_eq!(timed_out.status, TaskStatus::FailedWithTerminalError);
         assert_eq!(
             timed_out.output_data["host_error"]["may_have_applied"],
             true
         );
-        let trapped = task_result(&task(), "w", Err(anyhow::anyhow!("wasm trap")), &[]);
+        let trapped = task_result(
+            &task(),
+            "w",
+            Err(anyhow::anyhow!("wasm trap")),
+            &no_secrets(),
+        );
         assert_eq!(trapped.status, TaskStatus::FailedWithTerminalError);
         assert!(trapped
             .reason_for_incompletion

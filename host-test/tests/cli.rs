@@ -137,3 +137,217 @@ fn a_guest_that_outlives_its_timeout_is_ended_soon_after_it() {
     );
     assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
 }
+
+/// Where a property case plants the secret besides the config.
+#[derive(Clone, Copy, Debug)]
+enum Plant {
+    /// As the input's account id, which is refused and quoted.
+    AccountId,
+    /// As an enum value that is refused and quoted.
+    PatternType,
+    /// At the end of a long pattern, so a quote of it is cut mid-secret.
+    PatternTail,
+    /// As an unknown key, which an error's pointer names.
+    Key,
+    /// As a policy id, which is refused and quoted.
+    Id,
+    /// In a comment: the batch is valid, the preview shows the body and the
+    /// API's result echoes it.
+    Comment,
+    /// In the API's error message and pointer, as a proxy or the API might
+    /// quote a refused token.
+    ApiError,
+}
+
+/// What one `task-host run` of a property case printed.
+struct Ran {
+    stdout: String,
+    stderr: String,
+}
+
+/// Every string and every key of a JSON value.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The secret, or any stretch of 12 of its characters, in `text`. The
+/// alphabet the secrets are drawn from has no `.` or `@`, so no fixed text
+/// of the documents can match by chance.
+fn leaked(secret: &str, text: &str) -> Option<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(12)
+        .map(|w| w.iter().collect::<String>())
+        .find(|window| text.contains(window.as_str()))
+}
+
+fn run_planted(
+    fake: &host_test::fake_api::FakeApi,
+    dir: &std::path::Path,
+    secret: &str,
+    legacy: bool,
+    plant: Plant,
+    dry_run: bool,
+) -> Ran {
+    use serde_json::json;
+    const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    let mut config = json!({
+        "account_id": ACCOUNT,
+        "base_url": fake.base_url(),
+        "timeout_ms": 10_000,
+        "max_retries": 0,
+    });
+    if legacy {
+        config["api_email"] = json!("ops@example.com");
+        config["api_key"] = json!(secret);
+    } else {
+        config["api_token"] = json!(secret);
+    }
+    let mut post = json!({
+        "pattern": "alerts@example.com", "pattern_type": "EMAIL", "is_regex": false,
+        "is_exempt_recipient": false, "is_trusted_sender": true,
+        "is_acceptable_sender": false, "verify_sender": true,
+    });
+    let mut input = json!({});
+    match plant {
+        Plant::AccountId => input["account_id"] = json!(secret),
+        Plant::PatternType => post["pattern_type"] = json!(secret),
+        Plant::PatternTail => post["pattern"] = json!(format!("{}{secret}", "x".repeat(50))),
+        Plant::Key => post[secret] = json!(true),
+        Plant::Id => input["deletes"] = json!([{ "id": secret }]),
+        Plant::Comment => post["comments"] = json!(format!("pasted by mistake: {secret} (sorry)")),
+        Plant::ApiError => {
+            let body = json!({
+                "success": false,
+                "errors": [{
+                    "code": 10000,
+                    "message": format!("Authentication error: the token {secret} is not valid"),
+                    "source": { "pointer": format!("/{secret}") },
+                }],
+                "messages": [], "result": null,
+            });
+            fake.push_fault(host_test::fake_api::Fault::Status {
+                status: 403,
+                headers: Vec::new(),
+                body: body.to_string(),
+            });
+        }
+    }
+    input["posts"] = json!([post]);
+    let config_file = dir.join("config.json");
+    let input_file = dir.join("input.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    std::fs::write(&input_file, input.to_string()).unwrap();
+    let allow = format!("127.0.0.1:{}", fake.addr().port());
+    let mut args = vec![
+        "run",
+        "--config",
+        config_file.to_str().unwrap(),
+        "--input",
+        input_file.to_str().unwrap(),
+        "--allow-host",
+        &allow,
+    ];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    let out = task_host(&args);
+    Ran {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+mod planted_secrets {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn plant() -> impl Strategy<Value = Plant> {
+        proptest::sample::select(vec![
+            Plant::AccountId,
+            Plant::PatternType,
+            Plant::PatternTail,
+            Plant::Key,
+            Plant::Id,
+            Plant::Comment,
+            Plant::ApiError,
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 48,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// A configured token or key of 16 to 64 characters, planted in the
+        /// input or quoted back by the API, never comes back from
+        /// `task-host run`: not in the document on stdout (raw or decoded,
+        /// keys included), not on stderr, not even 12 characters of it.
+        #[test]
+        fn a_configured_secret_never_comes_back(
+            secret in "[A-Za-z0-9_~/-]{16,64}",
+            legacy in any::<bool>(),
+            plant in plant(),
+            dry_run in any::<bool>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let fake = runtime
+                .block_on(host_test::fake_api::FakeApi::start(
+                    host_test::fake_api::FakeApiOptions {
+                        listen: "127.0.0.1:0".parse().unwrap(),
+                        ..Default::default()
+                    },
+                ))
+                .unwrap();
+            let dir = tempdir();
+            let ran = run_planted(&fake, &dir, &secret, legacy, plant, dry_run);
+            std::fs::remove_dir_all(&dir).unwrap();
+            runtime.block_on(fake.shutdown());
+
+            let document: Value = serde_json::from_str(ran.stdout.trim())
+                .map_err(|e| TestCaseError::fail(format!("stdout is not one JSON document ({e}): {}", ran.stdout)))?;
+            let mut decoded = Vec::new();
+            strings(&document, &mut decoded);
+            for (what, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)]
+                .into_iter()
+                .chain(decoded.iter().map(|s| ("a decoded string", s)))
+            {
+                if let Some(window) = leaked(&secret, text) {
+                    return Err(TestCaseError::fail(format!(
+                        "{plant:?}: {window:?} of the secret is in {what}: {text}"
+                    )));
+                }
+                prop_assert!(!text.contains(TOKEN), "the environment's token is in {}", what);
+            }
+        }
+    }
+
+    /// A fresh folder for one case's parameter files.
+    fn tempdir() -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "task-host-secrets-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -210,18 +210,22 @@ async fn legacy_key_headers() {
 
 #[tokio::test]
 async fn success_output_carries_the_api_result_verbatim() {
-    let result = json!({"deletes": [{"id": 2401}], "patches": [], "puts": [],
+    let gone = "5b2e8f14-3c6d-4a9e-8f01-7d3c2b1a0e9f";
+    let result = json!({"deletes": [{"id": gone}], "patches": [], "puts": [],
         "posts": [{"id": "0b9c1f6e-8d35-4c1f-9a55-7a2d7f1f0e11", "pattern": "alerts@example.com", "created_at": "2026-11-27T10:00:00Z"}]});
     let mut envelope = ok_envelope(result.clone());
     envelope["messages"] = json!([{"code": 10001, "message": "beta endpoint"}]);
+    // A success may still carry errors: they are the API's word, kept.
+    envelope["errors"] = json!([{"code": 10002, "message": "is_spoof is deprecated", "source": {"pointer": "/posts/0"}}]);
     let rec = Recorder::default();
     let opts = rec.options(vec![CannedResponse::json(200, &envelope).into()]);
-    let input = json!({"deletes": [{"id": 2401}], "posts": [post("alerts@example.com")], "patches": [{"id": 7}]});
+    let input = json!({"deletes": [{"id": gone}], "posts": [post("alerts@example.com")], "patches": [{"id": "0c7f3d52-8a41-4e3b-9b6f-2d1e5a7c9f10"}]});
     let out = run(&opts, &config(json!({})), &input).await.unwrap();
     assert_eq!(
         out,
         json!({"success": true, "skipped": false, "status": 200, "attempts": 1, "result": result,
             "messages": [{"code": 10001, "message": "beta endpoint"}],
+            "errors": [{"code": 10002, "message": "is_spoof is deprecated", "source": {"pointer": "/posts/0"}}],
             "warnings": [{"document": "input", "pointer": "/patches/0", "message": "this patch changes nothing: give at least one field besides id"}],
             "counts": {"deletes": 1, "patches": 1, "puts": 0, "posts": 1}})
     );
@@ -299,7 +303,7 @@ async fn invalid_input_names_every_problem() {
     );
     assert_eq!(
         err["errors"][1]["message"],
-        "expected one of EMAIL, DOMAIN, IP, UNKNOWN, got \"EMAILS\""
+        "expected one of EMAIL, DOMAIN, IP, got \"EMAILS\""
     );
     assert!(rec.requests().is_empty());
 }

@@ -49,6 +49,7 @@ async fn fake_api() -> FakeApi {
     FakeApi::start(FakeApiOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: Some(TOKEN.into()),
+        ..FakeApiOptions::default()
     })
     .await
     .expect("the fake starts on loopback")

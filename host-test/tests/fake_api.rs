@@ -2,6 +2,7 @@
 //! the end-to-end tests see it.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,19 +10,29 @@ use host_test::fake_api::{code, FakeApi, FakeApiOptions, Fault};
 use http::{HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
+use jsonschema::Validator;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
+
+#[path = "support/published_schema.rs"]
+mod published_schema;
 
 const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const OTHER_ACCOUNT: &str = "ffffffffffffffffffffffffffffffff";
 const TOKEN: &str = "fake-api-test-token-5e1d";
 
 async fn start(token: Option<&str>) -> FakeApi {
+    start_with(token, false).await
+}
+
+/// A fake that, with `legacy_ids`, also takes the older API's integer ids.
+async fn start_with(token: Option<&str>, legacy_ids: bool) -> FakeApi {
     FakeApi::start(FakeApiOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: token.map(str::to_string),
+        legacy_ids,
     })
     .await
     .expect("the fake starts on loopback")
@@ -112,19 +123,66 @@ fn list_path(account: &str, query: &str) -> String {
 
 const BEARER: (&str, &str) = ("authorization", "Bearer fake-api-test-token-5e1d");
 
+/// Posts a batch. Unless a queued fault answers instead, the answer must be
+/// what Cloudflare's published schema describes: a 200 envelope with the
+/// batch's result, or the 4xx failure envelope.
 async fn post_batch(api: &FakeApi, body: &Value) -> Answer {
-    send(
+    let canned = api.pending_faults() > 0;
+    let answer = send(
         api,
         Method::POST,
         &batch_path(ACCOUNT),
         &[BEARER, ("content-type", "application/json")],
         &body.to_string(),
     )
-    .await
+    .await;
+    if !canned {
+        assert_published(&answer, PublishedAnswer::Batch);
+    }
+    answer
 }
 
 async fn list(api: &FakeApi, query: &str) -> Answer {
-    send(api, Method::GET, &list_path(ACCOUNT, query), &[BEARER], "").await
+    let answer = send(api, Method::GET, &list_path(ACCOUNT, query), &[BEARER], "").await;
+    assert_published(&answer, PublishedAnswer::List);
+    answer
+}
+
+/// Which operation of the published schema an answer belongs to.
+#[derive(Clone, Copy)]
+enum PublishedAnswer {
+    Batch,
+    List,
+}
+
+/// Checks an answer against the published schema's 200 response of its
+/// operation, or its 4xx response; other statuses have none.
+fn assert_published(answer: &Answer, operation: PublishedAnswer) {
+    static BATCH: OnceLock<Validator> = OnceLock::new();
+    static LIST: OnceLock<Validator> = OnceLock::new();
+    static CLIENT_ERROR: OnceLock<Validator> = OnceLock::new();
+    let validator = match (answer.status, operation) {
+        (200, PublishedAnswer::Batch) => BATCH.get_or_init(published_schema::batch_success),
+        (200, PublishedAnswer::List) => LIST.get_or_init(published_schema::list_success),
+        (400..=499, _) => CLIENT_ERROR.get_or_init(published_schema::client_error),
+        _ => return,
+    };
+    // Integer ids are the older API's: the tests seed them, or turn legacy
+    // ids on, on purpose. Everything else must be as published.
+    let errors: Vec<String> = validator
+        .iter_errors(&answer.json)
+        .filter(|e| {
+            let at = e.instance_path().as_str();
+            !(at.ends_with("/id") && answer.json.pointer(at).is_some_and(Value::is_u64))
+        })
+        .map(|e| format!("at {:?}: {e}", e.instance_path().as_str()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the fake's {} answer is not what the published schema describes: {errors:#?}\n{}",
+        answer.status,
+        answer.text
+    );
 }
 
 /// Every policy of [`ACCOUNT`] through the list endpoint.
@@ -353,8 +411,10 @@ async fn an_unknown_id_rejects_the_whole_batch_and_changes_nothing() {
         .unwrap()
         .contains("not found"));
     assert_eq!(listed(&api).await, before);
+    api.shutdown().await;
 
-    // Every missing id is named, integers included.
+    // With legacy ids every missing id is named, integers included.
+    let api = start_with(Some(TOKEN), true).await;
     let mut put = policy("x.example");
     put["id"] = json!(2401);
     let answer = post_batch(
@@ -370,7 +430,105 @@ async fn an_unknown_id_rejects_the_whole_batch_and_changes_nothing() {
             (code::POLICY_NOT_FOUND as u64, "/puts/0/id".to_string()),
         ]
     );
+    assert_eq!(listed(&api).await, json!([]));
+    api.shutdown().await;
+}
+
+#[tokio::test]
+async fn integer_ids_fail_the_batch_unless_legacy_ids_are_on() {
+    let api = start(Some(TOKEN)).await;
+    let seeded = api
+        .seed(
+            ACCOUNT,
+            [{
+                let mut p = policy("old@example.com");
+                p["id"] = json!(2401);
+                p
+            }],
+        )
+        .unwrap();
+    assert_eq!(seeded[0]["id"], json!(2401));
+    let kept = create(&api, "kept@example.com").await;
+    let before = listed(&api).await;
+    let answer = post_batch(
+        &api,
+        &batch(
+            json!([{ "id": 2401 }]),
+            json!([{ "id": kept["id"], "comments": "x" }]),
+            json!([]),
+            json!([]),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(
+        failure_errors(&answer),
+        [(code::INVALID_FIELD as u64, "/deletes/0/id".to_string())]
+    );
+    assert!(answer.json["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("UUID"));
     assert_eq!(listed(&api).await, before);
+    api.shutdown().await;
+
+    let api = start_with(Some(TOKEN), true).await;
+    api.seed(
+        ACCOUNT,
+        [{
+            let mut p = policy("old@example.com");
+            p["id"] = json!(2401);
+            p
+        }],
+    )
+    .unwrap();
+    let answer = post_batch(
+        &api,
+        &batch(json!([{ "id": 2401 }]), json!([]), json!([]), json!([])),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["result"]["deletes"], json!([{ "id": 2401 }]));
+    assert_eq!(listed(&api).await, json!([]));
+    api.shutdown().await;
+}
+
+#[tokio::test]
+async fn ip_patterns_must_be_globally_reachable() {
+    let api = start(Some(TOKEN)).await;
+    let ip = |pattern: &str| {
+        let mut p = policy("unused");
+        p["pattern_type"] = json!("IP");
+        p["pattern"] = json!(pattern);
+        p
+    };
+    for refused in [
+        "10.0.0.0/8",
+        "0.0.0.0/0",
+        "127.0.0.1",
+        "fd00::1",
+        "::ffff:192.168.1.1",
+        "not-an-ip",
+    ] {
+        let answer = post_batch(&api, &posts(vec![ip(refused)])).await;
+        assert_eq!(answer.status, 400, "{refused}: {}", answer.text);
+        assert_eq!(
+            failure_errors(&answer),
+            [(code::INVALID_FIELD as u64, "/posts/0/pattern".to_string())],
+            "{refused}"
+        );
+    }
+    // A regex is not an address, and a patch that does not say IP and
+    // is_regex: false is not judged as one.
+    let mut regex = ip("10\\..*");
+    regex["is_regex"] = json!(true);
+    let answer = post_batch(
+        &api,
+        &posts(vec![ip("8.8.8.0/24"), ip("2606:4700::/32"), regex]),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(listed(&api).await.as_array().unwrap().len(), 3);
     api.shutdown().await;
 }
 
@@ -919,6 +1077,7 @@ async fn only_loopback_addresses_are_accepted() {
         let error = FakeApi::start(FakeApiOptions {
             listen: listen.parse().unwrap(),
             token: None,
+            ..FakeApiOptions::default()
         })
         .await
         .expect_err(listen);
@@ -927,6 +1086,7 @@ async fn only_loopback_addresses_are_accepted() {
     let empty_token = FakeApi::start(FakeApiOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: Some(String::new()),
+        ..FakeApiOptions::default()
     })
     .await;
     assert!(empty_token.is_err());
@@ -934,6 +1094,7 @@ async fn only_loopback_addresses_are_accepted() {
     let defaults = FakeApiOptions::default();
     assert_eq!(defaults.listen, "127.0.0.1:8787".parse().unwrap());
     assert_eq!(defaults.token, None);
+    assert!(!defaults.legacy_ids);
     let shown = format!(
         "{:?}",
         FakeApiOptions {
@@ -1042,7 +1203,8 @@ async fn garbage_on_the_wire_does_not_stop_the_server() {
 
 #[tokio::test]
 async fn seeded_policies_allow_integer_ids_and_unknown_pattern_types() {
-    let api = start(Some(TOKEN)).await;
+    // Legacy ids on, so that the batch below may name the integer id.
+    let api = start_with(Some(TOKEN), true).await;
     let mut legacy = policy("old@example.com");
     legacy["id"] = json!(2401);
     let mut unknown = policy("odd");

@@ -155,6 +155,7 @@ async fn two_thousand_tasks_sixteen_at_a_time_stay_correct_and_bounded() {
     let fake = FakeApi::start(FakeApiOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: Some(TOKEN.to_string()),
+        ..FakeApiOptions::default()
     })
     .await
     .expect("the fake API starts on loopback");

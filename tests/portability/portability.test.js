@@ -256,7 +256,7 @@ const BATCH = {
     policy({ pattern: 'alerts@monitoring.example.com', pattern_type: 'EMAIL', is_trusted_sender: true,
       verify_sender: true, comments: 'On-call paging' }),
     policy({ pattern: 'payroll-provider.example', pattern_type: 'DOMAIN', is_exempt_recipient: true }),
-    policy({ pattern: '10.20.0.0/16', pattern_type: 'IP', is_acceptable_sender: true, is_spoof: true }),
+    policy({ pattern: '8.8.8.0/24', pattern_type: 'IP', is_acceptable_sender: true, is_spoof: true }),
     policy({ pattern: '.*@(eu|us)\\.partner\\.example', pattern_type: 'EMAIL', is_regex: true,
       is_acceptable_sender: true, verify_sender: true, comments: 'Zürich ✓ partners' }),
   ],
@@ -288,7 +288,28 @@ test('happy path: run-task against the fake API', { timeout: TEST_LIMIT_MS }, as
   assert.equal(document.success, true);
   assert.equal(document.status, 200);
   assert.deepEqual(document.counts, { deletes: 0, patches: 0, puts: 0, posts: 4 });
-  assert.deepEqual(document.warnings.map((w) => w.pointer), ['/posts/2/is_spoof', '/posts/2/pattern']);
+  assert.deepEqual(document.warnings.map((w) => w.pointer), ['/posts/2/is_spoof']);
+});
+
+test('a token pasted into the input or quoted back by the API is never shown', { timeout: TEST_LIMIT_MS }, async () => {
+  // runTask fails the case if either host prints the token anywhere.
+  const config = { base_url: NOWHERE, account_id: ACCOUNT, api_token: TOKEN };
+  const pasted = { account_id: TOKEN, posts: [policy({ pattern: 'a@example.com', pattern_type: TOKEN })] };
+  const refused = await sameOnBothHosts({ config, input: pasted });
+  assert.equal(refused.status, 1);
+  assert.equal(refused.document.error.kind, 'invalid_input');
+  assert.match(JSON.stringify(refused.document), /\[redacted\]/);
+
+  const envelope = {
+    success: false, messages: [], result: null,
+    errors: [{ code: 10000, message: `Authentication error: token ${TOKEN} is not valid`, source: { pointer: `/${TOKEN}` } }],
+  };
+  const quoted = await sameOnBothHosts({
+    configs: ownFakes(), input: BATCH, faults: [{ status: 403, body: JSON.stringify(envelope) }],
+  });
+  assert.equal(quoted.status, 1);
+  assert.equal(quoted.document.error.kind, 'api');
+  assert.match(quoted.document.error.errors[0].message, /\[redacted\]/);
 });
 
 test('invalid input: every problem, with its JSON Pointer', { timeout: TEST_LIMIT_MS }, async () => {
@@ -320,9 +341,10 @@ test('invalid config: config and input problems together', { timeout: TEST_LIMIT
 });
 
 test('API error: a 404 with the API\'s errors', { timeout: TEST_LIMIT_MS }, async () => {
-  // No policy has a numeric id on the fake (it creates UUIDs), so the whole
-  // batch is rejected and neither account changes.
-  const { status, document } = await sameOnBothHosts({ configs: ownFakes(), input: { deletes: [{ id: 2401 }] } });
+  // No policy has this id on either fake, so the whole batch is rejected
+  // and neither account changes.
+  const missing = '0b6ad3a1-9d0c-4b53-9f43-6f3c3a1f2e10';
+  const { status, document } = await sameOnBothHosts({ configs: ownFakes(), input: { deletes: [{ id: missing }] } });
   assert.equal(status, 1);
   assert.equal(document.error.kind, 'api');
   assert.equal(document.error.status, 404);

@@ -47,14 +47,22 @@ impl Batch {
     }
 }
 
-fn delete(i: u32) -> Value {
-    json!({ "id": 100_000 + i })
+/// Policy ids as the current API has them: UUID strings, distinct across
+/// the three lists that name existing policies.
+fn uuid(list: u32, i: u32) -> String {
+    format!(
+        "{i:08x}-7a1c-4e2b-9f3d-{:012x}",
+        (u64::from(list) << 32) + u64::from(i)
+    )
 }
 
-/// UUID ids, the other form the API uses, so both id parsers are exercised.
+fn delete(i: u32) -> Value {
+    json!({ "id": uuid(1, i) })
+}
+
 fn patch(i: u32) -> Value {
     json!({
-        "id": format!("{i:08x}-7a1c-4e2b-9f3d-{:012x}", 0x5eed_0000_u64 + u64::from(i)),
+        "id": uuid(2, i),
         "verify_sender": true,
         "comments": format!("reviewed in batch {i}"),
     })
@@ -62,7 +70,7 @@ fn patch(i: u32) -> Value {
 
 fn put(i: u32) -> Value {
     json!({
-        "id": 200_000 + i,
+        "id": uuid(3, i),
         "pattern": format!("vendor-{i}.example.net"),
         "pattern_type": "DOMAIN",
         "is_regex": false,

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasmtime_wasi_http::RequestOptions;
 
-use crate::connection_pool::ConnectionPool;
+use crate::outbound::pool::ConnectionPool;
 
 /// Conductor cuts `reasonForIncompletion` to this many characters.
 pub const MAX_REASON_CHARS: usize = 500;

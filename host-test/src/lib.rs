@@ -9,36 +9,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use serde_json::{json, Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::Linker;
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
-    Store, StoreLimits, StoreLimitsBuilder,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-mod allow;
 mod compile_cache;
 pub mod conductor;
-mod connection_pool;
+mod failure;
 pub mod fake_api;
-mod http_hooks;
-mod http_limits;
+mod outbound;
+mod sandbox;
 pub mod worker;
 
-pub use allow::{is_allowed, AllowedHost};
 pub use compile_cache::{CacheMode, CacheOutcome, CACHE_DIR_ENV};
-pub use http_hooks::{
+pub use failure::{api_error_to_json, error_kind, error_to_json, field_error_to_json};
+pub use outbound::allow::{is_allowed, AllowedHost};
+pub use outbound::hooks::{
     CannedResponse, CapturedRequest, Intercepted, Interceptor, MAX_CAPTURED_BODY,
 };
-pub use http_limits::MAX_METHOD_LEN;
+pub use outbound::limits::MAX_METHOD_LEN;
+pub use outbound::pool::{IDLE_TIMEOUT, MAX_IDLE_PER_DESTINATION};
 pub use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
-use connection_pool::ConnectionPool;
-pub use connection_pool::{IDLE_TIMEOUT, MAX_IDLE_PER_DESTINATION};
-use http_hooks::TaskHooks;
+use outbound::pool::ConnectionPool;
+use sandbox::TaskState;
 
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -266,7 +262,7 @@ impl TaskHost {
         let mut linker = Linker::<TaskState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_error)?;
-        http_limits::limit_method_names(&mut linker).map_err(wasm_error)?;
+        outbound::limits::limit_method_names(&mut linker).map_err(wasm_error)?;
 
         let loaded = std::fs::read(path)
             .map_err(anyhow::Error::from)
@@ -492,351 +488,9 @@ fn wasm_error(e: wasmtime::Error) -> anyhow::Error {
     anyhow::Error::from_boxed(e.into())
 }
 
-struct TaskState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    hooks: TaskHooks,
-    table: ResourceTable,
-    limits: TaskLimits,
-}
-
-impl TaskState {
-    fn new(opts: &TaskOptions, connections: Arc<ConnectionPool>) -> Self {
-        // Only stderr, so a guest panic message reaches the console: no
-        // environment, arguments, files or sockets. Outgoing HTTP goes
-        // through `hooks`, not through wasi:sockets.
-        let wasi = WasiCtxBuilder::new()
-            .inherit_stderr()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_RESOURCES);
-        Self {
-            wasi,
-            http: WasiHttpCtx::new(),
-            hooks: TaskHooks {
-                allow_hosts: opts.allow_hosts.clone().into(),
-                interceptor: opts.interceptor.clone(),
-                connections,
-            },
-            table,
-            limits: TaskLimits {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(MEMORY_LIMIT)
-                    .memories(1)
-                    .build(),
-                peak_memory: 0,
-            },
-        }
-    }
-}
-
-/// The store's limits, and the largest memory they have granted.
-struct TaskLimits {
-    limits: StoreLimits,
-    peak_memory: usize,
-}
-
-impl ResourceLimiter for TaskLimits {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let granted = self.limits.memory_growing(current, desired, maximum)?;
-        if granted {
-            self.peak_memory = self.peak_memory.max(desired);
-        }
-        Ok(granted)
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.limits.memory_grow_failed(error)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.limits.table_grow_failed(error)
-    }
-
-    fn instances(&self) -> usize {
-        self.limits.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.limits.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.limits.memories()
-    }
-}
-
-impl WasiView for TaskState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for TaskState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-/// The contract's `kind` of an error.
-pub fn error_kind(e: &TaskError) -> &'static str {
-    match e {
-        TaskError::InvalidConfig(_) => "invalid_config",
-        TaskError::InvalidInput(_) => "invalid_input",
-        TaskError::Denied(_) => "denied",
-        TaskError::Transport(_) => "transport",
-        TaskError::Api(_) => "api",
-        TaskError::BadResponse(_) => "bad_response",
-    }
-}
-
-/// The contract's JSON form of a failure (the object `task-host run` prints
-/// under `"error"`).
-pub fn error_to_json(e: &TaskError) -> Value {
-    let kind = error_kind(e);
-    match e {
-        TaskError::InvalidConfig(problems) | TaskError::InvalidInput(problems) => {
-            json!({
-                "kind": kind,
-                "message": problems_message(problems),
-                "retryable": false,
-                "may_have_applied": false,
-                "status": null,
-                "retry_after_ms": null,
-                "errors": problems.iter().map(field_error_to_json).collect::<Vec<_>>(),
-                "attempts": 0,
-            })
-        }
-        TaskError::Denied(failure)
-        | TaskError::Transport(failure)
-        | TaskError::Api(failure)
-        | TaskError::BadResponse(failure) => json!({
-            "kind": kind,
-            "message": failure.message,
-            "retryable": failure.retryable,
-            "may_have_applied": failure.may_have_applied,
-            "status": failure.status,
-            "retry_after_ms": failure.retry_after_ms,
-            "errors": failure.api_errors.iter().map(api_error_to_json).collect::<Vec<_>>(),
-            "attempts": failure.attempts,
-        }),
-    }
-}
-
-/// "the config has 2 problems and the input 1 problem".
-fn problems_message(problems: &[FieldError]) -> String {
-    let count = |document: Document| problems.iter().filter(|p| p.document == document).count();
-    let phrase = |n: usize| {
-        if n == 1 {
-            "1 problem".to_string()
-        } else {
-            format!("{n} problems")
-        }
-    };
-    match (count(Document::Config), count(Document::Input)) {
-        (0, input) => format!("the input has {}", phrase(input)),
-        (config, 0) => format!("the config has {}", phrase(config)),
-        (config, input) => format!(
-            "the config has {} and the input {}",
-            phrase(config),
-            phrase(input)
-        ),
-    }
-}
-
-/// `{"pointer", "message", "document"}`, the form of a problem in errors and
-/// warnings.
-pub fn field_error_to_json(problem: &FieldError) -> Value {
-    json!({
-        "pointer": problem.pointer,
-        "message": problem.message,
-        "document": match problem.document {
-            Document::Config => "config",
-            Document::Input => "input",
-        },
-    })
-}
-
-/// `{"code", "message", "pointer", "documentation_url"}` without the keys the
-/// API did not give.
-pub fn api_error_to_json(error: &ApiError) -> Value {
-    let mut entry = Map::new();
-    if let Some(code) = error.code {
-        entry.insert("code".into(), code.into());
-    }
-    entry.insert("message".into(), error.message.clone().into());
-    if let Some(pointer) = &error.pointer {
-        entry.insert("pointer".into(), pointer.clone().into());
-    }
-    if let Some(url) = &error.documentation_url {
-        entry.insert("documentation_url".into(), url.clone().into());
-    }
-    Value::Object(entry)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn failure() -> CallFailure {
-        CallFailure {
-            message: "the API refused the batch".into(),
-            retryable: true,
-            may_have_applied: false,
-            status: Some(429),
-            retry_after_ms: Some(2000),
-            api_errors: vec![
-                ApiError {
-                    code: Some(10000),
-                    message: "rate limited".into(),
-                    pointer: Some("/posts/0".into()),
-                    documentation_url: Some("https://developers.cloudflare.com/".into()),
-                },
-                ApiError {
-                    code: None,
-                    message: "bare".into(),
-                    pointer: None,
-                    documentation_url: None,
-                },
-            ],
-            attempts: 3,
-        }
-    }
-
-    #[test]
-    fn invalid_documents_list_every_problem() {
-        let problems = vec![
-            FieldError {
-                document: Document::Config,
-                pointer: "/api_token".into(),
-                message: "expected a string".into(),
-            },
-            FieldError {
-                document: Document::Config,
-                pointer: "".into(),
-                message: "unknown field \"x\"".into(),
-            },
-        ];
-        assert_eq!(
-            error_to_json(&TaskError::InvalidConfig(problems)),
-            json!({
-                "kind": "invalid_config",
-                "message": "the config has 2 problems",
-                "retryable": false,
-                "may_have_applied": false,
-                "status": null,
-                "retry_after_ms": null,
-                "errors": [
-                    {"pointer": "/api_token", "message": "expected a string", "document": "config"},
-                    {"pointer": "", "message": "unknown field \"x\"", "document": "config"},
-                ],
-                "attempts": 0,
-            })
-        );
-
-        let input = TaskError::InvalidInput(vec![FieldError {
-            document: Document::Input,
-            pointer: "/posts/3/pattern_type".into(),
-            message: "bad".into(),
-        }]);
-        let value = error_to_json(&input);
-        assert_eq!(value["kind"], "invalid_input");
-        assert_eq!(value["message"], "the input has 1 problem");
-        assert_eq!(value["errors"][0]["document"], "input");
-
-        let both = TaskError::InvalidConfig(vec![
-            FieldError {
-                document: Document::Config,
-                pointer: "/a".into(),
-                message: "m".into(),
-            },
-            FieldError {
-                document: Document::Input,
-                pointer: "/b".into(),
-                message: "m".into(),
-            },
-            FieldError {
-                document: Document::Input,
-                pointer: "/c".into(),
-                message: "m".into(),
-            },
-        ]);
-        assert_eq!(
-            error_to_json(&both)["message"],
-            "the config has 1 problem and the input 2 problems"
-        );
-    }
-
-    #[test]
-    fn call_failures_carry_the_record_and_omit_absent_api_fields() {
-        let expected_errors = json!([
-            {
-                "code": 10000,
-                "message": "rate limited",
-                "pointer": "/posts/0",
-                "documentation_url": "https://developers.cloudflare.com/",
-            },
-            {"message": "bare"},
-        ]);
-        for (error, kind) in [
-            (TaskError::Denied(failure()), "denied"),
-            (TaskError::Transport(failure()), "transport"),
-            (TaskError::Api(failure()), "api"),
-            (TaskError::BadResponse(failure()), "bad_response"),
-        ] {
-            assert_eq!(
-                error_to_json(&error),
-                json!({
-                    "kind": kind,
-                    "message": "the API refused the batch",
-                    "retryable": true,
-                    "may_have_applied": false,
-                    "status": 429,
-                    "retry_after_ms": 2000,
-                    "errors": expected_errors,
-                    "attempts": 3,
-                })
-            );
-        }
-    }
-
-    #[test]
-    fn absent_status_and_retry_after_are_null() {
-        let mut f = failure();
-        f.status = None;
-        f.retry_after_ms = None;
-        f.api_errors.clear();
-        let value = error_to_json(&TaskError::Transport(f));
-        assert_eq!(value["status"], Value::Null);
-        assert_eq!(value["retry_after_ms"], Value::Null);
-        assert_eq!(value["errors"], json!([]));
-        assert_eq!(value.as_object().unwrap().len(), 8);
-    }
 
     #[test]
     fn default_options_allow_only_the_cloudflare_api() {

@@ -11,7 +11,7 @@
 
 use allow_policies_batch::redact::{credentials_in, Secrets};
 use anyhow::{bail, Context as _};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use host_test::conductor::ConductorClient;
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::worker::{check_config, run_worker, WorkerSettings};
@@ -56,13 +56,35 @@ struct Cli {
     command: Command,
 }
 
+/// Which component to load.
+#[derive(Args)]
+struct ComponentArg {
+    /// The component; defaults to the one `make build` produces.
+    #[arg(long)]
+    component: Option<PathBuf>,
+}
+
+impl ComponentArg {
+    fn path(self) -> PathBuf {
+        self.component.unwrap_or_else(default_component_path)
+    }
+}
+
+/// Where a task's requests may go besides the Cloudflare API.
+#[derive(Args)]
+struct AllowHostArgs {
+    /// Allow requests to HOST (every port) or HOST:PORT, besides
+    /// api.cloudflare.com. Repeatable.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_hosts: Vec<AllowedHost>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run one task (or, with --dry-run, show the request without sending it).
     Run {
-        /// The component; defaults to the one `make build` produces.
-        #[arg(long)]
-        component: Option<PathBuf>,
+        #[command(flatten)]
+        component: ComponentArg,
         /// The config document: a file, or `-` for stdin.
         #[arg(long)]
         config: PathBuf,
@@ -72,15 +94,13 @@ enum Command {
         /// Validate and print the request instead of sending it.
         #[arg(long)]
         dry_run: bool,
-        /// Allow requests to HOST (every port) or HOST:PORT, besides
-        /// api.cloudflare.com. Repeatable.
-        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-        allow_hosts: Vec<AllowedHost>,
+        #[command(flatten)]
+        allow: AllowHostArgs,
     },
     /// Print the JSON Schemas of config, input and output.
     Describe {
-        #[arg(long)]
-        component: Option<PathBuf>,
+        #[command(flatten)]
+        component: ComponentArg,
     },
     /// Serve an in-memory stand-in for the allow-policies API on loopback
     /// until interrupted; prints its base URL.
@@ -125,19 +145,16 @@ enum Command {
         /// Poll the tasks of this domain (when tasks are routed by domain).
         #[arg(long)]
         domain: Option<String>,
-        /// The component; defaults to the one `make build` produces.
-        #[arg(long)]
-        component: Option<PathBuf>,
-        /// Allow requests to HOST (every port) or HOST:PORT, besides
-        /// api.cloudflare.com. Repeatable.
-        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-        allow_hosts: Vec<AllowedHost>,
+        #[command(flatten)]
+        component: ComponentArg,
+        #[command(flatten)]
+        allow: AllowHostArgs,
     },
     /// Run the example batch against a fake API started in-process, and
     /// show the request, the answer and the resulting policies.
     Demo {
-        #[arg(long)]
-        component: Option<PathBuf>,
+        #[command(flatten)]
+        component: ComponentArg,
         /// The folder holding config.json and batch.json.
         #[arg(long)]
         examples: Option<PathBuf>,
@@ -173,7 +190,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             config,
             input,
             dry_run,
-            allow_hosts,
+            allow,
         } => {
             if config == Path::new("-") && input == Path::new("-") {
                 bail!("--config and --input cannot both be read from stdin");
@@ -183,7 +200,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let input = read_document(&input, "input")?;
             let host = load(component)?;
             let mut options = TaskOptions::default();
-            options.allow_hosts.extend(allow_hosts);
+            options.allow_hosts.extend(allow.allow_hosts);
             if let Some(limit) = wall_clock_limit(&config) {
                 options.wall_clock_limit = limit;
             }
@@ -233,7 +250,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             worker_id,
             domain,
             component,
-            allow_hosts,
+            allow,
         } => {
             let config = with_environment_token(match config {
                 Some(path) => read_document(&path, "config")?,
@@ -242,14 +259,14 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             remember_secrets(&config);
             let client = ConductorClient::new(&server)?;
             let host = TaskHost::load_with_settings(
-                &component.unwrap_or_else(default_component_path),
+                &component.path(),
                 &HostSettings {
                     max_concurrent_tasks: concurrency,
                     ..HostSettings::default()
                 },
             )?;
             let mut task_options = TaskOptions::default();
-            task_options.allow_hosts.extend(allow_hosts);
+            task_options.allow_hosts.extend(allow.allow_hosts);
             if let Some(limit) = wall_clock_limit(&config) {
                 task_options.wall_clock_limit = limit;
             }
@@ -351,12 +368,12 @@ fn default_examples() -> PathBuf {
 
 /// Every command runs one task at a time, so the host reserves a single
 /// slot: reserving the default thousand costs about 9 ms at start-up.
-fn load(component: Option<PathBuf>) -> anyhow::Result<TaskHost> {
+fn load(component: ComponentArg) -> anyhow::Result<TaskHost> {
     let settings = HostSettings {
         max_concurrent_tasks: 1,
         ..HostSettings::default()
     };
-    TaskHost::load_with_settings(&component.unwrap_or_else(default_component_path), &settings)
+    TaskHost::load_with_settings(&component.path(), &settings)
 }
 
 fn read_document(path: &Path, what: &str) -> anyhow::Result<String> {

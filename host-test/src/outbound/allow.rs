@@ -1,3 +1,6 @@
+//! Which destinations a task may reach: `api.cloudflare.com` and the hosts
+//! (with or without a port) that the host was told to allow.
+
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;

@@ -1,3 +1,7 @@
+//! The one door every outgoing request of a task goes through: a test's
+//! [`Interceptor`] may answer it; otherwise it must be allowed, and then it
+//! goes out over a pooled connection.
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +15,8 @@ use tokio::time::Instant;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::allow::{is_allowed, AllowedHost};
-use crate::connection_pool::ConnectionPool;
+use super::allow::{is_allowed, AllowedHost};
+use super::pool::ConnectionPool;
 
 /// Largest request body the host will hold in memory to show an interceptor.
 pub const MAX_CAPTURED_BODY: usize = 64 * 1024 * 1024;

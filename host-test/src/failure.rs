@@ -1,0 +1,244 @@
+//! The failure document: a task error in the contract's JSON form, as
+//! `task-host run` prints it under `"error"` and the Conductor worker
+//! reports it as `outputData`.
+
+use serde_json::{json, Map, Value};
+
+use crate::{ApiError, Document, FieldError, TaskError};
+
+/// The contract's `kind` of an error.
+pub fn error_kind(e: &TaskError) -> &'static str {
+    match e {
+        TaskError::InvalidConfig(_) => "invalid_config",
+        TaskError::InvalidInput(_) => "invalid_input",
+        TaskError::Denied(_) => "denied",
+        TaskError::Transport(_) => "transport",
+        TaskError::Api(_) => "api",
+        TaskError::BadResponse(_) => "bad_response",
+    }
+}
+
+/// The contract's JSON form of a failure (the object `task-host run` prints
+/// under `"error"`).
+pub fn error_to_json(e: &TaskError) -> Value {
+    let kind = error_kind(e);
+    match e {
+        TaskError::InvalidConfig(problems) | TaskError::InvalidInput(problems) => {
+            json!({
+                "kind": kind,
+                "message": problems_message(problems),
+                "retryable": false,
+                "may_have_applied": false,
+                "status": null,
+                "retry_after_ms": null,
+                "errors": problems.iter().map(field_error_to_json).collect::<Vec<_>>(),
+                "attempts": 0,
+            })
+        }
+        TaskError::Denied(failure)
+        | TaskError::Transport(failure)
+        | TaskError::Api(failure)
+        | TaskError::BadResponse(failure) => json!({
+            "kind": kind,
+            "message": failure.message,
+            "retryable": failure.retryable,
+            "may_have_applied": failure.may_have_applied,
+            "status": failure.status,
+            "retry_after_ms": failure.retry_after_ms,
+            "errors": failure.api_errors.iter().map(api_error_to_json).collect::<Vec<_>>(),
+            "attempts": failure.attempts,
+        }),
+    }
+}
+
+/// "the config has 2 problems and the input 1 problem".
+fn problems_message(problems: &[FieldError]) -> String {
+    let count = |document: Document| problems.iter().filter(|p| p.document == document).count();
+    let phrase = |n: usize| {
+        if n == 1 {
+            "1 problem".to_string()
+        } else {
+            format!("{n} problems")
+        }
+    };
+    match (count(Document::Config), count(Document::Input)) {
+        (0, input) => format!("the input has {}", phrase(input)),
+        (config, 0) => format!("the config has {}", phrase(config)),
+        (config, input) => format!(
+            "the config has {} and the input {}",
+            phrase(config),
+            phrase(input)
+        ),
+    }
+}
+
+/// `{"pointer", "message", "document"}`, the form of a problem in errors and
+/// warnings.
+pub fn field_error_to_json(problem: &FieldError) -> Value {
+    json!({
+        "pointer": problem.pointer,
+        "message": problem.message,
+        "document": match problem.document {
+            Document::Config => "config",
+            Document::Input => "input",
+        },
+    })
+}
+
+/// `{"code", "message", "pointer", "documentation_url"}` without the keys the
+/// API did not give.
+pub fn api_error_to_json(error: &ApiError) -> Value {
+    let mut entry = Map::new();
+    if let Some(code) = error.code {
+        entry.insert("code".into(), code.into());
+    }
+    entry.insert("message".into(), error.message.clone().into());
+    if let Some(pointer) = &error.pointer {
+        entry.insert("pointer".into(), pointer.clone().into());
+    }
+    if let Some(url) = &error.documentation_url {
+        entry.insert("documentation_url".into(), url.clone().into());
+    }
+    Value::Object(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CallFailure;
+
+    fn failure() -> CallFailure {
+        CallFailure {
+            message: "the API refused the batch".into(),
+            retryable: true,
+            may_have_applied: false,
+            status: Some(429),
+            retry_after_ms: Some(2000),
+            api_errors: vec![
+                ApiError {
+                    code: Some(10000),
+                    message: "rate limited".into(),
+                    pointer: Some("/posts/0".into()),
+                    documentation_url: Some("https://developers.cloudflare.com/".into()),
+                },
+                ApiError {
+                    code: None,
+                    message: "bare".into(),
+                    pointer: None,
+                    documentation_url: None,
+                },
+            ],
+            attempts: 3,
+        }
+    }
+
+    #[test]
+    fn invalid_documents_list_every_problem() {
+        let problems = vec![
+            FieldError {
+                document: Document::Config,
+                pointer: "/api_token".into(),
+                message: "expected a string".into(),
+            },
+            FieldError {
+                document: Document::Config,
+                pointer: "".into(),
+                message: "unknown field \"x\"".into(),
+            },
+        ];
+        assert_eq!(
+            error_to_json(&TaskError::InvalidConfig(problems)),
+            json!({
+                "kind": "invalid_config",
+                "message": "the config has 2 problems",
+                "retryable": false,
+                "may_have_applied": false,
+                "status": null,
+                "retry_after_ms": null,
+                "errors": [
+                    {"pointer": "/api_token", "message": "expected a string", "document": "config"},
+                    {"pointer": "", "message": "unknown field \"x\"", "document": "config"},
+                ],
+                "attempts": 0,
+            })
+        );
+
+        let input = TaskError::InvalidInput(vec![FieldError {
+            document: Document::Input,
+            pointer: "/posts/3/pattern_type".into(),
+            message: "bad".into(),
+        }]);
+        let value = error_to_json(&input);
+        assert_eq!(value["kind"], "invalid_input");
+        assert_eq!(value["message"], "the input has 1 problem");
+        assert_eq!(value["errors"][0]["document"], "input");
+
+        let both = TaskError::InvalidConfig(vec![
+            FieldError {
+                document: Document::Config,
+                pointer: "/a".into(),
+                message: "m".into(),
+            },
+            FieldError {
+                document: Document::Input,
+                pointer: "/b".into(),
+                message: "m".into(),
+            },
+            FieldError {
+                document: Document::Input,
+                pointer: "/c".into(),
+                message: "m".into(),
+            },
+        ]);
+        assert_eq!(
+            error_to_json(&both)["message"],
+            "the config has 1 problem and the input 2 problems"
+        );
+    }
+
+    #[test]
+    fn call_failures_carry_the_record_and_omit_absent_api_fields() {
+        let expected_errors = json!([
+            {
+                "code": 10000,
+                "message": "rate limited",
+                "pointer": "/posts/0",
+                "documentation_url": "https://developers.cloudflare.com/",
+            },
+            {"message": "bare"},
+        ]);
+        for (error, kind) in [
+            (TaskError::Denied(failure()), "denied"),
+            (TaskError::Transport(failure()), "transport"),
+            (TaskError::Api(failure()), "api"),
+            (TaskError::BadResponse(failure()), "bad_response"),
+        ] {
+            assert_eq!(
+                error_to_json(&error),
+                json!({
+                    "kind": kind,
+                    "message": "the API refused the batch",
+                    "retryable": true,
+                    "may_have_applied": false,
+                    "status": 429,
+                    "retry_after_ms": 2000,
+                    "errors": expected_errors,
+                    "attempts": 3,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn absent_status_and_retry_after_are_null() {
+        let mut f = failure();
+        f.status = None;
+        f.retry_after_ms = None;
+        f.api_errors.clear();
+        let value = error_to_json(&TaskError::Transport(f));
+        assert_eq!(value["status"], Value::Null);
+        assert_eq!(value["retry_after_ms"], Value::Null);
+        assert_eq!(value["errors"], json!([]));
+        assert_eq!(value.as_object().unwrap().len(), 8);
+    }
+}

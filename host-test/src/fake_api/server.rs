@@ -1,0 +1,633 @@
+//! The HTTP side: the accept loop, routes, the test-control routes, and
+//! the batch and list handlers that apply the batch rules to the store.
+
+use super::*;
+
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    // Dropping the set when the loop ends closes every connection.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(shared.clone(), stream));
+                }
+                // Out of file descriptors and the like: back off, keep serving.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+pub(super) async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(ResettableStream {
+        inner: stream,
+        reset: reset.clone(),
+    });
+    let service = hyper::service::service_fn(move |request| {
+        let shared = shared.clone();
+        let reset = reset.clone();
+        async move {
+            // Handled in its own task so that a request that has arrived is
+            // carried out even if the client hangs up while it waits.
+            match tokio::spawn(handle(shared, reset.clone(), request)).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    reset.store(true, Ordering::SeqCst);
+                    Err(DropConnection)
+                }
+            }
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .await;
+}
+
+/// Returned by the service to make hyper drop the connection unanswered.
+#[derive(Debug)]
+pub(super) struct DropConnection;
+
+impl fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// A connection that ends with a TCP reset instead of an orderly close when
+/// asked to, which is what a client sees when a proxy or server dies mid-way.
+pub(super) struct ResettableStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+pub(super) type Reply = Response<Full<Bytes>>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Endpoint {
+    List,
+    Batch,
+}
+
+impl Endpoint {
+    pub(super) fn method(self) -> Method {
+        match self {
+            Endpoint::List => Method::GET,
+            Endpoint::Batch => Method::POST,
+        }
+    }
+}
+
+/// `(endpoint, account id)` of a path under [`API_PREFIX`].
+pub(super) fn route(path: &str) -> Option<(Endpoint, &str)> {
+    let rest = path.strip_prefix(API_PREFIX)?.strip_prefix("/accounts/")?;
+    let (account, rest) = rest.split_once('/')?;
+    let endpoint = match rest {
+        "email-security/settings/allow_policies" => Endpoint::List,
+        "email-security/settings/allow_policies/batch" => Endpoint::Batch,
+        _ => return None,
+    };
+    Some((endpoint, account))
+}
+
+pub(super) async fn handle(
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+    request: Request<Incoming>,
+) -> Result<Reply, DropConnection> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if path.starts_with(ADMIN_PREFIX) {
+        return admin(&shared, &parts.method, path, body).await;
+    }
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+
+    let Some((endpoint, account)) = route(path) else {
+        return Ok(failure(
+            StatusCode::NOT_FOUND,
+            vec![ApiError::new(code::NO_ROUTE, "No route for that URI")],
+        ));
+    };
+    if parts.method != endpoint.method() {
+        return Ok(method_not_allowed(endpoint.method()));
+    }
+    // Read in full before anything else, so that every answer (a fault
+    // included) comes after the whole request has arrived, and a request
+    // that never arrives does not use up a fault.
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return Ok(too_large()),
+        Err(BodyError::Broken) => return Err(DropConnection),
+    };
+    let fault = match endpoint {
+        Endpoint::Batch => shared.lock().faults.pop_front(),
+        Endpoint::List => None,
+    };
+    match fault {
+        Some(Fault::Status {
+            status,
+            headers,
+            body,
+        }) => return Ok(canned(status, &headers, body)),
+        Some(Fault::Reset) => {
+            reset.store(true, Ordering::SeqCst);
+            return Err(DropConnection);
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay.min(MAX_DELAY)).await,
+        None => {}
+    }
+
+    if !authenticated(shared.token.as_deref(), &parts.headers) {
+        return Ok(failure(
+            StatusCode::UNAUTHORIZED,
+            vec![ApiError::new(code::AUTHENTICATION, "Authentication error")],
+        ));
+    }
+    if !is_account_id(account) {
+        return Ok(failure(
+            StatusCode::BAD_REQUEST,
+            vec![ApiError::new(
+                code::INVALID_ACCOUNT_ID,
+                format!(
+                    "Could not route to {path}, perhaps your object identifier is invalid? \
+                     (an account id is 32 lowercase hexadecimal characters)"
+                ),
+            )],
+        ));
+    }
+    Ok(match endpoint {
+        Endpoint::List => list(&shared, account, parts.uri.query().unwrap_or("")),
+        Endpoint::Batch => batch(&shared, account, &body),
+    })
+}
+
+pub(super) enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+pub(super) async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Broken),
+    }
+}
+
+pub(super) fn authenticated(token: Option<&str>, headers: &HeaderMap) -> bool {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let bearer = text(header::AUTHORIZATION.as_str()).and_then(|value| {
+        let (scheme, credentials) = value.split_once(' ')?;
+        let credentials = credentials.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
+    });
+    match token {
+        Some(expected) => bearer == Some(expected),
+        None => {
+            bearer.is_some() || (text("x-auth-email").is_some() && text("x-auth-key").is_some())
+        }
+    }
+}
+
+pub(super) fn is_account_id(account: &str) -> bool {
+    account.len() == 32
+        && account
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `POST /__fake/faults` (queue faults) and `GET /__fake/requests`.
+pub(super) async fn admin(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    body: Incoming,
+) -> Result<Reply, DropConnection> {
+    match path.strip_prefix(ADMIN_PREFIX) {
+        Some("faults") if method == Method::POST => {}
+        Some("faults") => return Ok(method_not_allowed(Method::POST)),
+        Some("requests") if method == Method::GET => {
+            let count = shared.requests.load(Ordering::SeqCst);
+            return Ok(success(json!({ "requests": count }), None));
+        }
+        Some("requests") => return Ok(method_not_allowed(Method::GET)),
+        _ => {
+            return Ok(failure(
+                StatusCode::NOT_FOUND,
+                vec![ApiError::new(code::NO_ROUTE, "No route for that URI")],
+            ))
+        }
+    }
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return Ok(too_large()),
+        Err(BodyError::Broken) => return Err(DropConnection),
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return Ok(malformed(&e)),
+    };
+    match parse_faults(&value) {
+        Ok(faults) => {
+            shared.lock().faults.extend(faults);
+            let mut reply = Response::new(Full::new(Bytes::new()));
+            *reply.status_mut() = StatusCode::NO_CONTENT;
+            Ok(reply)
+        }
+        Err(errors) => Ok(failure(StatusCode::BAD_REQUEST, errors)),
+    }
+}
+
+/// `[{"status", "headers"?, "body"?}, {"delay_ms"}, {"reset": true}]`, all
+/// or nothing.
+pub(super) fn parse_faults(value: &Value) -> Result<Vec<Fault>, Vec<ApiError>> {
+    let Value::Array(items) = value else {
+        return Err(vec![ApiError::at(
+            code::INVALID_FAULT,
+            "expected an array of faults",
+            "",
+        )]);
+    };
+    let mut faults = Vec::new();
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match parse_fault(item, &format!("/{i}")) {
+            Ok(fault) => faults.push(fault),
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(faults)
+    } else {
+        Err(errors)
+    }
+}
+
+pub(super) fn parse_fault(item: &Value, at: &str) -> Result<Fault, ApiError> {
+    let invalid =
+        |message: &str, pointer: String| ApiError::at(code::INVALID_FAULT, message, pointer);
+    let Value::Object(fields) = item else {
+        return Err(invalid(
+            "expected {\"status\"}, {\"delay_ms\"} or {\"reset\": true}",
+            at.to_string(),
+        ));
+    };
+    let allowed: &[&str] = if fields.contains_key("status") {
+        &["status", "headers", "body"]
+    } else if fields.contains_key("delay_ms") {
+        &["delay_ms"]
+    } else if fields.contains_key("reset") {
+        &["reset"]
+    } else {
+        return Err(invalid(
+            "expected {\"status\"}, {\"delay_ms\"} or {\"reset\": true}",
+            at.to_string(),
+        ));
+    };
+    if let Some(extra) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid("unknown field", pointer(at, extra)));
+    }
+    if let Some(reset) = fields.get("reset") {
+        return match reset {
+            Value::Bool(true) => Ok(Fault::Reset),
+            _ => Err(invalid("must be true", pointer(at, "reset"))),
+        };
+    }
+    if let Some(delay) = fields.get("delay_ms") {
+        return match delay.as_u64() {
+            Some(ms) if Duration::from_millis(ms) <= MAX_DELAY => {
+                Ok(Fault::Delay(Duration::from_millis(ms)))
+            }
+            _ => Err(invalid(
+                "must be an integer number of milliseconds from 0 to 600000",
+                pointer(at, "delay_ms"),
+            )),
+        };
+    }
+    let status = fields
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (200..=599).contains(s))
+        .ok_or_else(|| {
+            invalid(
+                "must be an HTTP status from 200 to 599",
+                pointer(at, "status"),
+            )
+        })?;
+    let mut headers = Vec::new();
+    match fields.get("headers") {
+        None => {}
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                let value = value
+                    .as_str()
+                    .filter(|v| HeaderValue::from_str(v).is_ok())
+                    .ok_or_else(|| {
+                        invalid(
+                            "must be a string usable as a header value",
+                            pointer(&pointer(at, "headers"), name),
+                        )
+                    })?;
+                if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(invalid(
+                        "not a valid header name",
+                        pointer(&pointer(at, "headers"), name),
+                    ));
+                }
+                headers.push((name.clone(), value.to_string()));
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                "must be an object of header names to values",
+                pointer(at, "headers"),
+            ))
+        }
+    }
+    let body = match fields.get("body") {
+        None => canned_envelope(status),
+        Some(Value::String(body)) => body.clone(),
+        Some(_) => return Err(invalid("must be a string", pointer(at, "body"))),
+    };
+    Ok(Fault::Status {
+        status,
+        headers,
+        body,
+    })
+}
+
+pub(super) fn canned_envelope(status: u16) -> String {
+    let message = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Canned error");
+    envelope(
+        false,
+        vec![ApiError::new(
+            code::CANNED_BASE + u32::from(status),
+            message,
+        )],
+        Value::Null,
+        None,
+    )
+    .to_string()
+}
+
+pub(super) fn canned(status: u16, headers: &[(String, String)], body: String) -> Reply {
+    let Ok(status) = StatusCode::from_u16(status) else {
+        return failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            vec![ApiError::new(
+                code::INVALID_FAULT,
+                format!("the queued fault's status {status} is not an HTTP status"),
+            )],
+        );
+    };
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                map.append(name, value);
+            }
+            _ => {
+                return failure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    vec![ApiError::new(
+                        code::INVALID_FAULT,
+                        format!("the queued fault's header {name:?} is not a valid header"),
+                    )],
+                )
+            }
+        }
+    }
+    if !map.contains_key(header::CONTENT_TYPE) {
+        let kind = if serde_json::from_str::<Value>(&body).is_ok() {
+            "application/json"
+        } else if body.trim_start().starts_with('<') {
+            "text/html; charset=utf-8"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        map.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    }
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    *reply.status_mut() = status;
+    *reply.headers_mut() = map;
+    reply
+}
+
+pub(super) fn list(shared: &Shared, account: &str, query: &str) -> Reply {
+    let mut page = 1;
+    let mut per_page = DEFAULT_PER_PAGE;
+    let mut errors = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "page" => match value.parse::<u64>() {
+                Ok(n) if n >= 1 => page = n,
+                _ => errors.push(ApiError::parameter(
+                    "page must be an integer of at least 1",
+                    "page",
+                )),
+            },
+            "per_page" => match value.parse::<u64>() {
+                Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => per_page = n,
+                _ => errors.push(ApiError::parameter(
+                    "per_page must be an integer from 1 to 100",
+                    "per_page",
+                )),
+            },
+            // The real endpoint also filters and sorts; ignoring those
+            // parameters still lists a superset, which is enough here.
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return failure(StatusCode::BAD_REQUEST, errors);
+    }
+    let state = shared.lock();
+    let policies = state
+        .accounts
+        .get(account)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let total = policies.len() as u64;
+    let start =
+        usize::try_from(page.saturating_sub(1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let items: Vec<Value> = policies
+        .iter()
+        .skip(start)
+        .take(per_page as usize)
+        .map(Policy::to_json)
+        .collect();
+    let info = json!({
+        "page": page,
+        "per_page": per_page,
+        "count": items.len(),
+        "total_count": total,
+        "total_pages": total.div_ceil(per_page),
+    });
+    success(Value::Array(items), Some(info))
+}
+
+pub(super) fn batch(shared: &Shared, account: &str, body: &[u8]) -> Reply {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => return malformed(&e),
+    };
+    let Value::Object(document) = value else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            vec![ApiError::at(
+                code::MALFORMED_BODY,
+                "the body must be a JSON object with deletes, patches, puts and posts",
+                "",
+            )],
+        );
+    };
+    let ops = match parse_batch(&document, shared.legacy_ids) {
+        Ok(ops) => ops,
+        Err(errors) => return failure(StatusCode::BAD_REQUEST, errors),
+    };
+
+    let mut state = shared.lock();
+    let stamp = state.next_stamp();
+    // Worked on a copy: the account only changes if every item succeeds.
+    let mut policies = state.accounts.get(account).cloned().unwrap_or_default();
+    let mut missing = Vec::new();
+    let mut not_found = |array: &str, i: usize, id: &PolicyId| {
+        missing.push(ApiError::at(
+            code::POLICY_NOT_FOUND,
+            format!("policy not found: no policy with id {id}"),
+            format!("/{array}/{i}/id"),
+        ));
+    };
+
+    let mut deleted = Vec::new();
+    for (i, id) in ops.deletes.iter().enumerate() {
+        match policies.iter().position(|p| p.id.matches(id)) {
+            Some(at) => deleted.push(json!({ "id": policies.remove(at).id.to_json() })),
+            None => not_found("deletes", i, id),
+        }
+    }
+    let mut patched = Vec::new();
+    for (i, (id, changes)) in ops.patches.iter().enumerate() {
+        match policies.iter_mut().find(|p| p.id.matches(id)) {
+            Some(policy) => {
+                policy.patch(changes, &stamp);
+                patched.push(policy.to_json());
+            }
+            None => not_found("patches", i, id),
+        }
+    }
+    let mut replaced = Vec::new();
+    for (i, (id, body)) in ops.puts.iter().enumerate() {
+        match policies.iter_mut().find(|p| p.id.matches(id)) {
+            Some(policy) => {
+                policy.replace(body, &stamp);
+                replaced.push(policy.to_json());
+            }
+            None => not_found("puts", i, id),
+        }
+    }
+    if !missing.is_empty() {
+        return failure(StatusCode::NOT_FOUND, missing);
+    }
+    let mut created = Vec::new();
+    for body in ops.posts {
+        let id = state.new_uuid(&policies);
+        let policy = Policy::create(id, body, &stamp);
+        created.push(policy.to_json());
+        policies.push(policy);
+    }
+    state.accounts.insert(account.to_string(), policies);
+    success(
+        json!({
+            "deletes": deleted,
+            "patches": patched,
+            "puts": replaced,
+            "posts": created,
+        }),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_legacy_credentials() {
+        let mut headers = HeaderMap::new();
+        assert!(!authenticated(None, &headers));
+        headers.insert("authorization", HeaderValue::from_static("Bearer  "));
+        assert!(!authenticated(None, &headers));
+        headers.insert("authorization", HeaderValue::from_static("bearer abc"));
+        assert!(authenticated(None, &headers));
+        assert!(authenticated(Some("abc"), &headers));
+        assert!(!authenticated(Some("abd"), &headers));
+        let mut legacy = HeaderMap::new();
+        legacy.insert("x-auth-email", HeaderValue::from_static("a@example.com"));
+        assert!(!authenticated(None, &legacy));
+        legacy.insert("x-auth-key", HeaderValue::from_static("k"));
+        assert!(authenticated(None, &legacy));
+        assert!(!authenticated(Some("k"), &legacy));
+    }
+}

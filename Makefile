@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability check-links lint clean fuzz bench
 
 all: build
 
@@ -58,7 +58,13 @@ test-portability: component host
 	tests/portability/node_modules/.bin/jco transpile $(WASM) --instantiation async --quiet -o $(PORTABILITY)
 	node --test --test-reporter=spec tests/portability/portability.test.js
 
-lint: wasm-target
+# Every relative link in the Markdown files (README.md, docs/) must lead to
+# a file that exists, and an #anchor to a heading; Python 3, no packages.
+check-links:
+	python3 .ci/check-links.py
+
+# The link check runs first: it takes a moment, clippy takes minutes.
+lint: check-links wasm-target
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p allow-policies-batch --all-targets -- -D warnings
 	$(CARGO) clippy -p allow-policies-batch --target $(TARGET) -- -D warnings

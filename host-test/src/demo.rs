@@ -5,12 +5,14 @@
 //! policies back through the fake's list endpoint, and prints a short report.
 
 use anyhow::{bail, Context as _};
+use bytes::Bytes;
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::{error_to_json, AllowedHost, TaskHost, TaskOptions};
+use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wasmtime_wasi_http::io::TokioIo;
 
 /// A token for the fake only; it is still never printed.
 const DEMO_TOKEN: &str = "demo-token-for-the-local-fake-api";
@@ -180,49 +182,31 @@ fn write_warnings(report: &mut String, warnings: &Value) -> std::fmt::Result {
     Ok(())
 }
 
-/// One GET over a fresh loopback connection: all the demo needs.
+/// One GET over a fresh loopback connection, through hyper's HTTP/1.1
+/// client: all the demo needs.
 async fn list_policies(fake: &FakeApi, account: &str) -> anyhow::Result<Value> {
     let addr = fake.addr();
-    let path = format!(
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .context("cannot connect to the fake API")?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("cannot speak HTTP/1.1 to the fake API")?;
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!(
         "/client/v4/accounts/{account}/email-security/settings/allow_policies?page=1&per_page=100"
-    );
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {DEMO_TOKEN}\r\naccept: application/json\r\nconnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let raw = String::from_utf8(raw)?;
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .context("malformed response from the fake API")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!(
-            "the list endpoint answered {}",
-            head.lines().next().unwrap_or_default()
-        );
+    ))
+    .header(http::header::HOST, addr.to_string())
+    .header(http::header::AUTHORIZATION, format!("Bearer {DEMO_TOKEN}"))
+    .header(http::header::ACCEPT, "application/json")
+    .body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    drop(sender);
+    let _ = connection.await;
+    if status != http::StatusCode::OK {
+        bail!("the list endpoint answered {status}");
     }
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)?
-    } else {
-        body.to_string()
-    };
-    Ok(serde_json::from_str(&body)?)
-}
-
-fn dechunk(mut body: &str) -> anyhow::Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").context("malformed chunk")?;
-        let size = usize::from_str_radix(size.trim(), 16)?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.push_str(rest.get(..size).context("short chunk")?);
-        body = rest.get(size + 2..).context("short chunk")?;
-    }
+    serde_json::from_slice(&body).context("the list endpoint did not answer JSON")
 }

@@ -5,12 +5,10 @@
 //! Conductor itself cannot run here; `support/fake_conductor.rs` implements
 //! the two endpoints the worker uses, in Conductor's documented shapes.
 
-#[path = "support/fake_conductor.rs"]
-mod fake_conductor;
-
-use fake_conductor::FakeConductor;
+use crate::support::fake_conductor::FakeConductor;
+use crate::support::{self, post, with_fields, TempDir, ACCOUNT, TASK_HOST};
 use host_test::conductor::MAX_REASON_CHARS;
-use host_test::fake_api::{FakeApi, FakeApiOptions, Fault};
+use host_test::fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -18,41 +16,32 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TASK_TYPE: &str = "allow_policies_batch";
-const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 /// Only in the config: no report, log line or output may carry it.
 const TOKEN: &str = "worker-TOKEN-marker-never-reported";
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn fake_api() -> FakeApi {
-    FakeApi::start(FakeApiOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        token: Some(TOKEN.into()),
-        ..FakeApiOptions::default()
-    })
-    .await
-    .unwrap()
+    support::fake_api(Some(TOKEN)).await
 }
 
-fn config_file(api: &FakeApi, extra: Value) -> PathBuf {
-    let mut config = json!({
+/// The worker's config file, in a directory removed when the test ends.
+struct ConfigFile {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+fn config_file(api: &FakeApi, extra: Value) -> ConfigFile {
+    let config = json!({
         "api_token": TOKEN,
         "base_url": api.base_url(),
         "account_id": ACCOUNT,
         "timeout_ms": 20000,
     });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    let path = std::env::temp_dir().join(format!(
-        "task-host-worker-{}-{}.json",
-        std::process::id(),
-        NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
+    let dir = TempDir::new("worker");
+    let path = dir.join("config.json");
+    std::fs::write(&path, with_fields(config, extra).to_string()).unwrap();
+    ConfigFile { _dir: dir, path }
 }
-
-static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A running `task-host worker`, killed if a test ends without stopping it.
 struct Worker {
@@ -66,8 +55,8 @@ struct Stopped {
 }
 
 impl Worker {
-    fn start(conductor: &FakeConductor, config: &PathBuf, extra: &[&str]) -> Worker {
-        let child = Command::new(env!("CARGO_BIN_EXE_task-host"))
+    fn start(conductor: &FakeConductor, config: &ConfigFile, extra: &[&str]) -> Worker {
+        let child = Command::new(TASK_HOST)
             .args([
                 "worker",
                 "--server",
@@ -77,7 +66,7 @@ impl Worker {
             ])
             .args(["--worker-id", "test-worker", "--poll-interval-ms", "50"])
             .args(["--allow-host", "127.0.0.1", "--config"])
-            .arg(config)
+            .arg(&config.path)
             .args(extra)
             .env_remove("CLOUDFLARE_API_TOKEN")
             .env_remove("TASK_HOST_CONFIG")
@@ -156,16 +145,10 @@ impl Drop for Worker {
 }
 
 fn policy(pattern: &str) -> Value {
-    json!({
-        "pattern": pattern,
-        "pattern_type": "EMAIL",
-        "is_regex": false,
-        "is_exempt_recipient": false,
-        "is_trusted_sender": true,
-        "is_acceptable_sender": false,
-        "verify_sender": true,
-        "comments": "added by the worker test",
-    })
+    with_fields(
+        post(pattern),
+        json!({"comments": "added by the worker test"}),
+    )
 }
 
 fn create(pattern: &str) -> Value {
@@ -179,12 +162,13 @@ fn result_of<'a>(results: &'a [Value], task_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no result for {task_id} in {results:?}"))
 }
 
-fn assert_no_secret(stopped: &Stopped, conductor: &FakeConductor) {
+/// Neither the worker's output nor any report it made carries the token.
+fn assert_nothing_reported_the_token(stopped: &Stopped, conductor: &FakeConductor) {
     for update in conductor.updates() {
-        assert!(!update.text.contains(TOKEN), "{}", update.text);
+        support::assert_no_secret(&update.text, &[TOKEN]);
     }
-    assert!(!stopped.stdout.contains(TOKEN), "{}", stopped.stdout);
-    assert!(!stopped.stderr.contains(TOKEN), "{}", stopped.stderr);
+    support::assert_no_secret(&stopped.stdout, &[TOKEN]);
+    support::assert_no_secret(&stopped.stderr, &[TOKEN]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +231,7 @@ async fn tasks_are_polled_run_and_reported_as_completed() {
     let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
     assert_eq!(summary["completed"], 2);
     assert_eq!(summary["unreported"], 0);
-    assert_no_secret(&stopped, &conductor);
+    assert_nothing_reported_the_token(&stopped, &conductor);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +331,7 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
         ),
         (Some(1), Some(4))
     );
-    assert_no_secret(&stopped, &conductor);
+    assert_nothing_reported_the_token(&stopped, &conductor);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,7 +455,7 @@ async fn a_worker_whose_config_every_task_would_reject_does_not_start() {
     assert!(conductor.polls().is_empty());
     assert!(!stopped.stderr.contains(TOKEN));
 
-    let unreachable = Command::new(env!("CARGO_BIN_EXE_task-host"))
+    let unreachable = Command::new(TASK_HOST)
         .args([
             "worker",
             "--server",
@@ -480,7 +464,7 @@ async fn a_worker_whose_config_every_task_would_reject_does_not_start() {
             TASK_TYPE,
         ])
         .arg("--config")
-        .arg(&config)
+        .arg(&config.path)
         .output()
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(2));

@@ -1,5 +1,3 @@
-#![allow(dead_code)]
-
 //! A stand-in for a Conductor server on 127.0.0.1 with exactly the two
 //! endpoints a worker uses, in the shapes Conductor documents:
 //!

@@ -2,14 +2,12 @@
 //! loopback, `task-host run` processes against it, files, exit codes and
 //! stdout. Nothing here talks to anything but 127.0.0.1.
 
+use crate::support::{assert_no_secret, post, with_fields, TempDir, ACCOUNT, TASK_HOST};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
 const TOKEN: &str = "e2e-TOKEN-that-must-never-be-printed";
-const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 
 /// A `task-host fake-api` process, killed when dropped.
 struct FakeApiProcess {
@@ -20,7 +18,7 @@ struct FakeApiProcess {
 
 impl FakeApiProcess {
     fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_task-host"))
+        let mut child = Command::new(TASK_HOST)
             .args(["fake-api", "--listen", "127.0.0.1:0", "--token", TOKEN])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -47,46 +45,41 @@ impl FakeApiProcess {
         }
     }
 
-    /// One HTTP/1.1 exchange on a fresh loopback connection.
+    /// One HTTP/1.1 exchange on a fresh loopback connection, through
+    /// hyper's client.
     fn http(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
-        let status = head[9..12].parse().unwrap();
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            let mut out = String::new();
-            let mut rest = rest;
-            loop {
-                let (size, tail) = rest.split_once("\r\n").unwrap();
-                let size = usize::from_str_radix(size, 16).unwrap();
-                if size == 0 {
-                    break;
-                }
-                out.push_str(&tail[..size]);
-                rest = &tail[size + 2..];
-            }
-            out
-        } else {
-            rest.to_string()
-        };
-        (
-            status,
-            if body.is_empty() {
+        use http_body_util::{BodyExt, Full};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let request = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "127.0.0.1")
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .header("content-type", "application/json")
+                .body(Full::new(bytes::Bytes::from(body.to_string())))
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let json = if body.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_str(&body).unwrap()
-            },
-        )
+                serde_json::from_slice(&body).unwrap()
+            };
+            (status, json)
+        })
     }
 
     fn policies(&self) -> Vec<Value> {
@@ -121,12 +114,6 @@ impl Drop for FakeApiProcess {
     }
 }
 
-fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("task-host-e2e-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// `task-host run` with these documents; the token comes from the environment.
 fn run(
     fake: &FakeApiProcess,
@@ -135,12 +122,13 @@ fn run(
     input: Value,
     extra: &[&str],
 ) -> (Output, Value) {
-    let dir = workdir(name);
-    let mut base = json!({"base_url": fake.base_url, "account_id": ACCOUNT, "timeout_ms": 5000});
-    for (k, v) in config.as_object().unwrap() {
-        base[k] = v.clone();
-    }
-    std::fs::write(dir.join("config.json"), base.to_string()).unwrap();
+    let dir = TempDir::new(&format!("e2e-{name}"));
+    let base = json!({"base_url": fake.base_url, "account_id": ACCOUNT, "timeout_ms": 5000});
+    std::fs::write(
+        dir.join("config.json"),
+        with_fields(base, config).to_string(),
+    )
+    .unwrap();
     std::fs::write(dir.join("input.json"), input.to_string()).unwrap();
     let allow = format!("127.0.0.1:{}", fake.port);
     let mut args = vec!["run", "--config", "config.json", "--input", "input.json"];
@@ -148,27 +136,18 @@ fn run(
         args.extend(["--allow-host", &allow]);
     }
     args.extend(extra.iter().filter(|a| **a != "--no-allow"));
-    let out = Command::new(env!("CARGO_BIN_EXE_task-host"))
+    let out = Command::new(TASK_HOST)
         .args(&args)
-        .current_dir(&dir)
+        .current_dir(dir.path())
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .output()
         .unwrap();
     for stream in [&out.stdout, &out.stderr] {
-        assert!(
-            !String::from_utf8_lossy(stream).contains(TOKEN),
-            "the token was printed"
-        );
+        assert_no_secret(&String::from_utf8_lossy(stream), &[TOKEN]);
     }
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     let doc = serde_json::from_str(&text).unwrap_or(Value::Null);
-    std::fs::remove_dir_all(&dir).unwrap();
     (out, doc)
-}
-
-fn post(pattern: &str) -> Value {
-    json!({"pattern": pattern, "pattern_type": "EMAIL", "is_regex": false, "is_exempt_recipient": false,
-           "is_trusted_sender": true, "is_acceptable_sender": false, "verify_sender": true})
 }
 
 #[test]
@@ -270,7 +249,7 @@ fn a_destination_not_allowed_is_denied_and_not_reached() {
 
 #[test]
 fn bad_flags_exit_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_task-host"))
+    let out = Command::new(TASK_HOST)
         .args(["run", "--config"])
         .output()
         .unwrap();

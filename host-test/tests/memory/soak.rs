@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::{status_kib, MEASURING};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::{default_component_path, error_to_json, AllowedHost, TaskHost, TaskOptions};
 use serde_json::{json, Value};
@@ -136,19 +137,12 @@ async fn run_tasks(
 
 /// `(VmRSS, VmHWM)` of this process, in KiB.
 fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/self/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (status_kib("VmRSS"), status_kib("VmHWM"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_thousand_tasks_sixteen_at_a_time_stay_correct_and_bounded() {
+    let _alone = MEASURING.lock().await;
     let host: &'static TaskHost = Box::leak(Box::new(
         TaskHost::load(&default_component_path()).expect("run `make component` first"),
     ));

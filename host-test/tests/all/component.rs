@@ -3,39 +3,25 @@
 //! interceptor in the host (to see exactly what left the component) or by a
 //! real HTTP server on 127.0.0.1.
 
+use crate::support::{assert_no_secret, host, post, unused_port, with_fields, ACCOUNT};
 use host_test::{
     default_component_path, error_kind, error_to_json, AllowedHost, CannedResponse,
     CapturedRequest, ErrorCode, Intercepted, TaskError, TaskHost, TaskOptions,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "cf-TEST-TOKEN-do-not-print-4b1d";
 const KEY: &str = "cf-LEGACY-KEY-do-not-print-9e7a";
-const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const API: &str = "https://api.cloudflare.com/client/v4";
-
-fn host() -> &'static TaskHost {
-    static HOST: OnceLock<TaskHost> = OnceLock::new();
-    HOST.get_or_init(|| {
-        TaskHost::load(&default_component_path()).expect("run `make component` first")
-    })
-}
+/// The credentials the tests configure; neither may come back.
+const SECRETS: &[&str] = &[TOKEN, KEY];
 
 fn config(extra: Value) -> String {
-    let mut c = json!({"api_token": TOKEN, "account_id": ACCOUNT});
-    for (k, v) in extra.as_object().unwrap() {
-        c[k] = v.clone();
-    }
-    c.to_string()
-}
-
-fn post(pattern: &str) -> Value {
-    json!({"pattern": pattern, "pattern_type": "EMAIL", "is_regex": false, "is_exempt_recipient": false,
-           "is_trusted_sender": true, "is_acceptable_sender": false, "verify_sender": true})
+    with_fields(json!({"api_token": TOKEN, "account_id": ACCOUNT}), extra).to_string()
 }
 
 fn ok_envelope(result: Value) -> Value {
@@ -78,25 +64,20 @@ impl Recorder {
     }
 }
 
-/// Every document that leaves the host passes through here, and none may
-/// carry a credential.
-fn assert_no_secrets(text: &str) {
-    assert!(!text.contains(TOKEN), "the token leaked: {text}");
-    assert!(!text.contains(KEY), "the key leaked: {text}");
-}
-
-/// The output, or the contract's JSON form of the error.
+/// The output, or the contract's JSON form of the error. Every document
+/// that leaves the host passes through here, and none may carry a
+/// credential.
 fn outcome(result: anyhow::Result<Result<String, TaskError>>) -> Result<Value, Value> {
     match result.expect("the host failed to run the component") {
         Ok(text) => {
-            assert_no_secrets(&text);
+            assert_no_secret(&text, SECRETS);
             Ok(serde_json::from_str(&text).expect("the output is JSON"))
         }
         Err(e) => {
             let v = error_to_json(&e);
             assert_eq!(v["kind"], error_kind(&e));
-            assert_no_secrets(&v.to_string());
-            assert_no_secrets(&format!("{e:?}"));
+            assert_no_secret(&v.to_string(), SECRETS);
+            assert_no_secret(&format!("{e:?}"), SECRETS);
             Err(v)
         }
     }
@@ -481,11 +462,7 @@ async fn the_deadline_holds_against_a_slow_server() {
 
 #[tokio::test]
 async fn connection_refused_is_retried_and_not_applied() {
-    // A loopback port with nothing listening.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = unused_port();
     let opts =
         TaskOptions::default().with_allowed_host("127.0.0.1".parse::<AllowedHost>().unwrap());
     let cfg = config(

@@ -19,9 +19,6 @@
 //! `format` is asserted (`uuid`, `date-time`): a policy id that is not a
 //! UUID string is exactly what the live API refuses.
 
-// Each test binary that includes this module uses only some of it.
-#![allow(dead_code)]
-
 use jsonschema::Validator;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -177,18 +174,4 @@ pub fn client_error() -> Validator {
             json_content()
         ),
     )
-}
-
-/// Every error the validator finds, each with where it is.
-pub fn errors(validator: &Validator, instance: &Value) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .map(|e| {
-            let text = format!("at {:?}: {e}", e.instance_path().as_str());
-            match text.char_indices().nth(300) {
-                Some((cut, _)) => format!("{}...", &text[..cut]),
-                None => text,
-            }
-        })
-        .collect()
 }

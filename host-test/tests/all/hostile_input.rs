@@ -4,28 +4,17 @@
 //! that the config points at, and the host allows, counts what reaches it),
 //! never echoes a credential, and leaves the host serving the next task.
 
-#[path = "support/misbehaving_server.rs"]
-mod misbehaving_server;
-
-use host_test::{
-    default_component_path, error_to_json, AllowedHost, TaskHost, TaskOptions, CACHE_DIR_ENV,
-};
-use misbehaving_server::{response, MisbehavingServer, Script};
+use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
+use crate::support::{assert_no_secret, host, TempDir, ACCOUNT, TASK_HOST};
+use host_test::{error_to_json, AllowedHost, TaskOptions, CACHE_DIR_ENV};
 use serde_json::{json, Value};
 use std::process::Command;
-use std::sync::OnceLock;
 
 const TOKEN: &str = "cf-HOSTILE-TOKEN-must-not-leak-0c4e";
 const KEY: &str = "cf-HOSTILE-KEY-must-not-leak-a81f";
 const PASSWORD: &str = "url-PASSWORD-must-not-leak-66d2";
-const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-
-fn host() -> &'static TaskHost {
-    static HOST: OnceLock<TaskHost> = OnceLock::new();
-    HOST.get_or_init(|| {
-        TaskHost::load(&default_component_path()).expect("run `make component` first")
-    })
-}
+/// Every secret the tests plant; none may come back.
+const SECRETS: &[&str] = &[TOKEN, KEY, PASSWORD];
 
 async fn server() -> MisbehavingServer {
     let ok = r#"{"success":true,"errors":[],"messages":[],"result":{}}"#;
@@ -46,12 +35,6 @@ fn one_delete() -> Value {
     json!({"account_id": ACCOUNT, "deletes": [{"id": 1}]})
 }
 
-fn assert_no_secret(text: &str) {
-    for secret in [TOKEN, KEY, PASSWORD] {
-        assert!(!text.contains(secret), "a secret leaked: {text}");
-    }
-}
-
 /// Runs a task that must be refused: returns the error document after
 /// checking that nothing reached the server and nothing leaked.
 async fn refused(server: &MisbehavingServer, config: &str, input: &str) -> Value {
@@ -62,11 +45,11 @@ async fn refused(server: &MisbehavingServer, config: &str, input: &str) -> Value
     let err = match outcome {
         Ok(out) => panic!("expected a refusal, got {out}"),
         Err(e) => {
-            assert_no_secret(&format!("{e:?}"));
+            assert_no_secret(&format!("{e:?}"), SECRETS);
             error_to_json(&e)
         }
     };
-    assert_no_secret(&err.to_string());
+    assert_no_secret(&err.to_string(), SECRETS);
     assert_eq!(server.received().len(), 0, "something was sent: {err}");
     assert_eq!(
         (
@@ -249,8 +232,7 @@ async fn deep_nesting_is_invalid_json_not_a_crash() {
 
 #[test]
 fn the_command_line_refuses_the_same_way_and_prints_no_secret() {
-    let dir = std::env::temp_dir().join(format!("task-host-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hostile");
     let config = dir.join("config.json");
     let input = dir.join("input.json");
     std::fs::write(
@@ -265,21 +247,21 @@ fn the_command_line_refuses_the_same_way_and_prints_no_secret() {
         json!({"account_id": "../../user", "deletes": [{"id": 1}]}).to_string(),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_task-host"))
+    let out = Command::new(TASK_HOST)
         .args(["run", "--config"])
         .arg(&config)
         .arg("--input")
         .arg(&input)
-        .env(CACHE_DIR_ENV, &dir)
+        .env(CACHE_DIR_ENV, dir.path())
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert_no_secret(&stdout);
-    assert_no_secret(&stderr);
+    assert_no_secret(&stdout, SECRETS);
+    assert_no_secret(&stderr, SECRETS);
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         pointers(&doc["error"]),

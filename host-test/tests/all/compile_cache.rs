@@ -5,32 +5,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::TempDir;
 use host_test::{default_component_path, CacheMode, CacheOutcome, TaskHost, TaskOptions};
 
-/// A directory under the system temp dir, removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "task-host-compile-cache-{}-{test}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// Not created yet, so that the host has to create it.
-    fn cache(&self) -> PathBuf {
-        self.0.join("cache")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A test's cache directory inside its temporary one: not created yet, so
+/// that the host has to create it.
+fn cache_in(tmp: &TempDir) -> PathBuf {
+    tmp.join("cache")
 }
 
 fn component() -> PathBuf {
@@ -65,8 +46,8 @@ async fn assert_works(host: &TaskHost) {
 
 #[tokio::test]
 async fn the_first_load_stores_an_entry_and_the_second_uses_it() {
-    let tmp = TempDir::new("hit");
-    let cache = tmp.cache();
+    let tmp = TempDir::new("compile-cache-hit");
+    let cache = cache_in(&tmp);
 
     let first = load(&component(), &cache);
     assert_eq!(first.cache_outcome(), CacheOutcome::Miss);
@@ -86,8 +67,8 @@ async fn the_first_load_stores_an_entry_and_the_second_uses_it() {
 #[test]
 fn the_cache_directory_and_entries_are_private() {
     use std::os::unix::fs::PermissionsExt as _;
-    let tmp = TempDir::new("private");
-    let cache = tmp.cache();
+    let tmp = TempDir::new("compile-cache-private");
+    let cache = cache_in(&tmp);
     let host = load(&component(), &cache);
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&cache), 0o700);
@@ -97,8 +78,8 @@ fn the_cache_directory_and_entries_are_private() {
 /// Loads once to create the entry, damages it with `damage`, and checks that
 /// the next load notices, rebuilds, works, and leaves a good entry behind.
 async fn assert_rebuilt_after(test: &str, damage: impl FnOnce(&Path)) {
-    let tmp = TempDir::new(test);
-    let cache = tmp.cache();
+    let tmp = TempDir::new(&format!("compile-cache-{test}"));
+    let cache = cache_in(&tmp);
     let entry = load(&component(), &cache)
         .cache_entry()
         .unwrap()
@@ -199,9 +180,9 @@ fn variant_of(component: &Path, dir: &Path, build: &str) -> PathBuf {
 
 #[tokio::test]
 async fn a_different_component_gets_an_entry_of_its_own() {
-    let tmp = TempDir::new("variant");
-    let cache = tmp.cache();
-    let variant = variant_of(&component(), &tmp.0, "another build");
+    let tmp = TempDir::new("compile-cache-variant");
+    let cache = cache_in(&tmp);
+    let variant = variant_of(&component(), tmp.path(), "another build");
 
     let original = load(&component(), &cache);
     assert_eq!(original.cache_outcome(), CacheOutcome::Miss);
@@ -229,9 +210,9 @@ async fn a_different_component_gets_an_entry_of_its_own() {
 
 #[tokio::test]
 async fn another_components_intact_entry_is_not_trusted() {
-    let tmp = TempDir::new("swapped");
-    let cache = tmp.cache();
-    let variant = variant_of(&component(), &tmp.0, "another build");
+    let tmp = TempDir::new("compile-cache-swapped");
+    let cache = cache_in(&tmp);
+    let variant = variant_of(&component(), tmp.path(), "another build");
     let original_entry = load(&component(), &cache)
         .cache_entry()
         .unwrap()
@@ -246,8 +227,8 @@ async fn another_components_intact_entry_is_not_trusted() {
 
 #[tokio::test]
 async fn without_a_usable_directory_the_component_is_just_compiled() {
-    let tmp = TempDir::new("unusable");
-    let file = tmp.0.join("a-file");
+    let tmp = TempDir::new("compile-cache-unusable");
+    let file = tmp.join("a-file");
     fs::write(&file, b"not a directory").unwrap();
 
     let host = load(&component(), &file.join("cache"));
@@ -265,8 +246,8 @@ async fn without_a_usable_directory_the_component_is_just_compiled() {
 #[tokio::test]
 async fn an_unwritable_directory_still_serves_its_entries() {
     use std::os::unix::fs::PermissionsExt as _;
-    let tmp = TempDir::new("read-only");
-    let cache = tmp.cache();
+    let tmp = TempDir::new("compile-cache-read-only");
+    let cache = cache_in(&tmp);
     load(&component(), &cache);
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o500)).unwrap();
 
@@ -278,10 +259,10 @@ async fn an_unwritable_directory_still_serves_its_entries() {
 
 #[test]
 fn a_missing_component_is_still_reported_as_before() {
-    let tmp = TempDir::new("missing");
+    let tmp = TempDir::new("compile-cache-missing");
     let message = TaskHost::load_with_cache(
         Path::new("/nonexistent/allow_policies_batch.wasm"),
-        CacheMode::Dir(tmp.cache()),
+        CacheMode::Dir(cache_in(&tmp)),
     )
     .err()
     .unwrap()
@@ -291,11 +272,11 @@ fn a_missing_component_is_still_reported_as_before() {
 
 #[test]
 fn old_entries_are_pruned() {
-    let tmp = TempDir::new("prune");
-    let cache = tmp.cache();
+    let tmp = TempDir::new("compile-cache-prune");
+    let cache = cache_in(&tmp);
     let mut latest = None;
     for build in 0..6 {
-        let variant = variant_of(&component(), &tmp.0, &format!("build {build}"));
+        let variant = variant_of(&component(), tmp.path(), &format!("build {build}"));
         latest = Some(load(&variant, &cache).cache_entry().unwrap().to_path_buf());
     }
     let left = entries(&cache);

@@ -5,16 +5,14 @@
 //! the server, that the task returned within its deadline, and that neither
 //! credential appears anywhere in what the task or the command printed.
 
-#[path = "support/misbehaving_server.rs"]
-mod misbehaving_server;
-
-use host_test::{
-    default_component_path, error_to_json, AllowedHost, TaskHost, TaskOptions, CACHE_DIR_ENV,
+use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
+use crate::support::{
+    assert_no_secret, host, post, unused_port, with_fields, TempDir, ACCOUNT, TASK_HOST,
 };
-use misbehaving_server::{response, MisbehavingServer, Script};
+use host_test::{error_to_json, AllowedHost, TaskOptions, CACHE_DIR_ENV};
 use serde_json::{json, Value};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 const TOKEN: &str = "cf-FAULT-TOKEN-must-not-leak-7d3a";
 const EMAIL: &str = "automation@example.com";
 const KEY: &str = "cf-FAULT-KEY-must-not-leak-51be";
-const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+/// The credentials the tests configure; neither may come back.
+const SECRETS: &[&str] = &[TOKEN, KEY];
 
 /// How far past `timeout_ms` a task may return: the host's own work around
 /// the guest's deadline (instantiation, one last poll), with room for a
@@ -34,37 +33,29 @@ const PROCESS_MARGIN: Duration = Duration::from_millis(3000);
 
 const OK_BODY: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"deletes":[{"id":2401}],"patches":[],"puts":[],"posts":[{"id":"b6c1a0de-5a4f-4f4a-9c9e-0e4a6f0d1c11"}]}}"#;
 
-fn host() -> &'static TaskHost {
-    static HOST: OnceLock<TaskHost> = OnceLock::new();
-    HOST.get_or_init(|| {
-        TaskHost::load(&default_component_path()).expect("run `make component` first")
-    })
-}
-
-/// A cache directory of this test binary's own, filled once so that the
-/// timed `task-host` runs load compiled code instead of compiling.
-fn cli_cache_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
+/// A cache directory of these tests' own, filled once so that the timed
+/// `task-host` runs load compiled code instead of compiling. (Kept until
+/// the process ends: a static is never dropped.)
+fn cli_cache_dir() -> &'static Path {
+    static DIR: OnceLock<TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("task-host-faults-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_task-host"))
+        let dir = TempDir::new("faults");
+        let out = Command::new(TASK_HOST)
             .arg("describe")
-            .env(CACHE_DIR_ENV, &dir)
+            .env(CACHE_DIR_ENV, dir.path())
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         dir
     })
+    .path()
 }
 
 fn small_batch() -> Value {
     json!({
         "account_id": ACCOUNT,
         "deletes": [{"id": 2401}],
-        "posts": [{"pattern": "alerts@monitoring.example.com", "pattern_type": "EMAIL",
-                   "is_regex": false, "is_exempt_recipient": false, "is_trusted_sender": true,
-                   "is_acceptable_sender": false, "verify_sender": true}],
+        "posts": [post("alerts@monitoring.example.com")],
     })
 }
 
@@ -171,10 +162,7 @@ impl Scenario {
         if let Some(limit) = self.max_response_bytes {
             config["max_response_bytes"] = json!(limit);
         }
-        for (k, v) in credentials.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        config.to_string()
+        with_fields(config, credentials).to_string()
     }
 
     /// Runs the scenario in the host, then through `task-host`, each
@@ -211,7 +199,7 @@ impl Scenario {
         };
         self.check_document(&document, outcome.is_ok(), "in process");
         self.check_timing(elapsed, IN_PROCESS_MARGIN, "in process");
-        assert_no_secret(&printed);
+        assert_no_secret(&printed, SECRETS);
         self.check_server(&server, "Authorization", &format!("Bearer {TOKEN}"));
     }
 
@@ -219,7 +207,7 @@ impl Scenario {
         let server =
             MisbehavingServer::start_with_receive_buffer(self.scripts.clone(), self.receive_buffer)
                 .await;
-        let dir = tempdir();
+        let dir = TempDir::new("fault");
         let config_path = dir.join("config.json");
         let input_path = dir.join("input.json");
         let config = self.config(
@@ -228,11 +216,11 @@ impl Scenario {
         );
         std::fs::write(&config_path, config).unwrap();
         std::fs::write(&input_path, self.input.to_string()).unwrap();
-        let cache = cli_cache_dir().clone();
+        let cache = cli_cache_dir();
         let port = server.port();
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_task-host"))
+            Command::new(TASK_HOST)
                 .args(["run", "--config"])
                 .arg(&config_path)
                 .arg("--input")
@@ -246,7 +234,7 @@ impl Scenario {
         .await
         .unwrap();
         let elapsed = started.elapsed();
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
 
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -265,8 +253,8 @@ impl Scenario {
         };
         self.check_document(&document, succeeded, "task-host");
         self.check_timing(elapsed, PROCESS_MARGIN, "task-host");
-        assert_no_secret(&stdout);
-        assert_no_secret(&stderr);
+        assert_no_secret(&stdout, SECRETS);
+        assert_no_secret(&stderr, SECRETS);
         self.check_server(&server, "X-Auth-Key", KEY);
     }
 
@@ -342,20 +330,6 @@ impl Scenario {
             assert_eq!(request.header(header), Some(credential));
         }
     }
-}
-
-fn assert_no_secret(text: &str) {
-    for secret in [TOKEN, KEY] {
-        assert!(!text.contains(secret), "a credential leaked: {text}");
-    }
-}
-
-fn tempdir() -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("task-host-fault-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn ok_head(length: usize) -> Vec<u8> {
@@ -642,10 +616,7 @@ async fn an_early_answer_to_an_unread_body_is_classified_by_its_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_is_retried_and_never_applied() {
     // A port that was just free: nothing listens on it.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = unused_port();
     let mut s = Scenario::new(vec![Script::Close], transport_failure(false, 3));
     s.timeout_ms = 5000;
     let base_url = format!("http://127.0.0.1:{port}/client/v4");
@@ -664,7 +635,7 @@ async fn connection_refused_is_retried_and_never_applied() {
     s.check_timing(elapsed, IN_PROCESS_MARGIN, "in process");
     // Two backoffs of at least half a second and one second.
     assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
-    assert_no_secret(&format!("{doc} {err:?}"));
+    assert_no_secret(&format!("{doc} {err:?}"), SECRETS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,19 +3,15 @@
 //! safely carry another request (closed by the server, its response not
 //! read to the end, its runtime gone) is never lent again. Loopback only.
 
-#[path = "support/misbehaving_server.rs"]
-mod misbehaving_server;
-
-use host_test::fake_api::{FakeApi, FakeApiOptions};
+use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
+use crate::support::{fake_api, post, with_fields, ACCOUNT};
 use host_test::{default_component_path, AllowedHost, CacheMode, TaskHost, TaskOptions};
-use misbehaving_server::{response, MisbehavingServer, Script};
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const TOKEN: &str = "connections-TOKEN";
-const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 
 /// Each test gets its own host, hence its own pool of connections.
 fn new_host() -> TaskHost {
@@ -28,31 +24,13 @@ fn options() -> TaskOptions {
 }
 
 fn config(base_url: &str, extra: Value) -> String {
-    let mut config = json!({"api_token": TOKEN, "account_id": ACCOUNT, "base_url": base_url});
-    for (k, v) in extra.as_object().unwrap() {
-        config[k] = v.clone();
-    }
-    config.to_string()
+    let config = json!({"api_token": TOKEN, "account_id": ACCOUNT, "base_url": base_url});
+    with_fields(config, extra).to_string()
 }
 
 /// A batch that creates one policy with a pattern of its own.
 fn input(n: usize) -> String {
-    json!({"posts": [{
-        "pattern": format!("sender{n}@example.com"), "pattern_type": "EMAIL", "is_regex": false,
-        "is_exempt_recipient": false, "is_trusted_sender": true,
-        "is_acceptable_sender": false, "verify_sender": true,
-    }]})
-    .to_string()
-}
-
-async fn fake_api() -> FakeApi {
-    FakeApi::start(FakeApiOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        token: Some(TOKEN.into()),
-        ..FakeApiOptions::default()
-    })
-    .await
-    .expect("the fake starts on loopback")
+    json!({"posts": [post(&format!("sender{n}@example.com"))]}).to_string()
 }
 
 async fn run_ok(host: &TaskHost, config: &str, n: usize) -> Value {
@@ -66,7 +44,7 @@ async fn run_ok(host: &TaskHost, config: &str, n: usize) -> Value {
 
 #[tokio::test]
 async fn consecutive_tasks_share_one_connection() {
-    let fake = fake_api().await;
+    let fake = fake_api(Some(TOKEN)).await;
     let host = new_host();
     let config = config(&fake.base_url(), json!({}));
     for n in 0..5 {
@@ -81,7 +59,7 @@ async fn consecutive_tasks_share_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_in_flight_each_get_a_connection_and_later_tasks_reuse_them() {
-    let fake = fake_api().await;
+    let fake = fake_api(Some(TOKEN)).await;
     let host = Arc::new(new_host());
     let config = Arc::new(config(&fake.base_url(), json!({})));
     let wave = |first: usize| {
@@ -136,7 +114,7 @@ async fn a_server_that_closes_after_each_answer_gets_a_new_connection_each_time(
 /// response has arrived, else it closes it.)
 #[tokio::test]
 async fn a_response_not_read_to_its_end_is_not_mistaken_for_the_next_one() {
-    let fake = fake_api().await;
+    let fake = fake_api(Some(TOKEN)).await;
     let host = new_host();
     let short = config(&fake.base_url(), json!({"max_response_bytes": 16}));
     let error = host
@@ -157,7 +135,7 @@ async fn a_response_not_read_to_its_end_is_not_mistaken_for_the_next_one() {
 #[test]
 fn connections_stay_with_the_runtime_that_opened_them() {
     let server_runtime = tokio::runtime::Runtime::new().unwrap();
-    let fake = server_runtime.block_on(fake_api());
+    let fake = server_runtime.block_on(fake_api(Some(TOKEN)));
     let host = new_host();
     let config = config(&fake.base_url(), json!({}));
 

@@ -1,19 +1,10 @@
 //! The files in `examples/` are what users copy: each must parse, and each
 //! must agree with what the component actually does.
 
-use host_test::{default_component_path, TaskHost, TaskOptions};
+use crate::support::{examples_dir, host, read_example as read};
+use host_test::TaskOptions;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-fn read(relative: &str) -> Value {
-    let path = examples().join(relative);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
 
 fn json_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -35,8 +26,7 @@ fn config() -> String {
 }
 
 async fn prepare(input: &Value) -> Value {
-    let host = TaskHost::load(&default_component_path()).unwrap();
-    let out = host
+    let out = host()
         .prepare(&TaskOptions::default(), &config(), &input.to_string())
         .await
         .unwrap();
@@ -46,7 +36,7 @@ async fn prepare(input: &Value) -> Value {
 #[test]
 fn every_example_file_is_json() {
     let mut files = Vec::new();
-    json_files(&examples(), &mut files);
+    json_files(&examples_dir(), &mut files);
     assert!(files.len() >= 6, "{files:?}");
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -8,17 +8,21 @@
 //! the test waits for it with a timeout of its own: a guest that never hands
 //! control back to the runtime would keep the host's timer from firing, and
 //! then the test fails instead of hanging.
+//!
+//! The test that measures this process's resident memory while a guest
+//! sets long method names is in the `memory` binary
+//! (`tests/memory/hostile_guest.rs`), away from the tests here.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::support::{host as real, hostile_component_path, ACCOUNT};
 use host_test::{
-    default_component_path, error_kind, AllowedHost, CannedResponse, CapturedRequest, TaskError,
-    TaskHost, TaskOptions, WallClockLimitExceeded, MAX_METHOD_LEN, MAX_RESOURCES, MEMORY_LIMIT,
+    error_kind, AllowedHost, CannedResponse, CapturedRequest, TaskError, TaskHost, TaskOptions,
+    WallClockLimitExceeded, MAX_RESOURCES, MEMORY_LIMIT,
 };
 use serde_json::{json, Value};
 use wasmtime::component::ResourceTableError;
@@ -33,54 +37,13 @@ const MARGIN: Duration = Duration::from_secs(30);
 
 type CallResult = anyhow::Result<Result<String, TaskError>>;
 
-fn hostile_path() -> PathBuf {
-    let path = default_component_path().with_file_name("hostile_guest.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make hostile`",
-        path.display()
-    );
-    path
-}
-
 /// One host of the hostile component, shared by the tests, which run in
 /// parallel: each misbehaviour also happens next to the others.
 fn hostile() -> &'static TaskHost {
     static HOST: OnceLock<TaskHost> = OnceLock::new();
-    HOST.get_or_init(|| TaskHost::load(&hostile_path()).expect("the hostile component loads"))
-}
-
-fn real() -> &'static TaskHost {
-    static HOST: OnceLock<TaskHost> = OnceLock::new();
     HOST.get_or_init(|| {
-        TaskHost::load(&default_component_path()).expect("run `make component` first")
+        TaskHost::load(&hostile_component_path()).expect("the hostile component loads")
     })
-}
-
-/// Tests that make this process hold a lot of memory (a guest that fills
-/// its own, resources piled up in the host) share this lock; a test that
-/// measures the process's resident memory holds it alone, so that it sees
-/// only what its own call costs.
-static MEMORY: RwLock<()> = RwLock::new(());
-
-fn memory_heavy() -> RwLockReadGuard<'static, ()> {
-    MEMORY.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn measuring_memory() -> RwLockWriteGuard<'static, ()> {
-    MEMORY.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// This process's resident memory (`VmRSS`), in bytes.
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().strip_suffix("kB"))
-        .and_then(|kib| kib.trim().parse::<u64>().ok())
-        .expect("/proc/self/status gives VmRSS in kB");
-    kib * 1024
 }
 
 fn opts() -> TaskOptions {
@@ -209,7 +172,7 @@ async fn real_task_succeeds() {
         )
         .into()
     });
-    let config = json!({"api_token": "hostile-test-token", "account_id": "023e105f4ecef8ad9ca31a8372d0c353"});
+    let config = json!({"api_token": "hostile-test-token", "account_id": ACCOUNT});
     let output = real()
         .run_task(
             &opts,
@@ -328,7 +291,6 @@ fn a_server_that_never_answers_is_ended_by_the_wall_clock_and_the_connection_clo
 
 #[test]
 fn allocating_without_bound_stops_at_the_memory_limit() {
-    let _heavy = memory_heavy();
     // The allocator finds the memory full and aborts: `unreachable`. Were
     // the limit not enforced, the guest would still be allocating when the
     // wall clock ended it.
@@ -373,7 +335,6 @@ fn a_panic_and_unreachable_are_traps() {
 /// this guest would make the host hold its 512 MiB within the wall clock.)
 #[test]
 fn piling_up_host_resources_stops_at_the_resource_limit() {
-    let _heavy = memory_heavy();
     let value_bytes = 60 * 1024;
     let result = misbehave(
         hostile(),
@@ -393,78 +354,6 @@ fn piling_up_host_resources_stops_at_the_resource_limit() {
     );
     // What the host held for the guest when it was stopped.
     assert!(MAX_RESOURCES * value_bytes < MEMORY_LIMIT / 4);
-    assert_still_serves(hostile());
-}
-
-/// The report of a `long-method` call with `input`.
-fn set_long_method(opts: TaskOptions, input: Value) -> Value {
-    let output = misbehave(hostile(), opts, Call::Run, input)
-        .expect("set-method refusals are not host failures")
-        .expect("the guest reports its calls");
-    serde_json::from_str(&output).unwrap()
-}
-
-/// A custom method name stays in its request resource, in host memory
-/// outside the guest's limit. A long one is refused and not kept: otherwise
-/// 64 requests given a 16 MiB name would make the host hold 1 GiB for a guest
-/// that uses 16 MiB of its own memory.
-#[test]
-fn long_custom_method_names_are_refused_without_holding_host_memory() {
-    let _alone = measuring_memory();
-    for (name, accepted) in [
-        ("PURGE".to_string(), 4),
-        ("M".repeat(MAX_METHOD_LEN), 4),
-        ("M".repeat(MAX_METHOD_LEN + 1), 0),
-    ] {
-        let report = set_long_method(
-            opts(),
-            json!({"mode": "long-method", "method": name, "count": 4}),
-        );
-        assert_eq!(report["accepted"], accepted, "{report}");
-        let kept = if accepted > 0 { &name } else { "Method::Get" };
-        assert_eq!(report["first_method"], kept, "{report}");
-    }
-
-    // The guest holds all its requests while the host answers its GET: the
-    // host is at its fullest then. The interceptor answers; nothing is sent.
-    let name_bytes = 16 * 1024 * 1024;
-    let requests = 64;
-    let peak = Arc::new(AtomicU64::new(0));
-    let sample = peak.clone();
-    let opts = opts()
-        .with_wall_clock_limit(Duration::from_secs(20))
-        .with_allowed_host(AllowedHost::with_port("127.0.0.1", 9).unwrap())
-        .with_interceptor(move |_: CapturedRequest| {
-            sample.store(resident_bytes(), Ordering::SeqCst);
-            CannedResponse::new(204).into()
-        });
-    let before = resident_bytes();
-    let report = set_long_method(
-        opts,
-        json!({"mode": "long-method", "bytes": name_bytes, "count": requests,
-               "url": "http://127.0.0.1:9/"}),
-    );
-    let peak = peak.load(Ordering::SeqCst);
-    let after = resident_bytes();
-    eprintln!(
-        "resident memory: {} MiB before, {} MiB with the requests held, {} MiB after",
-        before >> 20,
-        peak >> 20,
-        after >> 20
-    );
-    assert_eq!(report["status"], 204, "{report}");
-    assert_eq!(report["method_bytes"], name_bytes, "{report}");
-    assert_eq!(report["calls"], requests, "{report}");
-    assert_eq!(report["accepted"], 0, "{report}");
-    assert_eq!(report["first_method"], "Method::Get", "{report}");
-    // The guest's own copy of the name (16 MiB) and the host's transient
-    // one while it refuses a call fit; one kept copy per request does not.
-    let growth = peak.saturating_sub(before);
-    assert!(
-        growth <= 64 * 1024 * 1024,
-        "the host's resident memory grew by {} MiB",
-        growth >> 20
-    );
     assert_still_serves(hostile());
 }
 
@@ -618,9 +507,8 @@ fn the_guest_finds_no_environment_files_stdin_or_sockets() {
 /// serves; so does the real component's host in the same process.
 #[test]
 fn one_host_survives_every_misbehaviour_in_turn() {
-    let _heavy = memory_heavy();
     let host: &'static TaskHost = Box::leak(Box::new(
-        TaskHost::load(&hostile_path()).expect("the hostile component loads"),
+        TaskHost::load(&hostile_component_path()).expect("the hostile component loads"),
     ));
     for (mode, expected) in [
         ("spin", "wall clock"),

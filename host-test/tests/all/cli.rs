@@ -1,17 +1,18 @@
 //! `task-host` as a user runs it: a process, files, stdout and exit codes.
 
-use serde_json::Value;
-use std::path::PathBuf;
+use crate::support::{
+    assert_no_secret, examples_dir, fake_api, hostile_component_path, post, TempDir, ACCOUNT,
+    TASK_HOST,
+};
+use host_test::fake_api::{FakeApi, Fault};
+use serde_json::{json, Value};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const TOKEN: &str = "cf-CLI-TOKEN-never-shown-31c7";
 
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
 fn task_host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_task-host"))
+    Command::new(TASK_HOST)
         .args(args)
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .output()
@@ -26,8 +27,8 @@ fn stdout_json(out: &Output) -> Value {
 
 #[test]
 fn dry_run_of_the_example_uses_the_environment_token_and_redacts_it() {
-    let config = examples().join("config.json");
-    let input = examples().join("batch.json");
+    let config = examples_dir().join("config.json");
+    let input = examples_dir().join("batch.json");
     let out = task_host(&[
         "run",
         "--config",
@@ -47,17 +48,16 @@ fn dry_run_of_the_example_uses_the_environment_token_and_redacts_it() {
     assert_eq!(doc["request"]["headers"]["Authorization"], "[redacted]");
     assert_eq!(doc["counts"]["posts"], 3);
     for stream in [&out.stdout, &out.stderr] {
-        assert!(!String::from_utf8_lossy(stream).contains(TOKEN));
+        assert_no_secret(&String::from_utf8_lossy(stream), &[TOKEN]);
     }
 }
 
 #[test]
 fn invalid_input_exits_1_with_the_error_document() {
-    let dir = std::env::temp_dir().join(format!("task-host-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cli");
     let input = dir.join("input.json");
     std::fs::write(&input, r#"{"deletes":[{"id":"nope"}]}"#).unwrap();
-    let config = examples().join("config.json");
+    let config = examples_dir().join("config.json");
     let out = task_host(&[
         "run",
         "--config",
@@ -69,7 +69,6 @@ fn invalid_input_exits_1_with_the_error_document() {
     let doc = stdout_json(&out);
     assert_eq!(doc["error"]["kind"], "invalid_input");
     assert_eq!(doc["error"]["errors"][0]["pointer"], "/deletes/0/id");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -106,10 +105,8 @@ fn a_guest_that_outlives_its_timeout_is_ended_soon_after_it() {
     // The hostile test component sleeps for an hour when asked to; the
     // config's timeout_ms, not the host's ten-minute default, decides when
     // the command gives up on it.
-    let component = host_test::default_component_path().with_file_name("hostile_guest.wasm");
-    assert!(component.is_file(), "run `make hostile` first");
-    let dir = std::env::temp_dir().join(format!("task-host-cli-sleep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let component = hostile_component_path();
+    let dir = TempDir::new("cli-sleep");
     let config = dir.join("config.json");
     let input = dir.join("input.json");
     std::fs::write(&config, r#"{"timeout_ms": 500}"#).unwrap();
@@ -125,7 +122,7 @@ fn a_guest_that_outlives_its_timeout_is_ended_soon_after_it() {
         input.to_str().unwrap(),
     ]);
     let elapsed = started.elapsed();
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -192,15 +189,13 @@ fn leaked(secret: &str, text: &str) -> Option<String> {
 }
 
 fn run_planted(
-    fake: &host_test::fake_api::FakeApi,
-    dir: &std::path::Path,
+    fake: &FakeApi,
+    dir: &Path,
     secret: &str,
     legacy: bool,
     plant: Plant,
     dry_run: bool,
 ) -> Ran {
-    use serde_json::json;
-    const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
     let mut config = json!({
         "account_id": ACCOUNT,
         "base_url": fake.base_url(),
@@ -213,11 +208,7 @@ fn run_planted(
     } else {
         config["api_token"] = json!(secret);
     }
-    let mut post = json!({
-        "pattern": "alerts@example.com", "pattern_type": "EMAIL", "is_regex": false,
-        "is_exempt_recipient": false, "is_trusted_sender": true,
-        "is_acceptable_sender": false, "verify_sender": true,
-    });
+    let mut post = post("alerts@example.com");
     let mut input = json!({});
     match plant {
         Plant::AccountId => input["account_id"] = json!(secret),
@@ -236,7 +227,7 @@ fn run_planted(
                 }],
                 "messages": [], "result": null,
             });
-            fake.push_fault(host_test::fake_api::Fault::Status {
+            fake.push_fault(Fault::Status {
                 status: 403,
                 headers: Vec::new(),
                 body: body.to_string(),
@@ -307,17 +298,10 @@ mod planted_secrets {
                 .enable_all()
                 .build()
                 .unwrap();
-            let fake = runtime
-                .block_on(host_test::fake_api::FakeApi::start(
-                    host_test::fake_api::FakeApiOptions {
-                        listen: "127.0.0.1:0".parse().unwrap(),
-                        ..Default::default()
-                    },
-                ))
-                .unwrap();
-            let dir = tempdir();
-            let ran = run_planted(&fake, &dir, &secret, legacy, plant, dry_run);
-            std::fs::remove_dir_all(&dir).unwrap();
+            let fake = runtime.block_on(fake_api(None));
+            let dir = TempDir::new("secrets");
+            let ran = run_planted(&fake, dir.path(), &secret, legacy, plant, dry_run);
+            drop(dir);
             runtime.block_on(fake.shutdown());
 
             let document: Value = serde_json::from_str(ran.stdout.trim())
@@ -336,18 +320,5 @@ mod planted_secrets {
                 prop_assert!(!text.contains(TOKEN), "the environment's token is in {}", what);
             }
         }
-    }
-
-    /// A fresh folder for one case's parameter files.
-    fn tempdir() -> std::path::PathBuf {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "task-host-secrets-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

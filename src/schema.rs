@@ -8,7 +8,7 @@
 //! enforces; the tests (`schema/tests.rs`) tie them to it: every key the parsers accept is
 //! described, every default and range is the one in `config.rs` and
 //! `policy.rs`, and the output schema has exactly the keys `success_json`
-//! and `preview_json` write. The host's tests (`host-test/tests/schema.rs`)
+//! and `preview_json` write. The host's tests (`host-test/tests/all/schema/`)
 //! run a real JSON Schema validator over the same text.
 
 /// `{"config": <schema>, "input": <schema>, "output": <schema>}`, each a

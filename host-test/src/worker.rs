@@ -483,14 +483,15 @@ fn redact_value(value: &mut Value, secrets: &Secrets) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
         Value::Object(members) => {
-            let keyed: Vec<(String, Value)> = std::mem::take(members)
-                .into_iter()
-                .map(|(key, mut v)| {
-                    redact_value(&mut v, secrets);
-                    (secrets.redact(&key).into_owned(), v)
-                })
-                .collect();
-            members.extend(keyed);
+            members.values_mut().for_each(|v| redact_value(v, secrets));
+            // Keys are rebuilt only when one holds a credential, which is
+            // rare: the map is not copied for every report.
+            if members.keys().any(|key| secrets.found_in(key)) {
+                *members = std::mem::take(members)
+                    .into_iter()
+                    .map(|(key, v)| (secrets.redact(&key).into_owned(), v))
+                    .collect();
+            }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }

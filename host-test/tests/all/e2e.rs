@@ -2,6 +2,7 @@
 //! loopback, `task-host run` processes against it, files, exit codes and
 //! stdout. Nothing here talks to anything but 127.0.0.1.
 
+use crate::support::loopback_http::{connect, send_on};
 use crate::support::{assert_no_secret, post, with_fields, TempDir, ACCOUNT, TASK_HOST};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -45,41 +46,26 @@ impl FakeApiProcess {
         }
     }
 
-    /// One HTTP/1.1 exchange on a fresh loopback connection, through
-    /// hyper's client.
+    /// One HTTP/1.1 exchange on a fresh loopback connection.
     fn http(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        use http_body_util::{BodyExt, Full};
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async {
-            let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let authorization = format!("Bearer {TOKEN}");
+        let headers = [
+            ("authorization", authorization.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let answer = runtime.block_on(async {
+            let mut sender = connect(addr).await;
+            send_on(&mut sender, addr, method, path, &headers, body)
                 .await
-                .unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let request = http::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "127.0.0.1")
-                .header("authorization", format!("Bearer {TOKEN}"))
-                .header("content-type", "application/json")
-                .body(Full::new(bytes::Bytes::from(body.to_string())))
-                .unwrap();
-            let response = sender.send_request(request).await.unwrap();
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            let json = if body.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&body).unwrap()
-            };
-            (status, json)
-        })
+                .unwrap()
+        });
+        (answer.status, answer.json)
     }
 
     fn policies(&self) -> Vec<Value> {

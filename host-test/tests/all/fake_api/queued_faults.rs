@@ -5,6 +5,7 @@ use super::*;
 use host_test::fake_api::Fault;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn queued_faults_answer_the_next_batches_in_order() {

@@ -4,6 +4,7 @@
 use super::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn only_loopback_addresses_are_accepted() {

@@ -27,8 +27,7 @@ pub(super) fn unpublished_body(preview: &Value) -> Vec<String> {
         .iter_errors(body)
         .filter_map(|e| {
             let at = e.instance_path().as_str().to_string();
-            let integer_id = at.ends_with("/id") && body.pointer(&at).is_some_and(Value::is_u64);
-            if integer_id && warned.contains(&at.as_str()) {
+            if published_schema::is_integer_id(body, &at) && warned.contains(&at.as_str()) {
                 None
             } else {
                 Some(format!(

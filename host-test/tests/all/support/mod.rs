@@ -3,6 +3,7 @@
 //! area makes. Helpers that only one area uses stay in that area's module.
 
 pub mod fake_conductor;
+pub mod loopback_http;
 pub mod misbehaving_server;
 pub mod published_schema;
 

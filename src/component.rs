@@ -7,7 +7,7 @@
 //! answer by any road is caught here.
 
 use crate::bindings::exports::workflow::http_task::task as wit;
-use crate::outcome::{ApiError, Failure, FailureKind};
+use crate::outcome::{ApiError, Failure, FailureKind, Verification};
 use crate::problems::{Document, Problem};
 use crate::redact::Secrets;
 use crate::task::{execute, prepare, preview_json, success_json, TaskError};
@@ -77,6 +77,13 @@ fn call_failure(f: Failure) -> wit::CallFailure {
         retry_after_ms: f.retry_after_ms,
         api_errors: f.api_errors.into_iter().map(api_error).collect(),
         attempts: f.attempts,
+        verification: match f.verification {
+            Verification::NotNeeded => wit::Verification::NotNeeded,
+            Verification::SwitchedOff => wit::Verification::SwitchedOff,
+            Verification::Incomplete => wit::Verification::Incomplete,
+            Verification::NotVisible => wit::Verification::NotVisible,
+            Verification::Undetermined => wit::Verification::Undetermined,
+        },
     }
 }
 

@@ -30,6 +30,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "connect_timeout_ms",
     "max_retries",
     "max_response_bytes",
+    "verify_after_failure",
 ];
 
 /// A credential that must never reach any output: its `Debug` is redacted and
@@ -78,6 +79,9 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     pub max_retries: u32,
     pub max_response_bytes: u64,
+    /// After a failure that may have applied, read the account back to
+    /// tell whether it did ([`crate::verify`]).
+    pub verify_after_failure: bool,
 }
 
 /// Reads the config document; `None` when it has errors (all in `report`).
@@ -141,6 +145,15 @@ pub fn parse_config(value: &Value, report: &mut Report) -> Option<Config> {
         report,
     );
 
+    let verify_after_failure = {
+        let f = field(map, "verify_after_failure", &root);
+        if f.present() {
+            f.boolean(DOC, report)
+        } else {
+            Some(true)
+        }
+    };
+
     if report.error_count() != before {
         return None;
     }
@@ -152,6 +165,7 @@ pub fn parse_config(value: &Value, report: &mut Report) -> Option<Config> {
         connect_timeout_ms: connect_timeout_ms?,
         max_retries: max_retries? as u32,
         max_response_bytes: max_response_bytes?,
+        verify_after_failure: verify_after_failure?,
     })
 }
 

@@ -92,6 +92,55 @@ pub fn parse_retry_after(value: &str, now_unix_ms: u64) -> Option<u64> {
     Some(at.saturating_mul(1000).saturating_sub(now_unix_ms))
 }
 
+/// Parses an RFC 3339 timestamp, as the API writes `created_at`
+/// (`2014-01-01T05:20:00.12345Z`, or with a `+hh:mm`/`-hh:mm` offset), into
+/// milliseconds since the Unix epoch (digits past milliseconds dropped);
+/// `None` for anything else or a time before 1970.
+pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !fits(&b[..19], b"0000-00-00T00:00:00") {
+        return None;
+    }
+    let (year, month, day) = (number(&b[0..4]), number(&b[5..7]), number(&b[8..10]));
+    let (hour, minute, second) = (number(&b[11..13]), number(&b[14..16]), number(&b[17..19]));
+    let mut rest = &b[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        millis = fraction[..digits]
+            .iter()
+            .chain(b"00")
+            .take(3)
+            .fold(0, |n, &d| n * 10 + u64::from(d - b'0'));
+        rest = &fraction[digits..];
+    }
+    let offset: i64 = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), ..] if fits(&rest[1..], b"00:00") => {
+            let minutes = (number(&rest[1..3]) * 60 + number(&rest[4..6])) as i64;
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || year < 1970 {
+        return None;
+    }
+    let month = (month - 1) as usize;
+    if day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let local = days_since_epoch(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    let utc = u64::try_from(local as i64 - offset).ok()?;
+    Some(utc * 1000 + millis)
+}
+
 /// Whether `b` has the shape of `layout`, where `a` stands for an ASCII
 /// letter, `0` for a digit, `_` for a digit or space, and any other byte for itself.
 fn fits(b: &[u8], layout: &[u8]) -> bool {
@@ -371,5 +420,47 @@ mod tests {
         );
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994", 0), None);
         assert_eq!(parse_retry_after("soon", 0), None);
+    }
+
+    #[test]
+    fn rfc3339_timestamps_as_the_api_writes_them() {
+        // 2014-01-01T05:20:00Z is 1388553600 s.
+        assert_eq!(
+            parse_rfc3339_ms("2014-01-01T05:20:00Z"),
+            Some(1_388_553_600_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2014-01-01T05:20:00.12345Z"),
+            Some(1_388_553_600_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2014-01-01T05:20:00.5z"),
+            Some(1_388_553_600_500)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2014-01-01T07:20:00+02:00"),
+            Some(1_388_553_600_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2014-01-01T03:50:00-01:30"),
+            Some(1_388_553_600_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        for bad in [
+            "",
+            "2014-01-01 05:20:00Z",
+            "2014-01-01T05:20:00",
+            "2014-01-01T05:20:00.Z",
+            "2014-13-01T05:20:00Z",
+            "2023-02-29T00:00:00Z",
+            "2014-01-01T24:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2014-01-01T05:20:00+0200",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod json;
 pub mod outcome;
 pub mod pattern;
 pub mod policy;
+pub mod policy_list;
 pub mod problems;
 pub mod redact;
 pub mod regex_syntax;
@@ -21,6 +22,7 @@ pub mod schema;
 pub mod strict_json;
 pub mod task;
 pub mod validate;
+pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;

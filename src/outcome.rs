@@ -28,6 +28,38 @@ pub struct ApiError {
     pub documentation_url: Option<String>,
 }
 
+/// What reading the account back made of a failure; mirrors the WIT
+/// `verification` enum. A verified success is no failure, so it has no
+/// case here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verification {
+    /// The failure cannot have applied the batch: nothing to check.
+    #[default]
+    NotNeeded,
+    /// The config switched verification off.
+    SwitchedOff,
+    /// No verdict: a read failed, was rate-limited, or had no time.
+    Incomplete,
+    /// Two reads a few seconds apart showed none of the batch's effects.
+    NotVisible,
+    /// Some effects visible and others not, or none that can be told
+    /// apart from the state before the batch.
+    Undetermined,
+}
+
+impl Verification {
+    /// The name the failure document gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verification::NotNeeded => "not_needed",
+            Verification::SwitchedOff => "switched_off",
+            Verification::Incomplete => "incomplete",
+            Verification::NotVisible => "not_visible",
+            Verification::Undetermined => "undetermined",
+        }
+    }
+}
+
 /// A failed task, with what an engine needs to decide what to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
@@ -39,6 +71,9 @@ pub struct Failure {
     pub retry_after_ms: Option<u64>,
     pub api_errors: Vec<ApiError>,
     pub attempts: u32,
+    /// What reading the account back showed, for a failure that may have
+    /// applied.
+    pub verification: Verification,
 }
 
 impl Failure {
@@ -52,6 +87,7 @@ impl Failure {
             retry_after_ms: None,
             api_errors: Vec::new(),
             attempts: 0,
+            verification: Verification::NotNeeded,
         }
     }
 
@@ -129,6 +165,9 @@ pub struct Success {
     pub messages: Option<Box<RawValue>>,
     /// `None` when the API sent no `errors` list.
     pub errors: Option<Box<RawValue>>,
+    /// A list's paging (`page`, `per_page`, `count`, `total_count`); `None`
+    /// when absent, as in a batch's answer.
+    pub result_info: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +181,8 @@ struct Envelope<'a> {
     messages: Option<&'a RawValue>,
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result_info: Option<&'a RawValue>,
 }
 
 impl<'a> Envelope<'a> {
@@ -282,6 +323,7 @@ pub fn classify_response(response: &RawResponse, now_unix_ms: u64) -> Result<Suc
                 result: env.result.map(ToOwned::to_owned),
                 messages: list(env.messages).map(ToOwned::to_owned),
                 errors: list(env.errors).map(ToOwned::to_owned),
+                result_info: env.result_info.map(ToOwned::to_owned),
             });
         }
         (200..=299, Some((_, errors))) => {

@@ -1,5 +1,6 @@
-//! The one request a task sends: URL, headers and body, built from checked
-//! parameters, and its redacted form for previews.
+//! The requests a task sends: the batch, built from checked parameters, and
+//! the pages of the policy list that verification reads
+//! ([`crate::policy_list`]); with the redacted form a preview shows.
 
 use crate::config::{Config, Credentials};
 use crate::policy::BatchBody;
@@ -28,26 +29,65 @@ impl std::fmt::Debug for Header {
     }
 }
 
-/// The request exactly as it goes on the wire.
+/// The two methods the task uses: `POST` writes the batch, `GET` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A request exactly as it goes on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchRequest {
+pub struct ApiRequest {
+    pub method: Method,
     pub url: String,
     pub headers: Vec<Header>,
-    /// Serialised JSON.
+    /// Serialised JSON; empty for a `GET`.
     pub body: String,
 }
 
-pub const METHOD: &str = "POST";
-
 /// Builds the request. `account_id` has been checked to be 32 lowercase hex
 /// characters, so it cannot change the URL's shape.
-pub fn build_request(config: &Config, account_id: &str, body: &BatchBody) -> BatchRequest {
+pub fn build_request(config: &Config, account_id: &str, body: &BatchBody) -> ApiRequest {
     let url = format!(
         "{}/accounts/{account_id}/email-security/settings/allow_policies/batch",
         config.base_url.as_str()
     );
+    let mut headers = vec![plain("content-type", "application/json")];
+    headers.extend(common_headers(config));
+    // Plain structs of strings, numbers and booleans always serialise.
+    let body = serde_json::to_string(body).unwrap_or_default();
+    ApiRequest {
+        method: Method::Post,
+        url,
+        headers,
+        body,
+    }
+}
+
+/// A `GET` of `url` under the config's base URL, with the same credentials
+/// and the same identification as the batch.
+pub fn build_read(config: &Config, url: String) -> ApiRequest {
+    ApiRequest {
+        method: Method::Get,
+        url,
+        headers: common_headers(config),
+        body: String::new(),
+    }
+}
+
+/// `accept`, `user-agent` and the credentials: what every request carries.
+fn common_headers(config: &Config) -> Vec<Header> {
     let mut headers = vec![
-        plain("content-type", "application/json"),
         plain("accept", "application/json"),
         plain("user-agent", USER_AGENT),
     ];
@@ -66,9 +106,7 @@ pub fn build_request(config: &Config, account_id: &str, body: &BatchBody) -> Bat
             });
         }
     }
-    // Plain structs of strings, numbers and booleans always serialise.
-    let body = serde_json::to_string(body).unwrap_or_default();
-    BatchRequest { url, headers, body }
+    headers
 }
 
 fn plain(name: &'static str, value: &str) -> Header {
@@ -116,10 +154,10 @@ fn display_name(name: &str) -> &str {
     }
 }
 
-impl BatchRequest {
+impl ApiRequest {
     pub fn view(&self) -> RequestView<'_> {
         RequestView {
-            method: METHOD,
+            method: self.method.as_str(),
             url: &self.url,
             headers: HeadersView(&self.headers),
             // A `&RawValue` borrows the body instead of copying it, which

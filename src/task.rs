@@ -5,13 +5,15 @@
 use crate::config::{parse_config, Config};
 use crate::json::parse_document;
 use crate::outcome::{
-    classify_fault, classify_response, Failure, RawResponse, Success, TransportFault,
+    classify_fault, classify_response, Failure, FailureKind, RawResponse, Success, TransportFault,
+    Verification,
 };
-use crate::policy::Counts;
+use crate::policy::{BatchBody, Counts};
 use crate::problems::{Document, Pointer, Problem, Report};
-use crate::request::{build_request, BatchRequest, RequestView};
+use crate::request::{build_request, ApiRequest, RequestView};
 use crate::retry::backoff_ms;
 use crate::validate::parse_input;
+use crate::verify::{reserve_ms, verify, Verdict};
 use serde::Serialize;
 
 /// Why a task failed; mirrors the WIT `task-error` variant.
@@ -27,8 +29,12 @@ pub enum TaskError {
 #[derive(Debug)]
 pub struct Prepared {
     pub config: Config,
+    /// The account the batch goes to, from the input or else the config.
+    pub account_id: String,
+    /// What the request's body says, for verification to look for.
+    pub batch: BatchBody,
     /// `None` for an empty batch, which is not sent.
-    pub request: Option<BatchRequest>,
+    pub request: Option<ApiRequest>,
     pub counts: Counts,
     pub warnings: Vec<Problem>,
 }
@@ -72,6 +78,8 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
                 (!input.body.is_empty()).then(|| build_request(&config, &account_id, &input.body));
             Ok(Prepared {
                 config,
+                account_id,
+                batch: input.body,
                 request,
                 counts,
                 warnings: report.take_warnings(),
@@ -96,7 +104,7 @@ pub fn preview_json(prepared: &Prepared) -> String {
     serde_json::to_string(&Preview {
         dry_run: true,
         skipped: prepared.request.is_none(),
-        request: prepared.request.as_ref().map(BatchRequest::view),
+        request: prepared.request.as_ref().map(ApiRequest::view),
         warnings: &prepared.warnings,
         counts: prepared.counts,
     })
@@ -125,7 +133,7 @@ pub trait Transport {
     fn entropy(&mut self) -> u64;
     fn send(
         &mut self,
-        request: &BatchRequest,
+        request: &ApiRequest,
         limits: &AttemptLimits,
     ) -> Result<RawResponse, TransportFault>;
 }
@@ -135,27 +143,54 @@ pub trait Transport {
 pub struct Completed {
     pub success: Option<Success>,
     pub attempts: u32,
+    /// Set when the batch failed in a way that may have applied it, and
+    /// reading the account back showed that it was.
+    pub verified: Option<Verified>,
+}
+
+/// A batch found applied by reading the account back.
+#[derive(Debug)]
+pub struct Verified {
+    /// The failure after which the account was read.
+    pub after: Failure,
+    /// The batch's result rebuilt from what was read.
+    pub result: Box<serde_json::value::RawValue>,
+    /// List requests made to find out.
+    pub reads: u32,
 }
 
 /// Sends the prepared request, retrying only failures that cannot have been
-/// applied, and never waiting past the deadline.
+/// applied, and never waiting past the deadline. A failure that may have
+/// applied is checked by reading the account back, when the config asks for
+/// it (it does by default): found applied, the task succeeds; found not
+/// applied, a batch without posts is sent again (a repeat cannot apply it
+/// twice), one with posts is left to the engine.
 pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Completed, Failure> {
     let Some(request) = &prepared.request else {
         return Ok(Completed {
             success: None,
             attempts: 0,
+            verified: None,
         });
     };
     let config = &prepared.config;
     let deadline_ms = transport.monotonic_ms().saturating_add(config.timeout_ms);
+    let sent_unix_ms = transport.unix_ms();
     let mut attempts = 0u32;
     loop {
-        let remaining = deadline_ms.saturating_sub(transport.monotonic_ms()).max(1);
+        let now = transport.monotonic_ms();
+        // Time kept back for reading the account after an ambiguous failure.
+        let send_deadline_ms = if config.verify_after_failure {
+            deadline_ms - reserve_ms(deadline_ms.saturating_sub(now))
+        } else {
+            deadline_ms
+        };
+        let remaining = send_deadline_ms.saturating_sub(now).max(1);
         let limits = AttemptLimits {
             connect_timeout_ms: config.connect_timeout_ms.min(remaining),
             first_byte_timeout_ms: remaining,
             between_bytes_timeout_ms: remaining,
-            deadline_ms,
+            deadline_ms: send_deadline_ms.max(now + 1),
             max_response_bytes: config.max_response_bytes,
         };
         let sent = transport.send(request, &limits);
@@ -172,11 +207,36 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
                 return Ok(Completed {
                     success: Some(success),
                     attempts,
+                    verified: None,
                 });
             }
             Err(failure) => failure,
         };
         failure.attempts = attempts;
+        if failure.may_have_applied {
+            if !config.verify_after_failure {
+                failure.verification = Verification::SwitchedOff;
+                return Err(failure);
+            }
+            let verdict = verify(
+                config,
+                &prepared.account_id,
+                &prepared.batch,
+                sent_unix_ms,
+                transport,
+                deadline_ms,
+            );
+            match settle(failure, verdict, &prepared.batch) {
+                Settled::Applied(verified) => {
+                    return Ok(Completed {
+                        success: None,
+                        attempts,
+                        verified: Some(verified),
+                    })
+                }
+                Settled::Failed(f) => failure = f,
+            }
+        }
         if !failure.auto_retryable() || attempts > config.max_retries {
             return Err(failure);
         }
@@ -195,6 +255,70 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
     }
 }
 
+enum Settled {
+    Applied(Verified),
+    Failed(Failure),
+}
+
+/// The failure as verification leaves it: applied becomes a success;
+/// not applied makes a batch without posts safe to send again; anything
+/// else leaves the failure as it was, saying what was seen.
+fn settle(mut failure: Failure, verdict: Verdict, batch: &BatchBody) -> Settled {
+    let reads = |n: u32| {
+        if n == 1 {
+            "1 read".to_string()
+        } else {
+            format!("{n} reads")
+        }
+    };
+    match verdict {
+        Verdict::Applied { result, reads } => {
+            match serde_json::value::RawValue::from_string(result) {
+                Ok(result) => {
+                    return Settled::Applied(Verified {
+                        after: failure,
+                        result,
+                        reads,
+                    })
+                }
+                // Built from JSON just read; cannot happen, and if it did
+                // the failure would stand.
+                Err(_) => failure.verification = Verification::Incomplete,
+            }
+        }
+        Verdict::NotVisible { reads: n } => {
+            failure.verification = Verification::NotVisible;
+            failure.retryable = true;
+            if batch.posts.is_empty() {
+                failure.may_have_applied = false;
+                failure.message.push_str(&format!(
+                    "; the account, read back ({}, a few seconds apart), shows none of the batch's effects, so it was not applied",
+                    reads(n)
+                ));
+            } else {
+                failure.message.push_str(&format!(
+                    "; the account, read back ({}, a few seconds apart), shows none of the batch's effects yet, but the request may still be running on the server, so the batch, which creates policies, is not sent again",
+                    reads(n)
+                ));
+            }
+        }
+        Verdict::Undetermined { why, reads: n } => {
+            failure.verification = Verification::Undetermined;
+            failure.message.push_str(&format!(
+                "; reading the account back ({}) could not tell whether it was applied: {why}",
+                reads(n)
+            ));
+        }
+        Verdict::Incomplete { why, .. } => {
+            failure.verification = Verification::Incomplete;
+            failure
+                .message
+                .push_str(&format!("; it could not be checked: {why}"));
+        }
+    }
+    Settled::Failed(failure)
+}
+
 /// The success document (`skipped` when the batch was empty).
 pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
     #[derive(Serialize)]
@@ -208,21 +332,57 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
         errors: ListOrEmpty<'a>,
         warnings: &'a [Problem],
         counts: Counts,
+        verification: Option<VerificationView<'a>>,
+    }
+    #[derive(Serialize)]
+    struct VerificationView<'a> {
+        outcome: &'static str,
+        after: AfterView<'a>,
+        reads: u32,
+    }
+    #[derive(Serialize)]
+    struct AfterView<'a> {
+        kind: &'static str,
+        message: &'a str,
+        status: Option<u16>,
     }
     let success = completed.success.as_ref();
+    let verified = completed.verified.as_ref();
     // Strings, numbers and JSON already checked: serialising cannot fail.
     serde_json::to_string(&Output {
         success: true,
-        skipped: success.is_none(),
+        skipped: success.is_none() && verified.is_none(),
         status: success.map(|s| s.status),
         attempts: completed.attempts,
-        result: success.and_then(|s| s.result.as_deref()),
+        result: match verified {
+            Some(v) => Some(&*v.result),
+            None => success.and_then(|s| s.result.as_deref()),
+        },
         messages: ListOrEmpty(success.and_then(|s| s.messages.as_deref())),
         errors: ListOrEmpty(success.and_then(|s| s.errors.as_deref())),
         warnings: &prepared.warnings,
         counts: prepared.counts,
+        verification: verified.map(|v| VerificationView {
+            outcome: "applied",
+            after: AfterView {
+                kind: kind_name(v.after.kind),
+                message: &v.after.message,
+                status: v.after.status,
+            },
+            reads: v.reads,
+        }),
     })
     .unwrap_or_default()
+}
+
+/// The contract's `kind` of a call failure.
+pub fn kind_name(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Denied => "denied",
+        FailureKind::Transport => "transport",
+        FailureKind::Api => "api",
+        FailureKind::BadResponse => "bad_response",
+    }
 }
 
 /// The API's list verbatim, or `[]` when it sent none.
@@ -239,5 +399,7 @@ impl Serialize for ListOrEmpty<'_> {
 
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+pub(crate) mod scripted;
 #[cfg(test)]
 mod tests;

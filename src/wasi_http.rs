@@ -4,7 +4,7 @@
 //! whether the request can have reached the API.
 
 use crate::outcome::{RawResponse, TransportFault};
-use crate::request::{BatchRequest, METHOD};
+use crate::request::{self, ApiRequest};
 use crate::task::{AttemptLimits, Transport};
 use wasi::clocks::{monotonic_clock, wall_clock};
 use wasi::http::outgoing_handler;
@@ -57,7 +57,7 @@ impl Transport for WasiTransport {
 
     fn send(
         &mut self,
-        request: &BatchRequest,
+        request: &ApiRequest,
         limits: &AttemptLimits,
     ) -> Result<RawResponse, TransportFault> {
         let deadline =
@@ -98,7 +98,7 @@ impl Transport for WasiTransport {
     }
 }
 
-fn outgoing_request(request: &BatchRequest) -> Result<OutgoingRequest, TransportFault> {
+fn outgoing_request(request: &ApiRequest) -> Result<OutgoingRequest, TransportFault> {
     let unsendable = |what: &str| TransportFault::Unsendable(what.to_string());
     let (scheme, rest) = request
         .url
@@ -113,22 +113,28 @@ fn outgoing_request(request: &BatchRequest) -> Result<OutgoingRequest, Transport
         .collect();
     // Framing, not content: lets the host send the body with a length
     // instead of chunked encoding, and check that all of it was written.
-    entries.push((
-        "content-length".into(),
-        request.body.len().to_string().into_bytes(),
-    ));
+    // A read has no body, and says nothing about one.
+    if request.method == request::Method::Post {
+        entries.push((
+            "content-length".into(),
+            request.body.len().to_string().into_bytes(),
+        ));
+    }
     let headers =
         Fields::from_list(&entries).map_err(|_| unsendable("the host refused a request header"))?;
 
     let outgoing = OutgoingRequest::new(headers);
-    debug_assert_eq!(METHOD, "POST");
+    let method = match request.method {
+        request::Method::Get => Method::Get,
+        request::Method::Post => Method::Post,
+    };
     let scheme = if scheme == "http" {
         Scheme::Http
     } else {
         Scheme::Https
     };
     outgoing
-        .set_method(&Method::Post)
+        .set_method(&method)
         .and_then(|()| outgoing.set_scheme(Some(&scheme)))
         .and_then(|()| outgoing.set_authority(Some(authority)))
         .and_then(|()| outgoing.set_path_with_query(Some(path)))

@@ -71,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
             let completed = Completed {
                 success: Some(success),
                 attempts: 1,
+                verified: None,
             };
             let out: Value = serde_json::from_str(&success_json(prepared(), &completed))
                 .expect("the success document is JSON");

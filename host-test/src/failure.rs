@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::{ApiError, Document, FieldError, TaskError};
+use crate::{ApiError, Document, FieldError, TaskError, Verification};
 
 /// The contract's `kind` of an error.
 pub fn error_kind(e: &TaskError) -> &'static str {
@@ -33,6 +33,7 @@ pub fn error_to_json(e: &TaskError) -> Value {
                 "retry_after_ms": null,
                 "errors": problems.iter().map(field_error_to_json).collect::<Vec<_>>(),
                 "attempts": 0,
+                "verification": "not_needed",
             })
         }
         TaskError::Denied(failure)
@@ -47,7 +48,19 @@ pub fn error_to_json(e: &TaskError) -> Value {
             "retry_after_ms": failure.retry_after_ms,
             "errors": failure.api_errors.iter().map(api_error_to_json).collect::<Vec<_>>(),
             "attempts": failure.attempts,
+            "verification": verification_name(failure.verification),
         }),
+    }
+}
+
+/// The contract's name of a verification outcome.
+pub fn verification_name(v: Verification) -> &'static str {
+    match v {
+        Verification::NotNeeded => "not_needed",
+        Verification::SwitchedOff => "switched_off",
+        Verification::Incomplete => "incomplete",
+        Verification::NotVisible => "not_visible",
+        Verification::Undetermined => "undetermined",
     }
 }
 
@@ -129,6 +142,7 @@ mod tests {
                 },
             ],
             attempts: 3,
+            verification: Verification::Undetermined,
         }
     }
 
@@ -160,6 +174,7 @@ mod tests {
                     {"pointer": "", "message": "unknown field \"x\"", "document": "config"},
                 ],
                 "attempts": 0,
+                "verification": "not_needed",
             })
         );
 
@@ -224,6 +239,7 @@ mod tests {
                     "retry_after_ms": 2000,
                     "errors": expected_errors,
                     "attempts": 3,
+                    "verification": "undetermined",
                 })
             );
         }
@@ -239,6 +255,6 @@ mod tests {
         assert_eq!(value["status"], Value::Null);
         assert_eq!(value["retry_after_ms"], Value::Null);
         assert_eq!(value["errors"], json!([]));
-        assert_eq!(value.as_object().unwrap().len(), 8);
+        assert_eq!(value.as_object().unwrap().len(), 9);
     }
 }

@@ -51,7 +51,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::workflow::http_task::task::{
-    ApiError, CallFailure, Document, FieldError, TaskError,
+    ApiError, CallFailure, Document, FieldError, TaskError, Verification,
 };
 
 use bindings::{AllowPoliciesBatch, AllowPoliciesBatchPre};

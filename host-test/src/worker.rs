@@ -320,9 +320,11 @@ fn worth_repeating(error: &ConductorError) -> bool {
 
 /// What Conductor is told about a task whose call ended in `outcome`.
 ///
-/// - Success: `COMPLETED`, the output document as `outputData`.
+/// - Success (also a batch the component found applied by reading the
+///   account back): `COMPLETED`, the output document as `outputData`.
 /// - A failure the contract calls retryable and that cannot have been
-///   applied: `FAILED`, so the task definition's retry policy applies, with
+///   applied (also one that reading back showed not applied):
+///   `FAILED`, so the task definition's retry policy applies, with
 ///   `retry_after_ms` as `callbackAfterSeconds` when given.
 /// - Any other failure: `FAILED_WITH_TERMINAL_ERROR`. That includes a
 ///   retryable one that may have been applied (a timeout after sending, a
@@ -505,7 +507,7 @@ mod tests {
     fn no_secrets() -> Secrets {
         secrets_of("{}")
     }
-    use crate::{ApiError, CallFailure};
+    use crate::{ApiError, CallFailure, Verification};
 
     fn task() -> PolledTask {
         PolledTask {
@@ -530,6 +532,7 @@ mod tests {
                 documentation_url: None,
             }],
             attempts: 1,
+            verification: Verification::NotNeeded,
         }
     }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::outcome::{ApiError, FailureKind};
+use crate::outcome::{ApiError, FailureKind, Verification};
 use crate::problems::{Document, Pointer};
 use crate::task::{prepare, preview_json};
 use serde_json::json;
@@ -313,6 +313,7 @@ fn every_string_of_an_error_is_redacted() {
             documentation_url: Some(format!("https://example.com/{SECRET}")),
         }],
         attempts: 1,
+        verification: Verification::NotNeeded,
     };
     let TaskError::Call(f) = s.redact_error(TaskError::Call(failure.clone())) else {
         panic!("a call failure stays one")

@@ -19,7 +19,7 @@ fn batch(v: Value) -> BatchBody {
         .body
 }
 
-fn header<'a>(req: &'a BatchRequest, name: &str) -> Option<&'a str> {
+fn header<'a>(req: &'a ApiRequest, name: &str) -> Option<&'a str> {
     req.headers
         .iter()
         .find(|h| h.name == name)

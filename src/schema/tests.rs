@@ -474,8 +474,10 @@ fn output_schema_has_exactly_the_keys_of_the_result_and_preview_documents() {
                 )),
                 messages: Some(raw("[]")),
                 errors: Some(raw("[]")),
+                result_info: None,
             }),
             attempts: 1,
+            verified: None,
         },
     );
     let skipped = output_document(
@@ -483,6 +485,7 @@ fn output_schema_has_exactly_the_keys_of_the_result_and_preview_documents() {
         Completed {
             success: None,
             attempts: 0,
+            verified: None,
         },
     );
     let preview = preview_document(json!({"deletes": [{"id": 7}]}));

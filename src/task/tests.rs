@@ -1,68 +1,9 @@
 use super::*;
-use crate::outcome::FailureKind;
-use std::collections::VecDeque;
+use crate::outcome::{FailureKind, Verification};
+use crate::task::scripted::{status, Scripted};
 
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "tok-SECRET-77aa01";
-
-/// A transport with a virtual clock: sends take `latency_ms`, sleeps move
-/// the clock, and answers come from a script.
-struct Scripted {
-    now_ms: u64,
-    latency_ms: u64,
-    answers: VecDeque<Result<RawResponse, TransportFault>>,
-    sent: Vec<AttemptLimits>,
-    slept: Vec<u64>,
-}
-
-impl Scripted {
-    fn new(answers: Vec<Result<RawResponse, TransportFault>>) -> Self {
-        Scripted {
-            now_ms: 1_000,
-            latency_ms: 10,
-            answers: answers.into(),
-            sent: Vec::new(),
-            slept: Vec::new(),
-        }
-    }
-}
-
-impl Transport for Scripted {
-    fn monotonic_ms(&mut self) -> u64 {
-        self.now_ms
-    }
-    fn unix_ms(&mut self) -> u64 {
-        1_700_000_000_000 + self.now_ms
-    }
-    fn sleep_ms(&mut self, ms: u64) {
-        self.slept.push(ms);
-        self.now_ms += ms;
-    }
-    fn entropy(&mut self) -> u64 {
-        0
-    }
-    fn send(
-        &mut self,
-        _: &BatchRequest,
-        limits: &AttemptLimits,
-    ) -> Result<RawResponse, TransportFault> {
-        self.sent.push(*limits);
-        self.now_ms += self.latency_ms;
-        self.answers
-            .pop_front()
-            .expect("the script ran out of answers")
-    }
-}
-
-fn status(code: u16, retry_after: Option<&str>, body: &str) -> Result<RawResponse, TransportFault> {
-    Ok(RawResponse {
-        status: code,
-        retry_after: retry_after.map(String::from),
-        body: body.as_bytes().to_vec(),
-        truncated: false,
-        body_error: None,
-    })
-}
 
 const ID: &str = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415";
 const OK: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"deletes":[{"id":"f174e90a-fafe-4643-bbbc-4a0ed4fc8415"}]}}"#;
@@ -149,7 +90,8 @@ fn empty_batch_is_skipped_without_sending() {
     assert_eq!(
         out,
         serde_json::json!({"success": true, "skipped": true, "status": null, "attempts": 0, "result": null,
-            "messages": [], "errors": [], "warnings": [], "counts": {"deletes": 0, "patches": 0, "puts": 0, "posts": 0}})
+            "messages": [], "errors": [], "warnings": [], "counts": {"deletes": 0, "patches": 0, "puts": 0, "posts": 0},
+            "verification": null})
     );
     let preview: serde_json::Value = serde_json::from_str(&preview_json(&p)).unwrap();
     assert_eq!(preview["skipped"], true);
@@ -166,7 +108,7 @@ fn success_output() {
         out,
         serde_json::json!({"success": true, "skipped": false, "status": 200, "attempts": 1,
             "result": {"deletes": [{"id": ID}]}, "messages": [], "errors": [], "warnings": [],
-            "counts": {"deletes": 1, "patches": 0, "puts": 0, "posts": 0}})
+            "counts": {"deletes": 1, "patches": 0, "puts": 0, "posts": 0}, "verification": null})
     );
 }
 
@@ -198,7 +140,7 @@ fn rate_limit_waits_retry_after_then_succeeds() {
 
 #[test]
 fn retry_after_as_http_date_is_honoured() {
-    let p = prepared("");
+    let p = prepared(r#","verify_after_failure":false"#);
     // unix_ms is 1_700_000_000_000 + now; the date below is 3 s past that at the first answer.
     let date = "Tue, 14 Nov 2023 22:13:24 GMT"; // 1_700_000_004 s
     let mut t = Scripted::new(vec![status(503, Some(date), ""), status(200, None, OK)]);
@@ -215,29 +157,31 @@ fn retry_after_as_http_date_is_honoured() {
 }
 
 #[test]
-fn server_errors_are_never_resent() {
+fn server_errors_are_never_resent_unverified() {
     for code in [500, 502, 503, 504] {
-        let p = prepared("");
+        let p = prepared(r#","verify_after_failure":false"#);
         let mut t = Scripted::new(vec![status(code, None, "<html>oops</html>")]);
         let f = execute(&p, &mut t).unwrap_err();
         assert_eq!(
             (f.kind, f.retryable, f.may_have_applied, f.attempts),
             (FailureKind::Api, true, true, 1)
         );
+        assert_eq!(f.verification, Verification::SwitchedOff);
         assert_eq!(t.sent.len(), 1);
         assert!(t.slept.is_empty());
     }
 }
 
 #[test]
-fn faults_after_sending_are_never_resent() {
-    let p = prepared("");
+fn faults_after_sending_are_never_resent_unverified() {
+    let p = prepared(r#","verify_after_failure":false"#);
     let mut t = Scripted::new(vec![Err(TransportFault::AfterSend("reset".into()))]);
     let f = execute(&p, &mut t).unwrap_err();
     assert_eq!(
         (f.kind, f.retryable, f.may_have_applied, f.attempts),
         (FailureKind::Transport, true, true, 1)
     );
+    assert_eq!(t.sent.len(), 1);
 }
 
 #[test]
@@ -299,7 +243,8 @@ fn a_wait_past_the_deadline_is_not_taken() {
 
 #[test]
 fn timeouts_come_from_the_remaining_deadline() {
-    let p = prepared(r#","timeout_ms":3000,"connect_timeout_ms":2000"#);
+    let p =
+        prepared(r#","timeout_ms":3000,"connect_timeout_ms":2000,"verify_after_failure":false"#);
     let mut t = Scripted::new(vec![status(429, Some("2"), ""), status(200, None, OK)]);
     t.latency_ms = 100;
     execute(&p, &mut t).unwrap();
@@ -325,6 +270,29 @@ fn timeouts_come_from_the_remaining_deadline() {
             max_response_bytes: 8_388_608
         }
     );
+}
+
+#[test]
+fn verification_keeps_a_quarter_of_what_remains_at_most_ten_seconds() {
+    let p = prepared(r#","timeout_ms":3000,"connect_timeout_ms":2000"#);
+    let mut t = Scripted::new(vec![status(429, Some("2"), ""), status(200, None, OK)]);
+    t.latency_ms = 100;
+    execute(&p, &mut t).unwrap();
+    // 3000 ms remain: 750 kept back. Then 900 remain: 225 kept back.
+    assert_eq!(
+        (t.sent[0].first_byte_timeout_ms, t.sent[0].deadline_ms),
+        (2250, 1_000 + 2_250)
+    );
+    assert_eq!(
+        (t.sent[1].first_byte_timeout_ms, t.sent[1].deadline_ms),
+        (675, 4_000 - 225)
+    );
+    assert_eq!(t.sent[1].connect_timeout_ms, 675);
+
+    let p = prepared(r#","timeout_ms":600000"#);
+    let mut t = Scripted::new(vec![status(200, None, OK)]);
+    execute(&p, &mut t).unwrap();
+    assert_eq!(t.sent[0].first_byte_timeout_ms, 590_000);
 }
 
 #[test]
@@ -373,4 +341,130 @@ fn debug_of_prepared_never_shows_the_token() {
     let p = prepared("");
     let text = format!("{:?}", p.config);
     assert!(!text.contains(TOKEN), "{text}");
+}
+
+/// A list answer holding `policies`, all on one page.
+fn listing(policies: serde_json::Value) -> Result<RawResponse, TransportFault> {
+    let n = policies.as_array().map_or(0, Vec::len);
+    status(
+        200,
+        None,
+        &serde_json::json!({"success": true, "errors": [], "messages": [], "result": policies,
+            "result_info": {"page": 1, "per_page": 100, "count": n, "total_count": n}})
+        .to_string(),
+    )
+}
+
+fn stored_policy(id: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "pattern": "a@x.example", "pattern_type": "EMAIL", "is_regex": false,
+        "is_exempt_recipient": false, "is_trusted_sender": true, "is_acceptable_sender": false,
+        "verify_sender": true, "comments": null, "created_at": "2020-01-01T00:00:00Z"})
+}
+
+fn methods(t: &Scripted) -> Vec<&'static str> {
+    t.requests.iter().map(|(m, _)| m.as_str()).collect()
+}
+
+#[test]
+fn a_batch_found_applied_after_a_502_succeeds_with_what_was_read() {
+    let p = prepared("");
+    let mut t = Scripted::new(vec![
+        status(502, None, "<html>bad gateway</html>"),
+        listing(serde_json::json!([])),
+    ]);
+    let done = execute(&p, &mut t).unwrap();
+    assert_eq!(methods(&t), ["POST", "GET"]);
+    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    assert_eq!(out["success"], true);
+    assert_eq!(out["status"], serde_json::Value::Null);
+    assert_eq!(out["attempts"], 1);
+    assert_eq!(out["result"]["deletes"], serde_json::json!([{"id": ID}]));
+    assert_eq!(out["verification"]["outcome"], "applied");
+    assert_eq!(out["verification"]["after"]["kind"], "api");
+    assert_eq!(out["verification"]["after"]["status"], 502);
+    assert_eq!(out["verification"]["reads"], 1);
+}
+
+#[test]
+fn a_batch_without_posts_found_not_applied_is_sent_again() {
+    let p = prepared("");
+    let there = || listing(serde_json::json!([stored_policy(ID)]));
+    let mut t = Scripted::new(vec![
+        Err(TransportFault::AfterSend("connection reset".into())),
+        there(),
+        there(),
+        status(200, None, OK),
+    ]);
+    let done = execute(&p, &mut t).unwrap();
+    assert_eq!(methods(&t), ["POST", "GET", "GET", "POST"]);
+    assert_eq!(done.attempts, 2);
+    assert!(done.verified.is_none());
+    // The pause between the reads, then the backoff before the re-send.
+    assert_eq!(t.slept, [crate::verify::PAUSE_MS, 500]);
+}
+
+#[test]
+fn not_applied_with_no_retry_left_is_retryable_and_cannot_have_applied() {
+    let p = prepared(r#","max_retries":0"#);
+    let there = || listing(serde_json::json!([stored_policy(ID)]));
+    let mut t = Scripted::new(vec![status(503, None, ""), there(), there()]);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert_eq!(
+        (f.retryable, f.may_have_applied, f.verification, f.attempts),
+        (true, false, Verification::NotVisible, 1)
+    );
+    assert!(f.message.contains("was not applied"), "{}", f.message);
+}
+
+#[test]
+fn a_batch_with_posts_found_not_applied_is_left_to_the_engine() {
+    let p = prepare(
+        &format!(r#"{{"api_token":"{TOKEN}","account_id":"{ACCOUNT}"}}"#),
+        r#"{"posts":[{"pattern":"a@x.example","pattern_type":"EMAIL","is_regex":false,"is_exempt_recipient":false,"is_trusted_sender":true,"is_acceptable_sender":false,"verify_sender":true}]}"#,
+    )
+    .unwrap();
+    // The look-alike policy is old: it is not the batch's.
+    let old = || listing(serde_json::json!([stored_policy(ID)]));
+    let mut t = Scripted::new(vec![status(504, None, ""), old(), old()]);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert_eq!(methods(&t), ["POST", "GET", "GET"]);
+    assert_eq!(
+        (f.retryable, f.may_have_applied, f.verification),
+        (true, true, Verification::NotVisible)
+    );
+    assert!(f.message.contains("not sent again"), "{}", f.message);
+}
+
+#[test]
+fn a_read_back_that_fails_leaves_the_failure_as_it_was() {
+    let p = prepared("");
+    let mut t = Scripted::new(vec![status(500, None, ""), status(429, Some("300"), "")]);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert_eq!(
+        (
+            f.status,
+            f.retryable,
+            f.may_have_applied,
+            f.verification,
+            f.attempts
+        ),
+        (Some(500), true, true, Verification::Incomplete, 1)
+    );
+    assert!(f.message.contains("could not be checked"), "{}", f.message);
+    assert_eq!(methods(&t), ["POST", "GET"]);
+}
+
+#[test]
+fn a_timeout_leaves_the_reserve_to_read_back() {
+    let p = prepared(r#","timeout_ms":8000"#);
+    // The attempt runs until its own deadline, 6 s in; 2 s remain to read.
+    let mut t = Scripted::new(vec![
+        Err(TransportFault::AfterSend("timeout_ms passed".into())),
+        listing(serde_json::json!([])),
+    ]);
+    t.latency_ms = 0;
+    let done = execute(&p, &mut t).unwrap();
+    assert_eq!(t.sent[0].deadline_ms, 1_000 + 6_000);
+    assert_eq!(t.sent[1].deadline_ms, 1_000 + 8_000);
+    assert!(done.verified.is_some());
 }

@@ -26,7 +26,10 @@ export function errorPayload(thrown) {
   return payload;
 }
 
-/** `{ kind, message, retryable, may_have_applied, status, retry_after_ms, errors, attempts }`. */
+/**
+ * `{ kind, message, retryable, may_have_applied, status, retry_after_ms,
+ * errors, attempts, verification }`.
+ */
 export function taskErrorToJson({ tag, val }) {
   const kind = KINDS[tag];
   if (tag === 'invalid-config' || tag === 'invalid-input') {
@@ -39,6 +42,7 @@ export function taskErrorToJson({ tag, val }) {
       retry_after_ms: null,
       errors: val.map(({ pointer, message, document }) => ({ pointer, message, document })),
       attempts: 0,
+      verification: 'not_needed',
     };
   }
   return {
@@ -51,6 +55,8 @@ export function taskErrorToJson({ tag, val }) {
     retry_after_ms: val.retryAfterMs === undefined ? null : Number(val.retryAfterMs),
     errors: val.apiErrors.map(apiErrorToJson),
     attempts: val.attempts,
+    // jco gives an enum case as its WIT name, "not-visible".
+    verification: val.verification.replaceAll('-', '_'),
   };
 }
 

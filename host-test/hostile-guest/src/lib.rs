@@ -54,7 +54,7 @@ use core::fmt::Write as _;
 use core::hint::black_box;
 
 use bindings::exports::workflow::http_task::task::{
-    CallFailure, Document, FieldError, Guest, TaskError,
+    CallFailure, Document, FieldError, Guest, TaskError, Verification,
 };
 use serde_json::{json, Value};
 use wasi::http::types::{
@@ -279,6 +279,7 @@ fn failure(message: String) -> CallFailure {
         retry_after_ms: None,
         api_errors: Vec::new(),
         attempts: 0,
+        verification: Verification::NotNeeded,
     }
 }
 

@@ -155,6 +155,11 @@ pub enum Fault {
     /// Read the request, then close the connection with a TCP reset and no
     /// answer; the batch is not applied.
     Reset,
+    /// Handle the request (apply the batch), then answer as the inner fault
+    /// says instead of with the result: a status such as a proxy's 502, a
+    /// reset, or a delay before the real answer. What a client sees then
+    /// says nothing of whether the batch was applied; it was.
+    AfterApplying(Box<Fault>),
 }
 
 impl Fault {
@@ -246,6 +251,19 @@ impl FakeApi {
     /// Faults still waiting for a batch request.
     pub fn pending_faults(&self) -> usize {
         self.shared.lock().faults.len()
+    }
+
+    /// Queues a fault for the next list request (`GET .../allow_policies`),
+    /// as [`FakeApi::push_fault`] does for batches. [`Fault::AfterApplying`]
+    /// reads the list, then answers as its inner fault says.
+    pub fn push_list_fault(&self, fault: Fault) {
+        self.shared.lock().list_faults.push_back(fault);
+    }
+
+    /// Batches that changed an account so far, whatever the client was
+    /// told: a test of "applied once" counts these.
+    pub fn batches_applied(&self) -> usize {
+        self.shared.lock().batches_applied
     }
 
     /// The account's policies as the list endpoint shows them, oldest first.

@@ -168,7 +168,11 @@ pub(super) async fn handle(
     };
     let fault = match endpoint {
         Endpoint::Batch => shared.lock().faults.pop_front(),
-        Endpoint::List => None,
+        Endpoint::List => shared.lock().list_faults.pop_front(),
+    };
+    let (fault, afterwards) = match fault {
+        Some(Fault::AfterApplying(then)) => (None, Some(*then)),
+        fault => (fault, None),
     };
     match fault {
         Some(Fault::Status {
@@ -181,7 +185,7 @@ pub(super) async fn handle(
             return Err(DropConnection);
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay.min(MAX_DELAY)).await,
-        None => {}
+        Some(Fault::AfterApplying(_)) | None => {}
     }
 
     if !authenticated(shared.token.as_deref(), &parts.headers) {
@@ -202,10 +206,26 @@ pub(super) async fn handle(
             )],
         ));
     }
-    Ok(match endpoint {
+    let reply = match endpoint {
         Endpoint::List => list(&shared, account, parts.uri.query().unwrap_or("")),
         Endpoint::Batch => batch(&shared, account, &body),
-    })
+    };
+    match afterwards {
+        Some(Fault::Status {
+            status,
+            headers,
+            body,
+        }) => Ok(canned(status, &headers, body)),
+        Some(Fault::Reset) => {
+            reset.store(true, Ordering::SeqCst);
+            Err(DropConnection)
+        }
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay.min(MAX_DELAY)).await;
+            Ok(reply)
+        }
+        Some(Fault::AfterApplying(_)) | None => Ok(reply),
+    }
 }
 
 pub(super) enum BodyError {
@@ -326,11 +346,11 @@ pub(super) fn parse_fault(item: &Value, at: &str) -> Result<Fault, ApiError> {
         ));
     };
     let allowed: &[&str] = if fields.contains_key("status") {
-        &["status", "headers", "body"]
+        &["status", "headers", "body", "after_applying"]
     } else if fields.contains_key("delay_ms") {
-        &["delay_ms"]
+        &["delay_ms", "after_applying"]
     } else if fields.contains_key("reset") {
-        &["reset"]
+        &["reset", "after_applying"]
     } else {
         return Err(invalid(
             "expected {\"status\"}, {\"delay_ms\"} or {\"reset\": true}",
@@ -339,6 +359,16 @@ pub(super) fn parse_fault(item: &Value, at: &str) -> Result<Fault, ApiError> {
     };
     if let Some(extra) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(invalid("unknown field", pointer(at, extra)));
+    }
+    match fields.get("after_applying") {
+        None | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => {
+            let mut inner = fields.clone();
+            inner.remove("after_applying");
+            let then = parse_fault(&Value::Object(inner), at)?;
+            return Ok(Fault::AfterApplying(Box::new(then)));
+        }
+        Some(_) => return Err(invalid("must be a boolean", pointer(at, "after_applying"))),
     }
     if let Some(reset) = fields.get("reset") {
         return match reset {
@@ -598,6 +628,7 @@ pub(super) fn batch(shared: &Shared, account: &str, body: &[u8]) -> Reply {
         policies.push(policy);
     }
     state.accounts.insert(account.to_string(), policies);
+    state.batches_applied += 1;
     success(
         json!({
             "deletes": deleted,

@@ -7,6 +7,10 @@ use super::*;
 pub(super) struct State {
     pub(super) accounts: HashMap<String, Vec<Policy>>,
     pub(super) faults: VecDeque<Fault>,
+    /// Faults for the list route, used up one per list request.
+    pub(super) list_faults: VecDeque<Fault>,
+    /// Batches that changed an account.
+    pub(super) batches_applied: usize,
     /// Microseconds since the epoch of the last change, so that every batch
     /// gets a later `modified_at` than the one before, however fast.
     pub(super) last_stamp: u64,

@@ -214,6 +214,40 @@ fn a_rate_limit_past_the_deadline_exits_75() {
 }
 
 #[test]
+fn a_batch_applied_behind_a_502_exits_0_and_one_lost_exits_75() {
+    let fake = FakeApiProcess::start();
+    fake.queue_faults(json!([{"status": 502, "after_applying": true}]));
+    let (out, doc) = run(
+        &fake,
+        "verified",
+        json!({"timeout_ms": 12000}),
+        json!({"posts": [post("g@example.com")]}),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["verification"]["outcome"], "applied", "{doc}");
+    let listed = fake.policies();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(doc["result"]["posts"][0]["id"], listed[0]["id"]);
+
+    // The same policy deleted, the request lost before it was applied, and
+    // no retry allowed: read back twice, it was not applied.
+    fake.queue_faults(json!([{"reset": true}]));
+    let input = json!({"deletes": [{"id": listed[0]["id"]}]});
+    let (out, doc) = run(
+        &fake,
+        "lost",
+        json!({"timeout_ms": 12000, "max_retries": 0}),
+        input,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(75), "{doc}");
+    assert_eq!(doc["error"]["may_have_applied"], false, "{doc}");
+    assert_eq!(doc["error"]["verification"], "not_visible", "{doc}");
+    assert_eq!(fake.policies().len(), 1, "the delete was not applied");
+}
+
+#[test]
 fn a_destination_not_allowed_is_denied_and_not_reached() {
     let fake = FakeApiProcess::start();
     let (out, doc) = run(

@@ -154,10 +154,14 @@ impl Scenario {
     }
 
     fn config(&self, base_url: &str, credentials: Value) -> String {
+        // The transport's classification alone: reading the account back
+        // after an ambiguous failure is tested in `verification.rs`, in
+        // front of a fake API that keeps an account.
         let mut config = json!({
             "base_url": base_url,
             "timeout_ms": self.timeout_ms,
             "max_retries": self.max_retries,
+            "verify_after_failure": false,
         });
         if let Some(limit) = self.max_response_bytes {
             config["max_response_bytes"] = json!(limit);
@@ -289,6 +293,12 @@ impl Scenario {
                     }
                     None => assert!(doc["retry_after_ms"].is_null(), "{how}: {doc}"),
                 }
+                let verification = if *may_have_applied {
+                    "switched_off"
+                } else {
+                    "not_needed"
+                };
+                assert_eq!(doc["verification"], verification, "{how}: {doc}");
                 let message = doc["message"].as_str().unwrap_or_default();
                 assert!(!message.is_empty(), "{how}: a failure says what happened");
             }
@@ -658,6 +668,7 @@ async fn a_timeout_at_the_deadline_is_reported_as_the_deadline() {
             "api_token": TOKEN,
             "timeout_ms": 200,
             "max_retries": 0,
+            "verify_after_failure": false,
         });
         let options = TaskOptions::default()
             .with_allowed_host(AllowedHost::with_port("127.0.0.1", server.port()).unwrap());

@@ -25,4 +25,5 @@ mod faults;
 mod hostile_guest;
 mod hostile_input;
 mod schema;
+mod verification;
 mod worker;

@@ -243,10 +243,24 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     api.push_fault(Fault::status(429, vec![("retry-after".into(), "7".into())]));
     api.push_fault(Fault::status(400, vec![]));
     api.push_fault(Fault::status(503, vec![]));
+    // Applied, then a proxy's 502: found applied by reading back.
+    api.push_fault(Fault::AfterApplying(Box::new(Fault::status(502, vec![]))));
+    // A delete lost on the way, no retry left: found not applied.
+    api.push_fault(Fault::Reset);
+    let kept = api
+        .seed(ACCOUNT, [policy("kept@example.com")])
+        .expect("seeded")[0]["id"]
+        .clone();
     conductor.answer_empty_polls_with_an_array();
     conductor.enqueue(TASK_TYPE, "rate-limited", create("bob@example.com"));
     conductor.enqueue(TASK_TYPE, "refused", create("carol@example.com"));
     conductor.enqueue(TASK_TYPE, "unavailable", create("erin@example.com"));
+    conductor.enqueue(TASK_TYPE, "verified-applied", create("frank@example.com"));
+    conductor.enqueue(
+        TASK_TYPE,
+        "verified-not-applied",
+        json!({ "account_id": ACCOUNT, "deletes": [{ "id": kept }] }),
+    );
     let mut invalid = json!({ "account_id": ACCOUNT, "posts": [] });
     for i in 0..40 {
         let mut item = policy(&format!("user{i}@example.com"));
@@ -268,7 +282,7 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     conductor.enqueue(TASK_TYPE, "after-junk", json!({ "account_id": ACCOUNT }));
     let worker = Worker::start(&conductor, &config, &["--concurrency", "1"]);
     conductor
-        .wait_until(WAIT, "six results", |c| c.accepted().len() == 6)
+        .wait_until(WAIT, "eight results", |c| c.accepted().len() == 8)
         .await;
     let stopped = worker.stop().await;
     assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
@@ -299,6 +313,26 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     assert_eq!(unavailable["outputData"]["error"]["retryable"], true);
     assert_eq!(unavailable["outputData"]["error"]["may_have_applied"], true);
 
+    // Read back: applied is a success; not applied cannot have applied,
+    // and Conductor's retry policy may take it.
+    let applied = result_of(&results, "verified-applied");
+    assert_eq!(applied["status"], "COMPLETED", "{applied}");
+    assert_eq!(applied["outputData"]["verification"]["outcome"], "applied");
+    assert_eq!(
+        applied["outputData"]["verification"]["after"]["status"],
+        502
+    );
+    let not_applied = result_of(&results, "verified-not-applied");
+    assert_eq!(not_applied["status"], "FAILED", "{not_applied}");
+    assert_eq!(
+        not_applied["outputData"]["error"]["may_have_applied"],
+        false
+    );
+    assert_eq!(
+        not_applied["outputData"]["error"]["verification"],
+        "not_visible"
+    );
+
     let external = result_of(&results, "external");
     assert_eq!(
         external["status"], "FAILED_WITH_TERMINAL_ERROR",
@@ -322,14 +356,23 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
         reason.starts_with("invalid_input: the input has 40 problems; /posts/0/pattern_type: "),
         "{reason}"
     );
-    assert_eq!(api.policies(ACCOUNT).len(), 0, "nothing was applied");
+    let patterns: Vec<Value> = api
+        .policies(ACCOUNT)
+        .into_iter()
+        .map(|p| p["pattern"].clone())
+        .collect();
+    assert_eq!(
+        patterns,
+        [json!("kept@example.com"), json!("frank@example.com")],
+        "only the verified batch was applied"
+    );
     let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
     assert_eq!(
         (
             summary["failed"].as_u64(),
             summary["failed_with_terminal_error"].as_u64()
         ),
-        (Some(1), Some(4))
+        (Some(2), Some(4))
     );
     assert_nothing_reported_the_token(&stopped, &conductor);
 }

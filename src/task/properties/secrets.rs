@@ -233,7 +233,7 @@ impl Transport for Answering {
     fn entropy(&mut self) -> u64 {
         0
     }
-    fn send(&mut self, _: &BatchRequest, _: &AttemptLimits) -> Result<RawResponse, TransportFault> {
+    fn send(&mut self, _: &ApiRequest, _: &AttemptLimits) -> Result<RawResponse, TransportFault> {
         self.now_ms += 5;
         self.answer.clone()
     }

@@ -207,6 +207,25 @@ async fn real_outputs_are_valid_against_the_output_schema() {
     assert_eq!(warned["warnings"].as_array().unwrap().len(), 3, "{warned}");
     assert_valid(&output.strict, &warned, "a result with warnings");
 
+    // Verified: the batch applied, its answer lost to a proxy's 502, and
+    // the account read back.
+    fake.push_fault(Fault::AfterApplying(Box::new(Fault::status(502, vec![]))));
+    let verified = parse(
+        run(json!({"posts": [with(post(), "pattern", json!("verified@example.com"))]}))
+            .await
+            .unwrap_or_else(|e| panic!("{}", error_to_json(&e))),
+    );
+    assert_eq!(verified["verification"]["outcome"], "applied", "{verified}");
+    assert_eq!(
+        verified["verification"]["after"]["status"], 502,
+        "{verified}"
+    );
+    assert_valid(
+        &output.strict,
+        &verified,
+        "a result verified by reading back",
+    );
+
     // Skipped: an empty batch is not sent.
     let skipped = parse(run(json!({})).await.expect("an empty batch succeeds"));
     assert_eq!(
@@ -275,9 +294,21 @@ async fn real_outputs_are_valid_against_the_output_schema() {
     let api = run(json!({"deletes": [{"id": 999}]}))
         .await
         .expect_err("the fake has no policy 999");
+    // Reset before any answer, with nothing read back: the failure stands.
     fake.push_fault(Fault::Reset);
-    let transport = run(json!({"deletes": [{"id": 2401}]}))
+    let unverified = with(
+        serde_json::from_str(&config).unwrap(),
+        "verify_after_failure",
+        json!(false),
+    );
+    let transport = host()
+        .run_task(
+            &allowed,
+            &unverified.to_string(),
+            r#"{"deletes": [{"id": 2401}]}"#,
+        )
         .await
+        .expect("run-task runs")
         .expect_err("the connection is reset");
     let denied = host()
         .run_task(

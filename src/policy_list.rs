@@ -1,0 +1,282 @@
+//! Reading an account's policies: every page of
+//! `GET {base}/accounts/{account_id}/email-security/settings/allow_policies`.
+//!
+//! The reader goes through the same [`Transport`] as the batch, so the
+//! host's allow-list, the credentials, `max_response_bytes` and the task's
+//! deadline hold for it alike. It only reads; verification
+//! ([`crate::verify`]) is what uses it.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::config::Config;
+use crate::outcome::classify_response;
+use crate::request::{build_read, ApiRequest};
+use crate::task::{AttemptLimits, Transport};
+
+/// Policies asked for per page. Reads count against the API's rate limit
+/// (1,200 requests per 5 minutes), so pages are large; the schema gives no
+/// maximum, and 100 is the most Cloudflare's list endpoints commonly serve.
+pub const PER_PAGE: u32 = 100;
+
+/// The most pages one read follows: 10,000 policies. An account with more
+/// is not read back in full, and verification says so instead of guessing.
+pub const MAX_PAGES: u32 = 100;
+
+/// The URL of one page, oldest policies first, so that policies created
+/// while the pages are read land on later pages instead of shifting the
+/// ones not yet read.
+pub fn page_url(config: &Config, account_id: &str, page: u32) -> String {
+    format!(
+        "{}/accounts/{account_id}/email-security/settings/allow_policies?page={page}&per_page={PER_PAGE}&order=created_at&direction=asc",
+        config.base_url.as_str()
+    )
+}
+
+/// The request for one page.
+pub fn page_request(config: &Config, account_id: &str, page: u32) -> ApiRequest {
+    build_read(config, page_url(config, account_id, page))
+}
+
+/// A policy as the account holds it. Every field is optional, as the API
+/// may leave any out; comparisons treat a missing field as unknown.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct StoredFields {
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub pattern_type: Option<String>,
+    #[serde(default)]
+    pub is_regex: Option<bool>,
+    #[serde(default)]
+    pub is_exempt_recipient: Option<bool>,
+    #[serde(default)]
+    pub is_trusted_sender: Option<bool>,
+    #[serde(default)]
+    pub is_acceptable_sender: Option<bool>,
+    #[serde(default)]
+    pub verify_sender: Option<bool>,
+    /// `None` for `null`, absent, or empty: all three mean "no comment".
+    #[serde(default, deserialize_with = "comment")]
+    pub comments: Option<String>,
+}
+
+fn comment<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|c| !c.is_empty()))
+}
+
+/// One stored policy: its id, its fields, and the API's JSON for it, kept
+/// to be passed on verbatim.
+#[derive(Clone, Debug)]
+pub struct StoredPolicy {
+    /// The id as [`crate::policy::PolicyId::identity`] spells it.
+    pub id: String,
+    pub fields: StoredFields,
+    pub raw: Box<RawValue>,
+}
+
+/// The whole list, indexed by id.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub policies: Vec<StoredPolicy>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    /// A snapshot of `policies`; a policy listed twice (pages that shifted
+    /// while they were read) counts once.
+    pub fn new(policies: impl IntoIterator<Item = StoredPolicy>) -> Self {
+        let mut snapshot = Snapshot::default();
+        for policy in policies {
+            if !snapshot.by_id.contains_key(&policy.id) {
+                snapshot
+                    .by_id
+                    .insert(policy.id.clone(), snapshot.policies.len());
+                snapshot.policies.push(policy);
+            }
+        }
+        snapshot
+    }
+
+    pub fn get(&self, id: &str) -> Option<&StoredPolicy> {
+        self.by_id.get(id).map(|&i| &self.policies[i])
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+}
+
+/// One page as read: its policies, and how many the account has in all
+/// when the API said.
+#[derive(Debug)]
+pub struct Page {
+    pub policies: Vec<StoredPolicy>,
+    pub total_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WirePolicy<'a> {
+    #[serde(borrow)]
+    id: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct WireResultInfo {
+    #[serde(default)]
+    total_count: Option<u64>,
+}
+
+/// Reads a page from the `result` and `result_info` of a successful
+/// answer. A policy without a readable id makes the page unreadable: it
+/// could not be matched, so no verdict may rest on the page.
+pub fn parse_page(
+    result: Option<&RawValue>,
+    result_info: Option<&RawValue>,
+) -> Result<Page, String> {
+    let result = result.ok_or("the answer has no result")?;
+    let items: Vec<Box<RawValue>> = serde_json::from_str(result.get())
+        .map_err(|_| "the result is not a list of policies".to_string())?;
+    let mut policies = Vec::with_capacity(items.len());
+    for (i, raw) in items.into_iter().enumerate() {
+        let unreadable = || format!("policy {i} of the page has no readable id and fields");
+        let wire: WirePolicy<'_> = serde_json::from_str(raw.get()).map_err(|_| unreadable())?;
+        let id = identity(wire.id).ok_or_else(unreadable)?;
+        let fields: StoredFields = serde_json::from_str(raw.get()).map_err(|_| unreadable())?;
+        policies.push(StoredPolicy { id, fields, raw });
+    }
+    let total_count = result_info
+        .and_then(|info| serde_json::from_str::<WireResultInfo>(info.get()).ok())
+        .and_then(|info| info.total_count);
+    Ok(Page {
+        policies,
+        total_count,
+    })
+}
+
+/// A stored id as [`crate::policy::PolicyId::identity`] spells a requested
+/// one: a UUID in lower case, an integer in decimal.
+fn identity(raw: &RawValue) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(raw.get()).ok()? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.to_ascii_lowercase()),
+        serde_json::Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
+/// Why a read did not give the whole list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The API answered 429: reading on would only prolong the lockout.
+    RateLimited,
+    /// Any other failure: no answer, an error status, an unreadable body,
+    /// more pages than [`MAX_PAGES`], or no time left. In words.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::RateLimited => f.write_str("the API rate-limited the read (429)"),
+            ReadError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// How many requests a read made, whether or not it finished.
+#[derive(Debug)]
+pub struct Read {
+    pub requests: u32,
+    pub result: Result<Snapshot, ReadError>,
+}
+
+/// Reads every page, in order, until the account's `total_count` is
+/// reached or a page comes back empty, all before `deadline_ms`. A read
+/// is never retried: it runs in the time left after a failure, and an
+/// unfinished read only leaves that failure as it was.
+pub fn read_all(
+    config: &Config,
+    account_id: &str,
+    transport: &mut impl Transport,
+    deadline_ms: u64,
+) -> Read {
+    let mut requests = 0;
+    let mut policies = Vec::new();
+    let result = (|| {
+        for page in 1..=MAX_PAGES {
+            let now = transport.monotonic_ms();
+            if now >= deadline_ms {
+                return Err(ReadError::Failed("no time was left to read".into()));
+            }
+            let remaining = deadline_ms - now;
+            let limits = AttemptLimits {
+                connect_timeout_ms: config.connect_timeout_ms.min(remaining),
+                first_byte_timeout_ms: remaining,
+                between_bytes_timeout_ms: remaining,
+                deadline_ms,
+                max_response_bytes: config.max_response_bytes,
+            };
+            let request = page_request(config, account_id, page);
+            requests += 1;
+            let response = transport.send(&request, &limits).map_err(|fault| {
+                ReadError::Failed(format!(
+                    "reading page {page} failed: {}",
+                    fault_words(&fault)
+                ))
+            })?;
+            if response.status == 429 {
+                return Err(ReadError::RateLimited);
+            }
+            let success = classify_response(&response, transport.unix_ms()).map_err(|f| {
+                let status = f
+                    .status
+                    .map_or_else(String::new, |s| format!(" (HTTP {s})"));
+                ReadError::Failed(format!("reading page {page} failed{status}"))
+            })?;
+            let parsed = parse_page(success.result.as_deref(), success.result_info.as_deref())
+                .map_err(|why| {
+                    ReadError::Failed(format!("page {page} could not be read: {why}"))
+                })?;
+            let count = parsed.policies.len();
+            policies.extend(parsed.policies);
+            // A short page is not the end: the API may serve fewer per
+            // page than asked. Only the total, or an empty page, is.
+            let done = count == 0
+                || parsed
+                    .total_count
+                    .is_some_and(|total| policies.len() as u64 >= total);
+            if done {
+                return Ok(());
+            }
+        }
+        Err(ReadError::Failed(format!(
+            "the account has more than {} policies, too many to read back",
+            MAX_PAGES * PER_PAGE
+        )))
+    })();
+    Read {
+        requests,
+        result: result.map(|()| Snapshot::new(policies)),
+    }
+}
+
+fn fault_words(fault: &crate::outcome::TransportFault) -> String {
+    use crate::outcome::TransportFault as F;
+    match fault {
+        F::Denied => "the host refused the destination".into(),
+        F::BeforeSend(d) | F::AfterSend(d) | F::Unsendable(d) => d.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

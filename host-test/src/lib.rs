@@ -263,6 +263,7 @@ impl TaskHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_error)?;
         outbound::limits::limit_method_names(&mut linker).map_err(wasm_error)?;
+        outbound::limits::free_request_options(&mut linker).map_err(wasm_error)?;
 
         let loaded = std::fs::read(path)
             .map_err(anyhow::Error::from)

@@ -537,3 +537,23 @@ fn one_host_survives_every_misbehaviour_in_turn() {
     assert_still_serves(host);
     bounded("the real component", LIMIT, real_task_succeeds());
 }
+
+/// Each request hands the host its options; wasmtime-wasi-http 48 only reads
+/// them, and the host removes them (`outbound/limits.rs`). Otherwise one
+/// instance making a thousand requests (a sync reading many pages, say)
+/// would find its resource table full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_requests_in_one_instance_leave_the_resource_table_as_it_was() {
+    let opts = TaskOptions::default().with_interceptor(|_: CapturedRequest| {
+        host_test::Intercepted::Respond(CannedResponse::new(200).with_body("{}"))
+    });
+    let input =
+        json!({"mode": "fetch", "url": "https://api.cloudflare.com/client/v4/"}).to_string();
+    let mut instance = hostile().instance(&opts).await.unwrap();
+    for n in 0..2 * MAX_RESOURCES {
+        match instance.run_task("{}", &input).await {
+            Ok(Ok(_)) => {}
+            other => panic!("request {n}: {other:?}"),
+        }
+    }
+}

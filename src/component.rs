@@ -10,6 +10,7 @@ use crate::bindings::exports::workflow::http_task::task as wit;
 use crate::outcome::{ApiError, Failure, FailureKind, Verification};
 use crate::problems::{Document, Problem};
 use crate::redact::Secrets;
+use crate::sync_task;
 use crate::task::{execute, prepare, preview_json, success_json, TaskError};
 use crate::wasi_http::WasiTransport;
 
@@ -24,16 +25,30 @@ impl wit::Guest for Component {
         let secrets = Secrets::from_config(&config);
         let fail = |e: TaskError| into_wit(secrets.redact_error(e));
         let prepared = prepare(&config, &input).map_err(fail)?;
-        Ok(secrets.redact_json(preview_json(&prepared)))
+        let preview = match &prepared.sync {
+            // Sync mode reads the account to show the plan; it never writes.
+            Some(spec) => {
+                sync_task::preview(&prepared, spec, &mut WasiTransport::new()).map_err(fail)?
+            }
+            None => preview_json(&prepared),
+        };
+        Ok(secrets.redact_json(preview))
     }
 
     fn run_task(config: String, input: String) -> Result<String, wit::TaskError> {
         let secrets = Secrets::from_config(&config);
         let fail = |e: TaskError| into_wit(secrets.redact_error(e));
         let prepared = prepare(&config, &input).map_err(fail)?;
-        let completed =
-            execute(&prepared, &mut WasiTransport::new()).map_err(|f| fail(TaskError::Call(f)))?;
-        Ok(secrets.redact_json(success_json(&prepared, &completed)))
+        let transport = &mut WasiTransport::new();
+        let document = match &prepared.sync {
+            Some(spec) => sync_task::run(&prepared, spec, transport).map_err(fail)?,
+            None => {
+                let completed =
+                    execute(&prepared, transport).map_err(|f| fail(TaskError::Call(f)))?;
+                success_json(&prepared, &completed)
+            }
+        };
+        Ok(secrets.redact_json(document))
     }
 }
 

@@ -20,6 +20,8 @@ pub mod request;
 pub mod retry;
 pub mod schema;
 pub mod strict_json;
+pub mod sync;
+pub mod sync_task;
 pub mod task;
 pub mod validate;
 pub mod verify;

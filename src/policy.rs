@@ -41,7 +41,7 @@ impl Serialize for PolicyId {
 /// What a pattern is matched as, in a body the component sends. Stored
 /// policies may also read `UNKNOWN`, which the API refuses in a create,
 /// replace or update, so it has no place here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PatternType {
     Email,
@@ -70,6 +70,23 @@ impl PatternType {
             PatternType::Domain => "DOMAIN",
             PatternType::Ip => "IP",
         }
+    }
+}
+
+/// A pattern as the API is taken to compare it: addresses and host names
+/// without regard to ASCII case, as mail systems treat them; regular
+/// expressions and IP patterns exactly. `pattern_type` is the type's name,
+/// so that stored policies (which may read `UNKNOWN`) compare alike.
+pub fn pattern_identity<'a>(
+    pattern: &'a str,
+    pattern_type: &str,
+    is_regex: bool,
+) -> std::borrow::Cow<'a, str> {
+    let caseless = !is_regex && matches!(pattern_type, "EMAIL" | "DOMAIN");
+    if caseless && pattern.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(pattern.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(pattern)
     }
 }
 

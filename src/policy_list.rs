@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::config::Config;
-use crate::outcome::classify_response;
+use crate::outcome::{classify_fault, classify_response, Failure, FailureKind, TransportFault};
 use crate::request::{build_read, ApiRequest};
 use crate::task::{AttemptLimits, Transport};
 
@@ -104,6 +104,11 @@ impl Snapshot {
         self.by_id.get(id).map(|&i| &self.policies[i])
     }
 
+    /// Where the policy with this id is in [`Snapshot::policies`].
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }
@@ -174,22 +179,39 @@ fn identity(raw: &RawValue) -> Option<String> {
     }
 }
 
-/// Why a read did not give the whole list.
+/// Why a read did not give the whole list: the failure as the task would
+/// report it. A read changes nothing, so it never may have applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReadError {
+pub struct ReadError(pub Failure);
+
+impl ReadError {
     /// The API answered 429: reading on would only prolong the lockout.
-    RateLimited,
-    /// Any other failure: no answer, an error status, an unreadable body,
-    /// more pages than [`MAX_PAGES`], or no time left. In words.
-    Failed(String),
+    pub fn is_rate_limited(&self) -> bool {
+        self.0.status == Some(429)
+    }
+
+    fn new(kind: FailureKind, message: String, retryable: bool) -> Self {
+        let mut failure = classify_fault(&TransportFault::Unsendable(String::new()));
+        failure.kind = kind;
+        failure.message = message;
+        failure.retryable = retryable;
+        ReadError(failure)
+    }
+
+    /// `failure`, said to be about reading page `page`.
+    fn of(mut failure: Failure, page: u32) -> Self {
+        failure.may_have_applied = false;
+        failure.message = format!(
+            "reading the account's policies (page {page}) failed: {}",
+            failure.message
+        );
+        ReadError(failure)
+    }
 }
 
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::RateLimited => f.write_str("the API rate-limited the read (429)"),
-            ReadError::Failed(why) => f.write_str(why),
-        }
+        f.write_str(&self.0.message)
     }
 }
 
@@ -216,7 +238,11 @@ pub fn read_all(
         for page in 1..=MAX_PAGES {
             let now = transport.monotonic_ms();
             if now >= deadline_ms {
-                return Err(ReadError::Failed("no time was left to read".into()));
+                return Err(ReadError::new(
+                    FailureKind::Transport,
+                    "timeout_ms passed before the account's policies were read".into(),
+                    true,
+                ));
             }
             let remaining = deadline_ms - now;
             let limits = AttemptLimits {
@@ -228,24 +254,16 @@ pub fn read_all(
             };
             let request = page_request(config, account_id, page);
             requests += 1;
-            let response = transport.send(&request, &limits).map_err(|fault| {
-                ReadError::Failed(format!(
-                    "reading page {page} failed: {}",
-                    fault_words(&fault)
-                ))
-            })?;
-            if response.status == 429 {
-                return Err(ReadError::RateLimited);
-            }
-            let success = classify_response(&response, transport.unix_ms()).map_err(|f| {
-                let status = f
-                    .status
-                    .map_or_else(String::new, |s| format!(" (HTTP {s})"));
-                ReadError::Failed(format!("reading page {page} failed{status}"))
-            })?;
+            let response = transport
+                .send(&request, &limits)
+                .map_err(|fault| ReadError::of(read_fault(&fault), page))?;
+            let success = classify_response(&response, transport.unix_ms())
+                .map_err(|failure| ReadError::of(failure, page))?;
             let parsed = parse_page(success.result.as_deref(), success.result_info.as_deref())
                 .map_err(|why| {
-                    ReadError::Failed(format!("page {page} could not be read: {why}"))
+                    let mut e = ReadError::new(FailureKind::BadResponse, why, false);
+                    e.0.status = Some(success.status);
+                    ReadError::of(e.0, page)
                 })?;
             let count = parsed.policies.len();
             policies.extend(parsed.policies);
@@ -259,10 +277,14 @@ pub fn read_all(
                 return Ok(());
             }
         }
-        Err(ReadError::Failed(format!(
-            "the account has more than {} policies, too many to read back",
-            MAX_PAGES * PER_PAGE
-        )))
+        Err(ReadError::new(
+            FailureKind::Api,
+            format!(
+                "the account has more than {} policies, more than this task reads",
+                MAX_PAGES * PER_PAGE
+            ),
+            false,
+        ))
     })();
     Read {
         requests,
@@ -270,12 +292,14 @@ pub fn read_all(
     }
 }
 
-fn fault_words(fault: &crate::outcome::TransportFault) -> String {
-    use crate::outcome::TransportFault as F;
-    match fault {
-        F::Denied => "the host refused the destination".into(),
-        F::BeforeSend(d) | F::AfterSend(d) | F::Unsendable(d) => d.clone(),
+/// A failed read as the batch's classification words it, but without the
+/// batch's "may have been applied": a read applies nothing.
+fn read_fault(fault: &TransportFault) -> Failure {
+    let mut failure = classify_fault(fault);
+    if let TransportFault::AfterSend(detail) = fault {
+        failure.message = format!("no complete answer ({detail})");
     }
+    failure
 }
 
 #[cfg(test)]

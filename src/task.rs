@@ -12,6 +12,7 @@ use crate::policy::{BatchBody, Counts};
 use crate::problems::{Document, Pointer, Problem, Report};
 use crate::request::{build_request, ApiRequest, RequestView};
 use crate::retry::backoff_ms;
+use crate::sync::SyncSpec;
 use crate::validate::parse_input;
 use crate::verify::{reserve_ms, verify, Verdict};
 use serde::Serialize;
@@ -33,8 +34,10 @@ pub struct Prepared {
     pub account_id: String,
     /// What the request's body says, for verification to look for.
     pub batch: BatchBody,
-    /// `None` for an empty batch, which is not sent.
+    /// `None` for an empty batch, which is not sent, and in sync mode.
     pub request: Option<ApiRequest>,
+    /// Sync mode: the policies the account should have.
+    pub sync: Option<SyncSpec>,
     pub counts: Counts,
     pub warnings: Vec<Problem>,
 }
@@ -81,6 +84,7 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
                 account_id,
                 batch: input.body,
                 request,
+                sync: input.sync,
                 counts,
                 warnings: report.take_warnings(),
             })
@@ -99,6 +103,8 @@ pub fn preview_json(prepared: &Prepared) -> String {
         request: Option<RequestView<'a>>,
         warnings: &'a [Problem],
         counts: Counts,
+        /// Sync mode's plan; see [`crate::sync_task::preview`].
+        plan: Option<()>,
     }
     // Strings, numbers and JSON already checked: serialising cannot fail.
     serde_json::to_string(&Preview {
@@ -107,6 +113,7 @@ pub fn preview_json(prepared: &Prepared) -> String {
         request: prepared.request.as_ref().map(ApiRequest::view),
         warnings: &prepared.warnings,
         counts: prepared.counts,
+        plan: None,
     })
     .unwrap_or_default()
 }
@@ -173,8 +180,28 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
             verified: None,
         });
     };
-    let config = &prepared.config;
-    let deadline_ms = transport.monotonic_ms().saturating_add(config.timeout_ms);
+    let deadline_ms = transport
+        .monotonic_ms()
+        .saturating_add(prepared.config.timeout_ms);
+    send_batch(
+        &prepared.config,
+        &prepared.account_id,
+        &prepared.batch,
+        request,
+        transport,
+        deadline_ms,
+    )
+}
+
+/// Sends one batch until `deadline_ms`, as [`execute`] describes.
+pub fn send_batch(
+    config: &Config,
+    account_id: &str,
+    batch: &BatchBody,
+    request: &ApiRequest,
+    transport: &mut impl Transport,
+    deadline_ms: u64,
+) -> Result<Completed, Failure> {
     let sent_unix_ms = transport.unix_ms();
     let mut attempts = 0u32;
     loop {
@@ -220,13 +247,13 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
             }
             let verdict = verify(
                 config,
-                &prepared.account_id,
-                &prepared.batch,
+                account_id,
+                batch,
                 sent_unix_ms,
                 transport,
                 deadline_ms,
             );
-            match settle(failure, verdict, &prepared.batch) {
+            match settle(failure, verdict, batch) {
                 Settled::Applied(verified) => {
                     return Ok(Completed {
                         success: None,
@@ -333,6 +360,8 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
         warnings: &'a [Problem],
         counts: Counts,
         verification: Option<VerificationView<'a>>,
+        /// Sync mode's summary; see [`crate::sync_task::run`].
+        sync: Option<()>,
     }
     #[derive(Serialize)]
     struct VerificationView<'a> {
@@ -371,6 +400,7 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
             },
             reads: v.reads,
         }),
+        sync: None,
     })
     .unwrap_or_default()
 }

@@ -5,16 +5,33 @@ use crate::config::check_account_id;
 use crate::json::{expect_object, field, quoted, reject_unknown_keys, type_name, Field};
 use crate::pattern::{check_email, check_host_name, non_global_range, parse_ip_pattern};
 use crate::policy::{
-    BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch, Replacement, MAX_ITEMS,
+    pattern_identity, BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch, Replacement,
+    MAX_ITEMS,
 };
 use crate::problems::{Document, Pointer, Report};
 use crate::regex_syntax::check_regex;
+use crate::sync::{Desired, SyncSpec, DEFAULT_MAX_DELETES};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const DOC: Document = Document::Input;
 
-pub const INPUT_KEYS: &[&str] = &["account_id", "deletes", "patches", "puts", "posts"];
+pub const INPUT_KEYS: &[&str] = &["account_id", "deletes", "patches", "puts", "posts", "sync"];
+
+/// The members of the input's `sync` object.
+pub const SYNC_KEYS: &[&str] = &[
+    "policies",
+    "delete_unlisted",
+    "max_deletes",
+    "allow_deleting_most",
+];
+
+/// The most desired policies one sync takes: as many as the list reader
+/// reads back.
+pub const MAX_SYNC_POLICIES: usize = 10_000;
+
+/// The most `max_deletes` may allow.
+pub const MAX_DELETES_LIMIT: u64 = MAX_SYNC_POLICIES as u64;
 
 /// The fields a policy carries, in the order they are sent.
 pub const POLICY_FIELDS: &[&str] = &[
@@ -45,6 +62,8 @@ pub struct ValidInput {
     /// The input's own account id, when it gave one.
     pub account_id: Option<String>,
     pub body: BatchBody,
+    /// Sync mode: the desired policies instead of the four arrays.
+    pub sync: Option<SyncSpec>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,6 +71,8 @@ enum Operation {
     Create,
     Replace,
     Patch,
+    /// A desired policy of sync mode: a create, with an optional `id`.
+    Desire,
 }
 
 /// Reads and checks the input document. Errors and warnings go to `report`;
@@ -166,10 +187,147 @@ pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
         body.posts.push(policy);
     }
 
+    let sync = field(map, "sync", &root);
+    let sync = match sync.value {
+        None => None,
+        Some(value) => {
+            let arrays: Vec<&str> = ["deletes", "patches", "puts", "posts"]
+                .into_iter()
+                .filter(|k| map.contains_key(*k))
+                .collect();
+            if !arrays.is_empty() {
+                report.error(
+                    DOC,
+                    &sync.at(),
+                    format!(
+                        "sync gives the policies the account should have, so {} cannot be given with it: use one form or the other",
+                        arrays.join(", ")
+                    ),
+                );
+            }
+            parse_sync(value, &sync.at(), report)
+        }
+    };
+
     if report.error_count() != before {
         return None;
     }
-    Some(ValidInput { account_id, body })
+    Some(ValidInput {
+        account_id,
+        body,
+        sync,
+    })
+}
+
+/// Reads the `sync` object: each desired policy checked as a create, with
+/// an optional `id`; no id and no identity twice.
+fn parse_sync(value: &Value, at: &Pointer, report: &mut Report) -> Option<SyncSpec> {
+    let obj = expect_object(value, DOC, at, report)?;
+    let before = report.error_count();
+    reject_unknown_keys(obj, SYNC_KEYS, DOC, at, report);
+    let flag = |name: &str, report: &mut Report| {
+        let f = field(obj, name, at);
+        if f.present() {
+            f.boolean(DOC, report)
+        } else {
+            Some(false)
+        }
+    };
+    let delete_unlisted = flag("delete_unlisted", report);
+    let allow_deleting_most = flag("allow_deleting_most", report);
+    let max_deletes = {
+        let f = field(obj, "max_deletes", at);
+        if f.present() {
+            f.integer(0, MAX_DELETES_LIMIT, DOC, report)
+        } else {
+            Some(u64::from(DEFAULT_MAX_DELETES))
+        }
+    };
+
+    let list_at = at.key("policies");
+    let list: &[Value] = match obj.get("policies") {
+        None => {
+            report.error(
+                DOC,
+                &list_at,
+                "required field is missing: the policies the account should have ([] for none)",
+            );
+            &[]
+        }
+        Some(Value::Array(list)) => {
+            if list.len() > MAX_SYNC_POLICIES {
+                report.error(
+                    DOC,
+                    &list_at,
+                    format!(
+                        "has {} policies; a sync takes at most {MAX_SYNC_POLICIES}",
+                        list.len()
+                    ),
+                );
+            }
+            list
+        }
+        Some(other) => {
+            report.error(
+                DOC,
+                &list_at,
+                format!("expected an array, got {}", type_name(other)),
+            );
+            &[]
+        }
+    };
+    let mut ids = IdRegistry::default();
+    let mut identities: HashMap<(PatternType, bool, String), Pointer> = HashMap::new();
+    let mut desired = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let item_at = list_at.index(i);
+        let Some(item_obj) = expect_object(item, DOC, &item_at, report) else {
+            continue;
+        };
+        let id = if item_obj.contains_key("id") {
+            let id = read_id(item_obj, &item_at, report);
+            if let Some(id) = &id {
+                ids.register(id, &item_at.key("id"), report);
+            }
+            id
+        } else {
+            None
+        };
+        let Some(policy) =
+            read_fields(item_obj, &item_at, Operation::Desire, report).and_then(Fields::complete)
+        else {
+            continue;
+        };
+        let identity = (
+            policy.pattern_type,
+            policy.is_regex,
+            pattern_identity(&policy.pattern, policy.pattern_type.name(), policy.is_regex)
+                .into_owned(),
+        );
+        match identities.get(&identity) {
+            Some(first) => report.error(
+                DOC,
+                &item_at,
+                format!(
+                    "is the same policy as {} (same pattern_type, is_regex and pattern): list each policy once",
+                    first.as_str()
+                ),
+            ),
+            None => {
+                identities.insert(identity, item_at.clone());
+            }
+        }
+        desired.push(Desired { id, policy });
+    }
+    if report.error_count() != before {
+        return None;
+    }
+    Some(SyncSpec {
+        desired,
+        delete_unlisted: delete_unlisted?,
+        max_deletes: u32::try_from(max_deletes?).ok()?,
+        allow_deleting_most: allow_deleting_most?,
+    })
 }
 
 /// The items of one of the four arrays, each with its pointer. A missing

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::http_date::parse_rfc3339_ms;
-use crate::policy::{BatchBody, Policy, PolicyId, PolicyPatch};
+use crate::policy::{pattern_identity, BatchBody, Policy, PolicyId, PolicyPatch};
 use crate::policy_list::{read_all, Snapshot, StoredFields, StoredPolicy};
 use crate::task::Transport;
 
@@ -223,7 +223,7 @@ struct PostKey<'a> {
 impl<'a> PostKey<'a> {
     fn of_post(p: &'a Policy) -> Self {
         PostKey {
-            pattern: pattern_key(&p.pattern, p.pattern_type.name(), p.is_regex),
+            pattern: pattern_identity(&p.pattern, p.pattern_type.name(), p.is_regex),
             pattern_type: p.pattern_type.name(),
             flags: [
                 p.is_regex,
@@ -244,7 +244,7 @@ impl<'a> PostKey<'a> {
         let pattern_type = f.pattern_type.as_deref()?;
         let is_regex = f.is_regex?;
         Some(PostKey {
-            pattern: pattern_key(f.pattern.as_deref()?, pattern_type, is_regex),
+            pattern: pattern_identity(f.pattern.as_deref()?, pattern_type, is_regex),
             pattern_type,
             flags: [
                 is_regex,
@@ -258,24 +258,9 @@ impl<'a> PostKey<'a> {
     }
 }
 
-/// Addresses and host names are compared without regard to ASCII case, as
-/// mail systems treat them; regular expressions and IP patterns exactly.
-fn pattern_key<'a>(
-    pattern: &'a str,
-    pattern_type: &str,
-    is_regex: bool,
-) -> std::borrow::Cow<'a, str> {
-    let caseless = !is_regex && matches!(pattern_type, "EMAIL" | "DOMAIN");
-    if caseless && pattern.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(pattern.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(pattern)
-    }
-}
-
 fn same_pattern(sent: &str, sent_type: &str, is_regex: bool, stored: Option<&str>) -> bool {
     stored.is_some_and(|s| {
-        pattern_key(sent, sent_type, is_regex) == pattern_key(s, sent_type, is_regex)
+        pattern_identity(sent, sent_type, is_regex) == pattern_identity(s, sent_type, is_regex)
     })
 }
 
@@ -394,10 +379,12 @@ pub fn verify(
         let after = match read.result {
             Ok(snapshot) => snapshot,
             Err(e) => {
-                return Verdict::Incomplete {
-                    why: format!("reading the account back failed: {e}"),
-                    reads,
-                }
+                let why = if e.is_rate_limited() {
+                    format!("{e} (rate limited: no further read)")
+                } else {
+                    e.to_string()
+                };
+                return Verdict::Incomplete { why, reads };
             }
         };
         match judge(batch, sent_unix_ms, &after) {

@@ -396,18 +396,24 @@ impl TaskInstance {
         .await
     }
 
+    /// The preview. It may read (sync mode reads the account), but any
+    /// request other than `GET` is refused as `HTTP-request-denied`, so a
+    /// preview never writes, whatever the component does.
     pub async fn prepare(
         &mut self,
         config: &str,
         input: &str,
     ) -> anyhow::Result<Result<String, TaskError>> {
         let task = self.task.workflow_http_task_task();
-        within_limit(self.wall_clock_limit, async {
+        self.store.data_mut().set_reads_only(true);
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_prepare(&mut self.store, config, input)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().set_reads_only(false);
+        outcome
     }
 
     pub async fn run_task(

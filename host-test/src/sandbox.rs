@@ -25,6 +25,11 @@ pub(crate) struct TaskState {
 }
 
 impl TaskState {
+    /// Lets only `GET` requests out (during `prepare`), or every method.
+    pub(crate) fn set_reads_only(&mut self, reads_only: bool) {
+        self.hooks.reads_only = reads_only;
+    }
+
     pub(crate) fn new(opts: &TaskOptions, connections: Arc<ConnectionPool>) -> Self {
         // Only stderr, so a guest panic message reaches the console: no
         // environment, arguments, files or sockets. Outgoing HTTP goes
@@ -43,6 +48,7 @@ impl TaskState {
             http: WasiHttpCtx::new(),
             hooks: TaskHooks {
                 allow_hosts: opts.allow_hosts.clone().into(),
+                reads_only: false,
                 interceptor: opts.interceptor.clone(),
                 connections,
             },

@@ -136,30 +136,68 @@ fn a_policy_seen_on_two_pages_counts_once() {
 }
 
 #[test]
-fn a_read_that_fails_says_why_and_is_not_retried() {
+fn a_read_that_fails_is_classified_and_never_may_have_applied() {
+    use crate::outcome::FailureKind::{Api, BadResponse, Transport};
+    let refused = r#"{"success":false,"errors":[{"code":10000,"message":"no"}],"result":null}"#;
+    let unreadable_page =
+        r#"{"success":true,"errors":[],"messages":[],"result":[{"pattern":"x"}]}"#;
     let cases = [
-        (status(429, Some("300"), ""), ReadError::RateLimited),
         (
-            status(
-                403,
-                None,
-                r#"{"success":false,"errors":[{"code":10000,"message":"no"}],"result":null}"#,
-            ),
-            ReadError::Failed("reading page 1 failed (HTTP 403)".into()),
+            status(429, Some("300"), ""),
+            Api,
+            Some(429),
+            true,
+            "rate limited",
+        ),
+        (
+            status(403, None, refused),
+            Api,
+            Some(403),
+            false,
+            "HTTP 403: no",
         ),
         (
             status(200, None, "<html>"),
-            ReadError::Failed("reading page 1 failed (HTTP 200)".into()),
+            BadResponse,
+            Some(200),
+            false,
+            "not a Cloudflare API envelope",
         ),
         (
+            status(200, None, unreadable_page),
+            BadResponse,
+            Some(200),
+            false,
+            "no readable id",
+        ),
+        (status(502, None, ""), Api, Some(502), true, "HTTP 502"),
+        (
             Err(crate::outcome::TransportFault::AfterSend("reset".into())),
-            ReadError::Failed("reading page 1 failed: reset".into()),
+            Transport,
+            None,
+            true,
+            "no complete answer (reset)",
         ),
     ];
-    for (answer, expected) in cases {
+    for (answer, kind, code, retryable, words) in cases {
         let mut t = Scripted::new(vec![answer]);
         let read = read_all(&config(), ACCOUNT, &mut t, 60_000);
-        assert_eq!((read.requests, read.result.unwrap_err()), (1, expected));
+        assert_eq!(read.requests, 1);
+        let e = read.result.unwrap_err();
+        let f = &e.0;
+        assert_eq!(
+            (f.kind, f.status, f.retryable, f.may_have_applied),
+            (kind, code, retryable, false),
+            "{f:?}"
+        );
+        assert!(
+            f.message
+                .starts_with("reading the account's policies (page 1) failed: "),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains(words), "{}", f.message);
+        assert_eq!(e.is_rate_limited(), code == Some(429));
     }
 }
 
@@ -169,10 +207,9 @@ fn no_read_starts_past_the_deadline_and_limits_come_from_it() {
     t.latency_ms = 500;
     let read = read_all(&config(), ACCOUNT, &mut t, 1_400);
     assert_eq!(read.requests, 1);
-    assert_eq!(
-        read.result.unwrap_err(),
-        ReadError::Failed("no time was left to read".into())
-    );
+    let e = read.result.unwrap_err();
+    assert!(e.to_string().contains("timeout_ms passed"), "{e}");
+    assert!(e.0.retryable);
     assert_eq!(t.sent[0].first_byte_timeout_ms, 400);
     assert_eq!(t.sent[0].deadline_ms, 1_400);
 }
@@ -185,5 +222,7 @@ fn an_account_past_the_page_limit_is_not_read_in_part() {
     let mut t = Scripted::new(answers);
     let read = read_all(&config(), ACCOUNT, &mut t, u64::MAX);
     assert_eq!(read.requests, MAX_PAGES);
-    assert!(matches!(read.result, Err(ReadError::Failed(why)) if why.contains("more than 10000")));
+    let e = read.result.unwrap_err();
+    assert!(e.to_string().contains("more than 10000"), "{e}");
+    assert!(!e.0.retryable);
 }

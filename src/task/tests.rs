@@ -91,7 +91,7 @@ fn empty_batch_is_skipped_without_sending() {
         out,
         serde_json::json!({"success": true, "skipped": true, "status": null, "attempts": 0, "result": null,
             "messages": [], "errors": [], "warnings": [], "counts": {"deletes": 0, "patches": 0, "puts": 0, "posts": 0},
-            "verification": null})
+            "verification": null, "sync": null})
     );
     let preview: serde_json::Value = serde_json::from_str(&preview_json(&p)).unwrap();
     assert_eq!(preview["skipped"], true);
@@ -108,7 +108,7 @@ fn success_output() {
         out,
         serde_json::json!({"success": true, "skipped": false, "status": 200, "attempts": 1,
             "result": {"deletes": [{"id": ID}]}, "messages": [], "errors": [], "warnings": [],
-            "counts": {"deletes": 1, "patches": 0, "puts": 0, "posts": 0}, "verification": null})
+            "counts": {"deletes": 1, "patches": 0, "puts": 0, "posts": 0}, "verification": null, "sync": null})
     );
 }
 

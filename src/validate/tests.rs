@@ -720,3 +720,76 @@ fn deprecated_alone_in_a_put_names_the_replacement() {
     );
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 }
+
+#[test]
+fn sync_takes_desired_policies_checked_as_creates() {
+    let input = json!({"sync": {"policies": [post(), with(with(post(), "pattern", json!("b@example.com")), "id", json!(ID_A))],
+        "delete_unlisted": true, "max_deletes": 7}});
+    let (valid, report) = check(input);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let sync = valid.unwrap().sync.unwrap();
+    assert_eq!(sync.desired.len(), 2);
+    assert_eq!(sync.desired[0].id, None);
+    assert_eq!(sync.desired[1].id, Some(PolicyId::Uuid(ID_A.into())));
+    assert_eq!(
+        (
+            sync.delete_unlisted,
+            sync.max_deletes,
+            sync.allow_deleting_most
+        ),
+        (true, 7, false)
+    );
+
+    let defaults = check(json!({"sync": {"policies": []}}))
+        .0
+        .unwrap()
+        .sync
+        .unwrap();
+    assert_eq!(
+        (
+            defaults.delete_unlisted,
+            defaults.max_deletes,
+            defaults.allow_deleting_most
+        ),
+        (false, DEFAULT_MAX_DELETES, false)
+    );
+}
+
+#[test]
+fn sync_problems_are_named_by_their_pointers() {
+    let bad_pattern = with(post(), "pattern", json!("not an address"));
+    let found = errors(json!({
+        "posts": [post()],
+        "sync": {
+            "policies": [bad_pattern, without(post(), "verify_sender"), post(), with(post(), "id", json!("x"))],
+            "max_deletes": -1, "delete_unlisted": "yes", "extra": 1
+        }
+    }));
+    let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    for expected in [
+        "/sync",
+        "/sync/extra",
+        "/sync/delete_unlisted",
+        "/sync/max_deletes",
+        "/sync/policies/0/pattern",
+        "/sync/policies/1/verify_sender",
+        "/sync/policies/3/id",
+    ] {
+        assert!(
+            pointers.contains(&expected),
+            "{expected} not in {pointers:?}"
+        );
+    }
+    // The four lists and sync exclude each other.
+    let (_, message) = found.iter().find(|(p, _)| p == "/sync").unwrap();
+    assert!(message.contains("posts"), "{message}");
+    // The same policy listed twice (letter case aside) is refused at the second.
+    let twice = errors(
+        json!({"sync": {"policies": [post(), with(post(), "pattern", json!("ALERTS@example.com"))]}}),
+    );
+    assert_eq!(twice.len(), 1);
+    assert_eq!(twice[0].0, "/sync/policies/1");
+    assert!(twice[0].1.contains("/sync/policies/0"), "{}", twice[0].1);
+    // policies is required.
+    assert_eq!(errors(json!({"sync": {}}))[0].0, "/sync/policies");
+}

@@ -264,6 +264,8 @@ const BATCH = {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const SYNC_ACCOUNT = '5c0a7e11d2b34f6e8a9b0c1d2e3f4a5b';
+
 const SERVER_GENERATED = [
   { at: /^\/result\/posts\/\d+\/id$/, format: 'a UUID string', test: (v) => typeof v === 'string' && UUID.test(v) },
   {
@@ -404,6 +406,29 @@ test('applied, then a proxy\'s 502: the account is read back and the task succee
   assert.equal(document.verification.outcome, 'applied');
   assert.equal(document.verification.after.status, 502);
   assert.equal(document.result.posts[0].pattern, 'read-back@example.com');
+});
+
+test('sync mode: the dry run reads the account and shows the same plan', { timeout: TEST_LIMIT_MS }, async () => {
+  const input = { sync: { policies: [
+    policy({ pattern: 'sync-a@example.com', pattern_type: 'EMAIL', is_trusted_sender: true }),
+    policy({ pattern: 'sync.example', pattern_type: 'DOMAIN', is_exempt_recipient: true }),
+  ] } };
+  // An account of its own in each fake, and each fake's own port in the URL.
+  const batchUrl = {
+    at: /^\/plan\/batches\/\d+\/url$/,
+    format: "the account's batch URL",
+    test: (v) => typeof v === 'string' && v.endsWith(`/accounts/${SYNC_ACCOUNT}/email-security/settings/allow_policies/batch`),
+  };
+  const { status, document } = await sameOnBothHosts({
+    configs: ownFakes({ account_id: SYNC_ACCOUNT }), input, dryRun: true, formats: [batchUrl],
+  });
+  assert.equal(status, 0);
+  assert.equal(document.warnings.length, 0);
+  assert.equal(document.request, null);
+  assert.equal(document.plan.reads, 1);
+  assert.equal(document.plan.create.length, 2);
+  assert.equal(document.plan.batches.length, 1);
+  assert.equal(document.plan.batches[0].headers.Authorization, '[redacted]');
 });
 
 test('connection refused: not sent, retryable', { timeout: TEST_LIMIT_MS }, async () => {

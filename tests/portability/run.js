@@ -14,8 +14,10 @@
 // no environment variables and no arguments, its stdout goes to stderr (so
 // stdout holds only the document), and outgoing HTTP goes only to
 // api.cloudflare.com and the hosts named with --allow-host: anything else fails as
-// `HTTP-request-denied` without being sent. The guest's connect timeout is
-// not passed on to the shim (see withoutConnectTimeout).
+// `HTTP-request-denied` without being sent. While `prepare` runs (the dry
+// run) only GET requests leave, so a preview may read (sync mode reads the
+// account) but never write. The guest's connect timeout is not passed on
+// to the shim (see withoutConnectTimeout).
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,9 +43,11 @@ async function main() {
   }
   const config = await readFile(values.config, 'utf8');
   const input = await readFile(values.input, 'utf8');
-  const task = await load(values.component, ['api.cloudflare.com', ...values['allow-host']]);
+  const policy = { allowHosts: ['api.cloudflare.com', ...values['allow-host']], readsOnly: false };
+  const task = await load(values.component, policy);
 
   try {
+    policy.readsOnly = values['dry-run'];
     const document = values['dry-run'] ? task.prepare(config, input) : task.runTask(config, input);
     process.stdout.write(`${document}\n`);
     process.exitCode = 0;
@@ -54,15 +58,18 @@ async function main() {
   }
 }
 
-/** The component's `task` export, instantiated with sandboxed WASI imports. */
-async function load(directory, allowHosts) {
+/**
+ * The component's `task` export, instantiated with sandboxed WASI imports;
+ * `policy` ({ allowHosts, readsOnly }) is read on every request.
+ */
+async function load(directory, policy) {
   const { instantiate } = await import(pathToFileURL(join(directory, 'allow_policies_batch.js')).href);
   const compile = async (file) => WebAssembly.compile(await readFile(join(directory, file)));
-  const root = await instantiate(compile, imports(allowHosts));
+  const root = await instantiate(compile, imports(policy));
   return root.task;
 }
 
-function imports(allowHosts) {
+function imports(policy) {
   const wasi = new WASIShim({ sandbox: { env: {}, args: [] } }).getImportObject();
   const outgoing = wasi['wasi:http/outgoing-handler'];
   const { RequestOptions } = wasi['wasi:http/types'];
@@ -72,7 +79,8 @@ function imports(allowHosts) {
     'wasi:http/outgoing-handler': {
       handle(request, options) {
         // A thrown plain object is the `error-code` the guest receives.
-        if (!allowed(request.authority(), allowHosts)) throw { tag: 'HTTP-request-denied' };
+        if (!allowed(request.authority(), policy.allowHosts)) throw { tag: 'HTTP-request-denied' };
+        if (policy.readsOnly && request.method().tag !== 'get') throw { tag: 'HTTP-request-denied' };
         return outgoing.handle(request, withoutConnectTimeout(options, RequestOptions));
       },
     },

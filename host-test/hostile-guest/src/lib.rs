@@ -101,6 +101,11 @@ fn misbehave(input: &str) -> Result<String, TaskError> {
         }
         "hang" => fetch(url, ONE_HOUR_NS),
         "fetch" => fetch(url, 5 * NS_PER_S),
+        // A write where a host may allow only reads (`prepare`).
+        "write" => match send(url, Method::Post, 5 * NS_PER_S) {
+            Ok(status) => Ok(json!({"mode": "write", "status": status}).to_string()),
+            Err(e) => Err(call_error(e)),
+        },
         "recurse" => Ok(recurse(0, 1).to_string()),
         "snoop" => {
             let port = input["port"].as_u64().and_then(|p| u16::try_from(p).ok());
@@ -284,6 +289,11 @@ fn failure(message: String) -> CallFailure {
 }
 
 fn get(url: &str, timeout_ns: u64) -> Result<u16, ErrorCode> {
+    send(url, Method::Get, timeout_ns)
+}
+
+/// Sends `method` to `url` with an empty body; the answer's status.
+fn send(url: &str, method: Method, timeout_ns: u64) -> Result<u16, ErrorCode> {
     let unsendable = |what: &str| ErrorCode::InternalError(Some(what.to_string()));
     let (scheme, rest) = url
         .split_once("://")
@@ -298,7 +308,7 @@ fn get(url: &str, timeout_ns: u64) -> Result<u16, ErrorCode> {
 
     let request = OutgoingRequest::new(Fields::new());
     request
-        .set_method(&Method::Get)
+        .set_method(&method)
         .and_then(|()| request.set_scheme(Some(&scheme)))
         .and_then(|()| request.set_authority(Some(authority)))
         .and_then(|()| request.set_path_with_query(Some(path)))

@@ -141,6 +141,9 @@ impl From<CannedResponse> for Intercepted {
 /// answers requests to them.
 pub(crate) struct TaskHooks {
     pub(crate) allow_hosts: Arc<[AllowedHost]>,
+    /// While `prepare` runs: only `GET` goes out, so that a preview can
+    /// read but never write, whatever the component does.
+    pub(crate) reads_only: bool,
     pub(crate) interceptor: Option<Arc<dyn Interceptor>>,
     pub(crate) connections: Arc<ConnectionPool>,
 }
@@ -155,7 +158,9 @@ impl WasiHttpHooks for TaskHooks {
         options: Option<RequestOptions>,
         _response_errors: IoFuture,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        if !destination_allowed(&self.allow_hosts, request.uri()) {
+        if !destination_allowed(&self.allow_hosts, request.uri())
+            || (self.reads_only && request.method() != http::Method::GET)
+        {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let connections = self.connections.clone();

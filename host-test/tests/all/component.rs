@@ -209,7 +209,7 @@ async fn success_output_carries_the_api_result_verbatim() {
             "messages": [{"code": 10001, "message": "beta endpoint"}],
             "errors": [{"code": 10002, "message": "is_spoof is deprecated", "source": {"pointer": "/posts/0"}}],
             "warnings": [{"document": "input", "pointer": "/patches/0", "message": "this patch changes nothing: give at least one field besides id"}],
-            "counts": {"deletes": 1, "patches": 1, "puts": 0, "posts": 1}, "verification": null})
+            "counts": {"deletes": 1, "patches": 1, "puts": 0, "posts": 1}, "verification": null, "sync": null})
     );
 }
 

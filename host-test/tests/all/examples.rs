@@ -103,3 +103,51 @@ async fn the_conductor_workflow_passes_exactly_the_task_input() {
     let preview = prepare(&start["input"]).await;
     assert_eq!(preview["counts"]["posts"], 3);
 }
+
+/// The sync example, run twice against the fake API: the account becomes
+/// the example's list, and the second run has nothing to do. The Conductor
+/// workflow passes the same input through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_example_brings_an_account_to_its_list() {
+    let fake = crate::support::fake_api(None).await;
+    // The account holds an unlisted policy, and one of the list's with a
+    // flag the list changes.
+    let input = read("sync.json");
+    let mut changed = input["sync"]["policies"][0].clone();
+    changed["verify_sender"] = json!(false);
+    fake.seed(
+        crate::support::ACCOUNT,
+        [crate::support::post("unlisted@example.com"), changed],
+    )
+    .unwrap();
+    let mut config = read("config.json");
+    config["api_token"] = json!("example-token");
+    config["base_url"] = json!(fake.base_url());
+    let options = TaskOptions::default().with_allowed_host(
+        host_test::AllowedHost::with_port("127.0.0.1", fake.addr().port()).unwrap(),
+    );
+    let start = read("conductor/start-workflow-sync.json");
+    assert_eq!(start["input"], input);
+    let run = || async {
+        let out = host()
+            .run_task(&options, &config.to_string(), &input.to_string())
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{}", host_test::error_to_json(&e)));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let first = run().await;
+    assert_eq!(
+        (
+            &first["sync"]["created"],
+            &first["sync"]["changed"],
+            &first["sync"]["deleted"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{first}"
+    );
+    assert_eq!(first["warnings"], json!([]));
+    let second = run().await;
+    assert_eq!(second["skipped"], true, "{second}");
+    assert_eq!(fake.policies(crate::support::ACCOUNT).len(), 3);
+}

@@ -25,5 +25,6 @@ mod faults;
 mod hostile_guest;
 mod hostile_input;
 mod schema;
+mod sync;
 mod verification;
 mod worker;

@@ -85,12 +85,22 @@ async fn the_examples_are_valid_against_their_schemas() {
         let prepared = prepare_text(&with_token.to_string(), &value.to_string()).await;
         assert!(prepared.is_ok(), "{what}: {prepared:?}");
     }
+    // Sync mode's examples (their preview reads an account: examples.rs
+    // runs them against the fake API).
+    let sync = read_example("sync.json");
+    assert_valid(&input.strict, &sync, "examples/sync.json");
+    let start_sync = read_example("conductor/start-workflow-sync.json")["input"].clone();
+    assert_valid(
+        &input.strict,
+        &start_sync,
+        "examples/conductor/start-workflow-sync.json input",
+    );
 
     // The SimWorkflow request is what a dry run prints, so as the request
     // of a dry-run document it is valid output.
     let preview = json!({
         "dry_run": true, "skipped": false, "request": http, "warnings": [],
-        "counts": {"deletes": 1, "patches": 1, "puts": 1, "posts": 3}
+        "counts": {"deletes": 1, "patches": 1, "puts": 1, "posts": 3}, "plan": null
     });
     assert_valid(
         &output.strict,

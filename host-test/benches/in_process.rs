@@ -4,7 +4,8 @@
 //!    sending the same request to the same loopback server;
 //! 2. tasks per second with 1, 4 and 16 in flight through one host;
 //! 3. instantiation alone;
-//! 4. validation and body building, in wasm and natively.
+//! 4. validation and body building, in wasm and natively;
+//! 7. sync mode's plan for 10,000 against 10,000, in wasm and natively.
 //!
 //! Each iteration is timed here (`iter_custom`), so that median and p99 come
 //! from single calls rather than from criterion's per-sample means. Figures
@@ -16,6 +17,8 @@
 #[path = "support/native_client.rs"]
 mod native_client;
 mod support;
+#[path = "support/sync_plan.rs"]
+mod sync_plan;
 
 use std::any::Any;
 use std::future::Future;
@@ -132,6 +135,48 @@ impl Contender for NativePrepare<'_> {
     async fn once(&mut self) -> String {
         let prepared = prepare(self.config, self.input).expect("a valid task");
         preview_json(&prepared)
+    }
+}
+
+/// Sync mode's preview in the component: read (from memory), plan, show.
+struct WasmSyncPreview<'a> {
+    instance: TaskInstance,
+    config: &'a str,
+    input: &'a str,
+}
+
+impl Contender for WasmSyncPreview<'_> {
+    type Output = String;
+    async fn once(&mut self) -> String {
+        match self.instance.prepare(self.config, self.input).await {
+            Ok(Ok(preview)) => preview,
+            other => panic!("the sync preview failed in wasm: {other:?}"),
+        }
+    }
+}
+
+struct NativeSyncPreview<'a> {
+    config: &'a str,
+    input: &'a str,
+    pages: sync_plan::FromMemory,
+}
+
+impl Contender for NativeSyncPreview<'_> {
+    type Output = String;
+    async fn once(&mut self) -> String {
+        sync_plan::native_preview(self.config, self.input, &mut self.pages)
+    }
+}
+
+struct NativePlanOnly {
+    spec: allow_policies_batch::sync::SyncSpec,
+    account: allow_policies_batch::policy_list::Snapshot,
+}
+
+impl Contender for NativePlanOnly {
+    type Output = usize;
+    async fn once(&mut self) -> usize {
+        sync_plan::plan_only(&self.spec, &self.account)
     }
 }
 
@@ -364,6 +409,56 @@ impl Bench {
     }
 }
 
+impl Bench {
+    fn sync_plan(&self, criterion: &mut Criterion) -> Value {
+        let config = sync_plan::config();
+        let input = sync_plan::input();
+        let instance = self
+            .runtime
+            .block_on(self.host.instance(&sync_plan::options()))
+            .expect("an instance");
+        let mut wasm = WasmSyncPreview {
+            instance,
+            config: &config,
+            input: &input,
+        };
+        let mut native = NativeSyncPreview {
+            config: &config,
+            input: &input,
+            pages: sync_plan::FromMemory::new(),
+        };
+        let (spec, account) = sync_plan::parsed(&config, &input);
+        let mut plan_only = NativePlanOnly { spec, account };
+        let (in_wasm, natively) = self.runtime.block_on(async {
+            let in_wasm = wasm.once().await;
+            (in_wasm, native.once().await)
+        });
+        assert_eq!(in_wasm, natively, "wasm and native sync previews differ");
+        let planned = self.runtime.block_on(plan_only.once());
+        assert_eq!(planned, sync_plan::POLICIES / 2);
+
+        let mut group = criterion.benchmark_group("sync_plan/10000_against_10000");
+        let spreads = per_call_in_turn(
+            &mut group,
+            "wasm preview, native preview, native plan",
+            LONG_MEASUREMENT,
+            &self.runtime,
+            &mut [&mut wasm, &mut native, &mut plan_only],
+        );
+        group.finish();
+        let [wasm, native, plan] =
+            <[Spread; 3]>::try_from(spreads).unwrap_or_else(|_| unreachable!("three contenders"));
+        json!({
+            "desired": sync_plan::POLICIES,
+            "existing": sync_plan::POLICIES,
+            "wasm": wasm.to_json_us(),
+            "native": native.to_json_us(),
+            "ratio_median": ratio(wasm.median, native.median),
+            "plan_only_native": plan.to_json_us(),
+        })
+    }
+}
+
 fn slow_calls(batch: Batch) -> Duration {
     match batch {
         Batch::Largest => LONG_MEASUREMENT,
@@ -415,6 +510,7 @@ fn main() {
         "throughput_1_item_batch": bench.throughput(&mut criterion),
         "instantiation": bench.instantiation(&mut criterion),
         "validation": bench.validation(&mut criterion),
+        "sync_plan": bench.sync_plan(&mut criterion),
         "requests_served": bench.server.requests(),
     });
     criterion.final_summary();

@@ -505,6 +505,25 @@ fn rows(r: &Value) -> Vec<Row> {
             ),
         ));
     }
+    rows.push(heading(
+        "7. sync mode, 10,000 desired against 10,000 stored (pages from memory): preview, median / p99",
+    ));
+    rows.push(row(
+        "validate + read 100 pages + plan + preview: wasm",
+        spread("/sync_plan/wasm"),
+    ));
+    rows.push(row(
+        "validate + read 100 pages + plan + preview: native",
+        spread("/sync_plan/native"),
+    ));
+    rows.push(row(
+        "ratio wasm / native (median)",
+        format!("{:.2}", num("/sync_plan/ratio_median")),
+    ));
+    rows.push(row(
+        "the plan alone: native",
+        spread("/sync_plan/plan_only_native"),
+    ));
     rows
 }
 

@@ -222,8 +222,11 @@ pub struct Read {
     pub result: Result<Snapshot, ReadError>,
 }
 
-/// Reads every page, in order, until the account's `total_count` is
-/// reached or a page comes back empty, all before `deadline_ms`. A read
+/// Reads every page, in order, until as many distinct policies as the
+/// account's `total_count` were read (or, without a total, a page comes
+/// back empty), all before `deadline_ms`. A total that moves between pages,
+/// or pages that end short of it, fail the read: the list changed while it
+/// was read, and a policy missed would look deleted. A read
 /// is never retried: it runs in the time left after a failure, and an
 /// unfinished read only leaves that failure as it was.
 pub fn read_all(
@@ -234,6 +237,8 @@ pub fn read_all(
 ) -> Read {
     let mut requests = 0;
     let mut policies = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut total: Option<u64> = None;
     let result = (|| {
         for page in 1..=MAX_PAGES {
             let now = transport.monotonic_ms();
@@ -266,15 +271,28 @@ pub fn read_all(
                     ReadError::of(e.0, page)
                 })?;
             let count = parsed.policies.len();
-            policies.extend(parsed.policies);
+            for policy in parsed.policies {
+                if seen.insert(policy.id.clone()) {
+                    policies.push(policy);
+                }
+            }
+            // The list must not change while it is read: a policy deleted
+            // or added meanwhile shifts the pages, and one that slipped
+            // between two of them would look deleted.
+            match (total, parsed.total_count) {
+                (Some(before), Some(now)) if before != now => return Err(changed_while_read(page)),
+                (None, now) => total = now,
+                _ => {}
+            }
             // A short page is not the end: the API may serve fewer per
-            // page than asked. Only the total, or an empty page, is.
-            let done = count == 0
-                || parsed
-                    .total_count
-                    .is_some_and(|total| policies.len() as u64 >= total);
-            if done {
-                return Ok(());
+            // page than asked. Only the total, counted in distinct
+            // policies, is; or, without a total, an empty page.
+            let distinct = policies.len() as u64;
+            match total {
+                Some(total) if distinct >= total => return Ok(()),
+                Some(_) if count == 0 => return Err(changed_while_read(page)),
+                None if count == 0 => return Ok(()),
+                _ => {}
             }
         }
         Err(ReadError::new(
@@ -290,6 +308,18 @@ pub fn read_all(
         requests,
         result: result.map(|()| Snapshot::new(policies)),
     }
+}
+
+/// The pages disagree: the account changed while it was read. Reading
+/// again later may succeed.
+fn changed_while_read(page: u32) -> ReadError {
+    ReadError::new(
+        FailureKind::Api,
+        format!(
+            "reading the account's policies (page {page}) failed: the list changed while it was read (its total moved, or a policy slipped between pages)"
+        ),
+        true,
+    )
 }
 
 /// A failed read as the batch's classification words it, but without the

@@ -185,8 +185,13 @@ impl Hasher for FoldHasher {
         self.write_u64(word as u64);
     }
 
+    /// Mixed down as well as up: a product's low bits depend only on the
+    /// factors' low bits, and the table picks buckets by the low bits, so
+    /// keys that differ only at the end of a word would share buckets.
     fn finish(&self) -> u64 {
-        self.0
+        let mut z = self.0;
+        z = (z ^ (z >> 32)).wrapping_mul(0xd6e8_feb8_6659_fd93);
+        z ^ (z >> 32)
     }
 }
 

@@ -6,7 +6,12 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::outcome::Failure;
+use crate::outcome::{classify_fault, Failure, TransportFault};
+use crate::verify::reserve_ms;
+
+/// The least time, after verification's reserve, in which a batch after
+/// the first is started.
+pub const MIN_BATCH_WINDOW_MS: u64 = 1_000;
 use crate::policy::{Counts, Policy, PolicyId};
 use crate::policy_list::read_all;
 use crate::problems::{Document, Problem};
@@ -194,6 +199,19 @@ pub fn run(
     let batches = plan.batches();
     let mut sent: Vec<Completed> = Vec::with_capacity(batches.len());
     for (k, batch) in batches.iter().enumerate() {
+        // A batch started with almost no time left would go out only to
+        // be cut off, leaving its outcome in doubt: it is not started.
+        let now = transport.monotonic_ms();
+        let left = deadline_ms.saturating_sub(now);
+        if k > 0 && left.saturating_sub(reserve_ms(left)) < MIN_BATCH_WINDOW_MS {
+            let mut failure = classify_fault(&TransportFault::BeforeSend(String::new()));
+            failure.message = format!(
+                "batch {} of {} was not sent: less than {MIN_BATCH_WINDOW_MS} ms of timeout_ms was left for it; {k} applied before it, and running the sync again plans from what is there",
+                k + 1,
+                batches.len()
+            );
+            return Err(TaskError::Call(failure));
+        }
         let request = build_request(&prepared.config, &prepared.account_id, batch);
         match send_batch(
             &prepared.config,

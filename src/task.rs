@@ -204,6 +204,10 @@ pub fn send_batch(
 ) -> Result<Completed, Failure> {
     let sent_unix_ms = transport.unix_ms();
     let mut attempts = 0u32;
+    // Set once the batch was sent again after reading back showed nothing:
+    // the first request may still land, so no later failure can say it
+    // cannot have applied without reading the account again.
+    let mut resent_in_doubt = false;
     loop {
         let now = transport.monotonic_ms();
         // Time kept back for reading the account after an ambiguous failure.
@@ -240,6 +244,9 @@ pub fn send_batch(
             Err(failure) => failure,
         };
         failure.attempts = attempts;
+        if resent_in_doubt && failure.kind != FailureKind::Denied {
+            failure.may_have_applied = true;
+        }
         if failure.may_have_applied {
             if !config.verify_after_failure {
                 failure.verification = Verification::SwitchedOff;
@@ -261,7 +268,11 @@ pub fn send_batch(
                         verified: Some(verified),
                     })
                 }
-                Settled::Failed(f) => failure = f,
+                Settled::Failed(f) => {
+                    resent_in_doubt |=
+                        f.verification == Verification::NotVisible && !f.may_have_applied;
+                    failure = f;
+                }
             }
         }
         if !failure.auto_retryable() || attempts > config.max_retries {

@@ -422,6 +422,8 @@ impl TaskInstance {
         input: &str,
     ) -> anyhow::Result<Result<String, TaskError>> {
         let task = self.task.workflow_http_task_task();
+        // A `prepare` whose future was dropped may have left reads only on.
+        self.store.data_mut().set_reads_only(false);
         within_limit(self.wall_clock_limit, async {
             task.call_run_task(&mut self.store, config, input)
                 .await

@@ -226,3 +226,29 @@ fn an_account_past_the_page_limit_is_not_read_in_part() {
     assert!(e.to_string().contains("more than 10000"), "{e}");
     assert!(!e.0.retryable);
 }
+
+#[test]
+fn a_list_that_changes_while_it_is_read_is_not_taken_for_the_account() {
+    // A policy deleted after page 1 was read: the total moves.
+    let mut t = Scripted::new(vec![
+        status(200, None, &page(0, 100, Some(150))),
+        status(200, None, &page(101, 150, Some(149))),
+    ]);
+    let e = read_all(&config(), ACCOUNT, &mut t, 60_000)
+        .result
+        .unwrap_err();
+    assert!(e.to_string().contains("changed while it was read"), "{e}");
+    assert!(e.0.retryable && !e.0.may_have_applied);
+
+    // The same total, but one policy slipped between the pages (read
+    // twice where another was never read): the pages end short of it.
+    let mut t = Scripted::new(vec![
+        status(200, None, &page(0, 100, Some(150))),
+        status(200, None, &page(99, 148, Some(150))),
+        status(200, None, &page(0, 0, Some(150))),
+    ]);
+    let read = read_all(&config(), ACCOUNT, &mut t, 60_000);
+    assert_eq!(read.requests, 3);
+    let e = read.result.unwrap_err();
+    assert!(e.to_string().contains("changed while it was read"), "{e}");
+}

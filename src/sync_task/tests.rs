@@ -169,3 +169,34 @@ fn batches_go_in_order_and_a_failure_says_what_was_applied() {
         .filter(|(m, _)| *m == Method::Post)
         .all(|(_, url)| url.ends_with("/batch")));
 }
+
+#[test]
+fn a_later_batch_is_not_started_without_time_for_it() {
+    let wanted: Vec<Value> = (0..1500)
+        .map(|i| policy(&format!("u{i}@x.example")))
+        .collect();
+    let config =
+        json!({"api_token": "tok-SECRET-77aa01", "account_id": ACCOUNT, "timeout_ms": 3000});
+    let p = prepare(
+        &config.to_string(),
+        &json!({"sync": {"policies": wanted}}).to_string(),
+    )
+    .unwrap();
+    // The read and the first batch take 2 s of the 3.
+    let mut t = Scripted::new(vec![listing(vec![]), ok()]);
+    t.latency_ms = 1_000;
+    let err = run(&p, p.sync.as_ref().unwrap(), &mut t).unwrap_err();
+    assert_eq!(methods(&t), ["GET", "POST"]);
+    let TaskError::Call(f) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (f.retryable, f.may_have_applied, f.attempts),
+        (true, false, 0)
+    );
+    assert!(
+        f.message.starts_with("batch 2 of 2 was not sent"),
+        "{}",
+        f.message
+    );
+}

@@ -468,3 +468,29 @@ fn a_timeout_leaves_the_reserve_to_read_back() {
     assert_eq!(t.sent[1].deadline_ms, 1_000 + 8_000);
     assert!(done.verified.is_some());
 }
+
+#[test]
+fn after_a_resend_in_doubt_a_refusal_is_read_back_before_it_is_believed() {
+    // The first request times out, two reads show nothing, the batch is
+    // sent again, and that one is refused because the first landed after
+    // all (its delete is gone). Reading back finds the batch applied.
+    let p = prepared("");
+    let there = || listing(serde_json::json!([stored_policy(ID)]));
+    let not_found = status(
+        404,
+        None,
+        r#"{"success":false,"errors":[{"code":1004,"message":"policy not found"}],"result":null}"#,
+    );
+    let mut t = Scripted::new(vec![
+        Err(TransportFault::AfterSend("timeout_ms passed".into())),
+        there(),
+        there(),
+        not_found,
+        listing(serde_json::json!([])),
+    ]);
+    let done = execute(&p, &mut t).unwrap();
+    assert_eq!(methods(&t), ["POST", "GET", "GET", "POST", "GET"]);
+    assert_eq!(done.attempts, 2);
+    let verified = done.verified.expect("found applied");
+    assert_eq!(verified.after.status, Some(404));
+}

@@ -9,6 +9,14 @@
 //!
 //! `{api}` is the server's `/api` root: `--server http://conductor:8080` and
 //! `--server http://conductor:8080/api` both name it.
+//!
+//! A server that requires authentication (Orkes Conductor) gets a third:
+//! `POST {api}/token` with an application's access key `{keyId, keySecret}`
+//! answers `{"token": ...}`, which every other call carries as
+//! `X-Authorization`. The token is fetched on first use, again after
+//! [`TOKEN_REFRESH`], and again once when the server refuses it (it may
+//! have expired early); a refusal of a fresh token, or of the key itself,
+//! is [`ConductorError::Unauthorized`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,6 +32,55 @@ use serde_json::Value;
 use wasmtime_wasi_http::RequestOptions;
 
 use crate::outbound::pool::ConnectionPool;
+
+/// How long a token is used before a new one is fetched: well inside the
+/// hour an Orkes token is commonly valid for (Conductor's Java SDK refreshes
+/// every 45 minutes by default, too).
+pub const TOKEN_REFRESH: Duration = Duration::from_secs(45 * 60);
+
+/// The largest answer to a token request read.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// An application's access key, exchanged for tokens. The secret is never
+/// shown: `Debug` leaves it out, and nothing formats it.
+#[derive(Clone)]
+pub struct AccessKey {
+    pub id: String,
+    secret: String,
+}
+
+impl AccessKey {
+    pub fn new(id: String, secret: String) -> Self {
+        AccessKey { id, secret }
+    }
+
+    /// The secret, for what must carry it (a token request) and for
+    /// redaction.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A client's key and the token it was last given.
+struct Session {
+    key: AccessKey,
+    token: tokio::sync::Mutex<Option<Token>>,
+}
+
+#[derive(Clone)]
+struct Token {
+    value: String,
+    fetched: tokio::time::Instant,
+}
 
 /// Conductor cuts `reasonForIncompletion` to this many characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -50,6 +107,8 @@ pub struct ConductorClient {
     /// `host[:port]`, sent as the `Host` header.
     authority: String,
     connections: Arc<ConnectionPool>,
+    /// The access key, for a server that requires one.
+    session: Option<Session>,
 }
 
 impl fmt::Debug for ConductorClient {
@@ -130,6 +189,9 @@ pub enum ConductorError {
     /// The server answered with an unexpected status; the text is the start
     /// of its body.
     Status { status: StatusCode, body: String },
+    /// The server refused the worker's credentials (401 or 403): which
+    /// ones, and on which call. Retrying will not help.
+    Unauthorized(String),
     /// The server's answer could not be read as what the call returns.
     BadResponse(String),
 }
@@ -147,6 +209,7 @@ impl fmt::Display for ConductorError {
             ConductorError::BadResponse(reason) => {
                 write!(f, "the server's answer is unreadable: {reason}")
             }
+            ConductorError::Unauthorized(reason) => f.write_str(reason),
         }
     }
 }
@@ -195,7 +258,17 @@ impl ConductorClient {
             api_path,
             authority: authority.to_string(),
             connections: Arc::default(),
+            session: None,
         })
+    }
+
+    /// The client, authenticating with `key` (see the module's notes).
+    pub fn with_access_key(mut self, key: AccessKey) -> Self {
+        self.session = Some(Session {
+            key,
+            token: tokio::sync::Mutex::new(None),
+        });
+        self
     }
 
     /// The API root, such as `http://127.0.0.1:8080/api`.
@@ -226,6 +299,7 @@ impl ConductorClient {
         let path = self.poll_path(poll);
         let (status, body) = self
             .call(
+                "a poll",
                 Method::GET,
                 &path,
                 None,
@@ -251,6 +325,7 @@ impl ConductorClient {
         // refuses (406) a request that accepts only JSON.
         let (status, answer) = self
             .call(
+                "a report",
                 Method::POST,
                 &path,
                 Some(body),
@@ -266,8 +341,12 @@ impl ConductorClient {
         }
     }
 
+    /// One call, authenticated when the client has a key: a refused token
+    /// is replaced once, then the refusal is final.
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
+        what: &str,
         method: Method,
         path_and_query: &str,
         json_body: Option<Vec<u8>>,
@@ -275,15 +354,125 @@ impl ConductorClient {
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Result<(StatusCode, Bytes), ConductorError> {
+        let refused =
+            |status: StatusCode| matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        let Some(session) = &self.session else {
+            let (status, body) = self
+                .exchange(
+                    &method,
+                    path_and_query,
+                    json_body,
+                    accept,
+                    timeout,
+                    max_response_bytes,
+                    None,
+                )
+                .await?;
+            if refused(status) {
+                return Err(ConductorError::Unauthorized(format!(
+                    "the server refused {what} without credentials ({status}): give the worker an access key (--key-id and --key-secret)"
+                )));
+            }
+            return Ok((status, body));
+        };
+        let mut renewed = false;
+        loop {
+            let token = self.token(session, renewed).await?;
+            let (status, body) = self
+                .exchange(
+                    &method,
+                    path_and_query,
+                    json_body.clone(),
+                    accept,
+                    timeout,
+                    max_response_bytes,
+                    Some(&token),
+                )
+                .await?;
+            if !refused(status) {
+                return Ok((status, body));
+            }
+            if renewed {
+                return Err(ConductorError::Unauthorized(format!(
+                    "the server refused {what} with a fresh token of access key {:?} ({status}): the key lacks the permission",
+                    session.key.id
+                )));
+            }
+            renewed = true;
+        }
+    }
+
+    /// The session's token: the one held, unless it is older than
+    /// [`TOKEN_REFRESH`] or `renew` asks for another.
+    async fn token(&self, session: &Session, renew: bool) -> Result<String, ConductorError> {
+        let mut held = session.token.lock().await;
+        if let Some(token) = held.as_ref() {
+            if !renew && token.fetched.elapsed() < TOKEN_REFRESH {
+                return Ok(token.value.clone());
+            }
+        }
+        let body = serde_json::to_vec(&serde_json::json!({
+            "keyId": session.key.id,
+            "keySecret": session.key.secret,
+        }))
+        .map_err(|e| ConductorError::BadResponse(format!("cannot encode the key: {e}")))?;
+        let path = format!("{}/token", self.api_path);
+        let (status, answer) = self
+            .exchange(
+                &Method::POST,
+                &path,
+                Some(body),
+                "application/json",
+                SERVER_GRACE,
+                MAX_TOKEN_RESPONSE_BYTES,
+                None,
+            )
+            .await?;
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(ConductorError::Unauthorized(format!(
+                "the server refused access key {:?} and its secret ({status} on POST {path})",
+                session.key.id
+            )));
+        }
+        if !status.is_success() {
+            return Err(status_error(status, &answer));
+        }
+        #[derive(Deserialize)]
+        struct Granted {
+            token: String,
+        }
+        let granted: Granted = serde_json::from_slice(&answer)
+            .map_err(|e| ConductorError::BadResponse(format!("a token answer: {e}")))?;
+        *held = Some(Token {
+            value: granted.token.clone(),
+            fetched: tokio::time::Instant::now(),
+        });
+        Ok(granted.token)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        json_body: Option<Vec<u8>>,
+        accept: &str,
+        timeout: Duration,
+        max_response_bytes: usize,
+        token: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), ConductorError> {
         let uri = format!("{}{}", self.origin, path_and_query);
         let mut request = Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(&uri)
             .header(HOST, &self.authority)
             .header(ACCEPT, accept)
             .header(USER_AGENT, concat!("task-host/", env!("CARGO_PKG_VERSION")));
         if json_body.is_some() {
             request = request.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = token {
+            request = request.header("x-authorization", token);
         }
         let body = Full::new(Bytes::from(json_body.unwrap_or_default()))
             .map_err(|never| match never {})

@@ -12,7 +12,7 @@
 use allow_policies_batch::redact::{credentials_in, Secrets};
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use host_test::conductor::ConductorClient;
+use host_test::conductor::{AccessKey, ConductorClient};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::worker::{check_config, run_worker, WorkerSettings};
 use host_test::{
@@ -39,6 +39,10 @@ const TOKEN_VARIABLE: &str = "CLOUDFLARE_API_TOKEN";
 
 /// The worker's config document when no `--config` is given.
 const CONFIG_VARIABLE: &str = "TASK_HOST_CONFIG";
+
+/// The access key of `task-host worker`, as Conductor's SDKs name them.
+const KEY_ID_VARIABLE: &str = "CONDUCTOR_AUTH_KEY";
+const KEY_SECRET_VARIABLE: &str = "CONDUCTOR_AUTH_SECRET";
 
 /// How long past the task's own `timeout_ms` the host waits before ending
 /// the call: the component keeps its deadline itself, so this only ever
@@ -145,6 +149,14 @@ enum Command {
         /// Poll the tasks of this domain (when tasks are routed by domain).
         #[arg(long)]
         domain: Option<String>,
+        /// The id of an application access key, for a server that requires
+        /// authentication (Orkes Conductor); default $CONDUCTOR_AUTH_KEY.
+        #[arg(long = "key-id", value_name = "ID")]
+        key_id: Option<String>,
+        /// The access key's secret; default $CONDUCTOR_AUTH_SECRET. Never
+        /// printed; prefer the environment, which other users cannot list.
+        #[arg(long = "key-secret", value_name = "SECRET")]
+        key_secret: Option<String>,
         #[command(flatten)]
         component: ComponentArg,
         #[command(flatten)]
@@ -196,7 +208,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 bail!("--config and --input cannot both be read from stdin");
             }
             let config = with_environment_token(read_document(&config, "config")?);
-            remember_secrets(&config);
+            remember_secrets(&config, None);
             let input = read_document(&input, "input")?;
             let host = load(component)?;
             let mut options = TaskOptions::default();
@@ -249,6 +261,8 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             config,
             worker_id,
             domain,
+            key_id,
+            key_secret,
             component,
             allow,
         } => {
@@ -256,8 +270,12 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 Some(path) => read_document(&path, "config")?,
                 None => std::env::var(CONFIG_VARIABLE).unwrap_or_else(|_| "{}".into()),
             });
-            remember_secrets(&config);
-            let client = ConductorClient::new(&server)?;
+            let key = access_key(key_id, key_secret)?;
+            remember_secrets(&config, key.as_ref().map(AccessKey::secret));
+            let mut client = ConductorClient::new(&server)?;
+            if let Some(key) = key {
+                client = client.with_access_key(key);
+            }
             let host = TaskHost::load_with_settings(
                 &component.path(),
                 &HostSettings {
@@ -298,7 +316,15 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 .await;
                 let mut report = summary.to_json();
                 report["worker_id"] = worker_id.into();
+                // Counts, the worker id and the worker's own words: no
+                // credential is in it.
                 println!("{report}");
+                if let Some(why) = &summary.refused {
+                    // Polling again would be refused again: a person must
+                    // fix the credentials.
+                    eprintln!("task-host worker: stopped: {}", shown(why));
+                    return Ok(EXIT_USAGE);
+                }
                 // Results the server never took: Conductor will time those
                 // tasks out and hand them out again.
                 Ok(if summary.unreported > 0 {
@@ -424,10 +450,29 @@ fn with_environment_token(config: String) -> String {
 /// environment's token. Nothing this process prints may show them.
 static SECRETS: OnceLock<Secrets> = OnceLock::new();
 
-fn remember_secrets(config: &str) {
+fn remember_secrets(config: &str, key_secret: Option<&str>) {
     let mut found = credentials_in(config);
     found.extend(std::env::var(TOKEN_VARIABLE).ok());
+    found.extend(key_secret.map(str::to_string));
     let _ = SECRETS.set(Secrets::new(found));
+}
+
+/// The worker's access key from the flags, else the environment (the
+/// names Conductor's SDKs read): both parts or neither.
+fn access_key(id: Option<String>, secret: Option<String>) -> anyhow::Result<Option<AccessKey>> {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let id = id.or_else(|| from_env(KEY_ID_VARIABLE));
+    let secret = secret.or_else(|| from_env(KEY_SECRET_VARIABLE));
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok(Some(AccessKey::new(id, secret))),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!(
+            "an access key id was given without its secret: give --key-secret or ${KEY_SECRET_VARIABLE}"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "an access key secret was given without its id: give --key-id or ${KEY_ID_VARIABLE}"
+        ),
+    }
 }
 
 /// `text` with every credential this process knows redacted. The

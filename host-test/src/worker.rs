@@ -57,7 +57,7 @@ pub struct WorkerSettings {
 }
 
 /// How many tasks ended in each way, counted as they were reported.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerSummary {
     pub completed: u64,
     pub failed: u64,
@@ -65,6 +65,9 @@ pub struct WorkerSummary {
     /// Tasks whose result the server never accepted; Conductor times them
     /// out (the task definition's `responseTimeoutSeconds`) and retries them.
     pub unreported: u64,
+    /// Set when the server refused the worker's credentials: the worker
+    /// stopped, and this says which credential and where.
+    pub refused: Option<String>,
 }
 
 impl WorkerSummary {
@@ -76,6 +79,10 @@ impl WorkerSummary {
                 self.failed_with_terminal_error += 1
             }
             Ending::Unreported => self.unreported += 1,
+            Ending::Refused(why) => {
+                self.unreported += 1;
+                self.refused.get_or_insert(why);
+            }
         }
     }
 
@@ -85,14 +92,17 @@ impl WorkerSummary {
             "failed": self.failed,
             "failed_with_terminal_error": self.failed_with_terminal_error,
             "unreported": self.unreported,
+            "refused": self.refused,
         })
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Ending {
     Reported(TaskStatus),
     Unreported,
+    /// Not reported because the server refused the worker's credentials.
+    Refused(String),
 }
 
 /// Polls and runs tasks until `shutdown` completes, then finishes and
@@ -114,6 +124,10 @@ pub async fn run_worker(
     loop {
         while let Some(done) = running.try_join_next() {
             summary.count(done.unwrap_or(Ending::Unreported));
+        }
+        // Credentials the server refused will not be taken on the next poll.
+        if summary.refused.is_some() {
+            break;
         }
         let first = tokio::select! {
             biased;
@@ -171,6 +185,10 @@ pub async fn run_worker(
                     ));
                 }
                 idle.then_some(settings.poll_interval)
+            }
+            Err(ConductorError::Unauthorized(why)) => {
+                summary.refused = Some(why);
+                break;
             }
             Err(error) => {
                 failed_polls = failed_polls.saturating_add(1);
@@ -239,6 +257,13 @@ async fn run_one(
                 task.task_id, task.workflow_instance_id
             );
             Ending::Reported(status)
+        }
+        Err(ConductorError::Unauthorized(why)) => {
+            eprintln!(
+                "task-host worker: task {} of workflow {} ended {status}, but the server refused the report: {why}",
+                task.task_id, task.workflow_instance_id
+            );
+            Ending::Refused(why)
         }
         Err(error) => {
             eprintln!(
@@ -314,7 +339,7 @@ fn worth_repeating(error: &ConductorError) -> bool {
     match error {
         ConductorError::Transport(_) => true,
         ConductorError::Status { status, .. } => status.is_server_error() || status.as_u16() == 429,
-        ConductorError::BadResponse(_) => false,
+        ConductorError::BadResponse(_) | ConductorError::Unauthorized(_) => false,
     }
 }
 

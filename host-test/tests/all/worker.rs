@@ -70,6 +70,8 @@ impl Worker {
             .args(extra)
             .env_remove("CLOUDFLARE_API_TOKEN")
             .env_remove("TASK_HOST_CONFIG")
+            .env_remove("CONDUCTOR_AUTH_KEY")
+            .env_remove("CONDUCTOR_AUTH_SECRET")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -560,4 +562,90 @@ async fn a_result_the_server_never_takes_is_counted_and_the_exit_says_so() {
         "{}",
         stopped.stderr
     );
+}
+
+const KEY_ID: &str = "app-key-7f3e";
+const KEY_SECRET: &str = "app-SECRET-must-not-leak-0c9d";
+
+/// As Orkes Conductor requires: a token for the access key, sent on every
+/// call, fetched again when the server stops taking it; the secret never
+/// printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_key_gets_a_token_that_is_sent_and_renewed() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    conductor.require_key(KEY_ID, KEY_SECRET);
+    let config = config_file(&api, json!({}));
+    conductor.enqueue(TASK_TYPE, "first", create("first@example.com"));
+    let worker = Worker::start(
+        &conductor,
+        &config,
+        &["--key-id", KEY_ID, "--key-secret", KEY_SECRET],
+    );
+    conductor
+        .wait_until(WAIT, "the first result", |c| c.accepted().len() == 1)
+        .await;
+    assert_eq!(conductor.tokens_issued(), 1);
+    // The server stops taking the token: the worker gets another.
+    conductor.expire_tokens();
+    conductor.enqueue(TASK_TYPE, "second", create("second@example.com"));
+    conductor
+        .wait_until(WAIT, "the second result", |c| c.accepted().len() == 2)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    assert_eq!(conductor.tokens_issued(), 2);
+    let sent = conductor.authorizations();
+    assert!(sent.iter().all(Option::is_some), "{sent:?}");
+    assert!(sent.contains(&Some("token-2".into())));
+    for text in [&stopped.stdout, &stopped.stderr] {
+        assert!(!text.contains(KEY_SECRET), "{text}");
+    }
+    for update in conductor.updates() {
+        assert!(!update.text.contains(KEY_SECRET));
+    }
+}
+
+/// A key the server refuses, or none where one is required, stops the
+/// worker at once with exit status 2 and says which credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_stop_the_worker_with_exit_2() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    conductor.require_key(KEY_ID, KEY_SECRET);
+    let config = config_file(&api, json!({}));
+    conductor.enqueue(TASK_TYPE, "never", create("never@example.com"));
+
+    let wrong = Worker::start(
+        &conductor,
+        &config,
+        &["--key-id", KEY_ID, "--key-secret", "wrong-secret-value"],
+    );
+    let stopped = wrong.wait(WAIT).await;
+    assert_eq!(stopped.code, Some(2), "{}", stopped.stderr);
+    assert!(
+        stopped
+            .stderr
+            .contains("refused access key \"app-key-7f3e\""),
+        "{}",
+        stopped.stderr
+    );
+    assert!(
+        !stopped.stderr.contains("wrong-secret-value"),
+        "{}",
+        stopped.stderr
+    );
+
+    let without = Worker::start(&conductor, &config, &[]);
+    let stopped = without.wait(WAIT).await;
+    assert_eq!(stopped.code, Some(2), "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("without credentials"),
+        "{}",
+        stopped.stderr
+    );
+    assert!(stopped.stderr.contains("--key-id"), "{}", stopped.stderr);
+    // Nothing was handed out, so nothing is left unreported.
+    assert_eq!(conductor.in_hand(), 0);
+    assert!(conductor.accepted().is_empty());
 }

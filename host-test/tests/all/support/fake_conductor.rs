@@ -9,7 +9,12 @@
 //!
 //! Like Conductor, it answers `406` when the `Accept` header rules out what
 //! the endpoint produces (JSON for a poll, text for an update). Anything
-//! else is a 404 or 400. It records every poll (from the moment it
+//! else is a 404 or 400.
+//!
+//! With [`FakeConductor::require_key`] it authenticates as Orkes Conductor
+//! does: `POST /api/token {keyId, keySecret}` answers `{"token"}` for the
+//! right key and 401 otherwise, and every other call needs a token it gave
+//! in `X-Authorization` (401 without one). It records every poll (from the moment it
 //! arrives) and update, and the most tasks a worker ever had in hand (handed
 //! out, not yet reported).
 
@@ -68,6 +73,13 @@ struct State {
     fail_updates: usize,
     /// Answer an empty poll with `200 []` instead of `204`.
     empty_as_array: bool,
+    /// The access key required, when one is.
+    key: Option<(String, String)>,
+    /// Tokens handed out and still accepted.
+    valid_tokens: HashSet<String>,
+    tokens_issued: usize,
+    /// `X-Authorization` of every call but token requests, as received.
+    authorizations: Vec<Option<String>>,
 }
 
 struct Shared {
@@ -163,6 +175,25 @@ impl FakeConductor {
     /// Answer empty polls with `200 []`, as some servers do, not `204`.
     pub fn answer_empty_polls_with_an_array(&self) {
         self.shared.lock().empty_as_array = true;
+    }
+
+    /// Require the access key `id` with `secret` (see the module's notes).
+    pub fn require_key(&self, id: &str, secret: &str) {
+        self.shared.lock().key = Some((id.to_string(), secret.to_string()));
+    }
+
+    /// Stop accepting every token handed out so far, as when they expire.
+    pub fn expire_tokens(&self) {
+        self.shared.lock().valid_tokens.clear();
+    }
+
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.lock().tokens_issued
+    }
+
+    /// `X-Authorization` of every poll and update, in order.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.shared.lock().authorizations.clone()
     }
 
     /// The next `n` polls are answered 500.
@@ -261,6 +292,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let authorization = request
+        .headers()
+        .get("x-authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or_default().to_string();
@@ -268,6 +304,20 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         Ok(body) => body.to_bytes(),
         Err(_) => return problem(StatusCode::BAD_REQUEST, "unreadable body"),
     };
+    if method == hyper::Method::POST && path == "/api/token" {
+        return token(shared, &body);
+    }
+    {
+        let mut state = shared.lock();
+        state.authorizations.push(authorization.clone());
+        let required = state.key.is_some();
+        let known = authorization
+            .as_ref()
+            .is_some_and(|t| state.valid_tokens.contains(t));
+        if required && !known {
+            return problem(StatusCode::UNAUTHORIZED, "Token cannot be null or empty");
+        }
+    }
     if method == hyper::Method::GET {
         if let Some(task_type) = path.strip_prefix("/api/tasks/poll/batch/") {
             if !accepts(accept.as_deref(), "application/json") {
@@ -369,6 +419,26 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
         }
         let _ = tokio::time::timeout_at(deadline, waiting).await;
     }
+}
+
+/// `POST /api/token`: a token for the right key, 401 for any other.
+fn token(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
+    let asked: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut state = shared.lock();
+    let right = state.key.as_ref().is_some_and(|(id, secret)| {
+        asked["keyId"] == id.as_str() && asked["keySecret"] == secret.as_str()
+    });
+    if !right {
+        return problem(StatusCode::UNAUTHORIZED, "Invalid access key");
+    }
+    state.tokens_issued += 1;
+    let token = format!("token-{}", state.tokens_issued);
+    state.valid_tokens.insert(token.clone());
+    answer(
+        StatusCode::OK,
+        json!({ "token": token }).to_string(),
+        "application/json",
+    )
 }
 
 fn update(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {

@@ -244,6 +244,9 @@ pub fn send_batch(
             Err(failure) => failure,
         };
         failure.attempts = attempts;
+        // Whether this failure itself leaves the batch in doubt, rather
+        // than an earlier request that may still land.
+        let in_doubt = failure.may_have_applied;
         if resent_in_doubt && failure.kind != FailureKind::Denied {
             failure.may_have_applied = true;
         }
@@ -260,7 +263,7 @@ pub fn send_batch(
                 transport,
                 deadline_ms,
             );
-            match settle(failure, verdict, batch) {
+            match settle(failure, verdict, batch, in_doubt) {
                 Settled::Applied(verified) => {
                     return Ok(Completed {
                         success: None,
@@ -299,9 +302,11 @@ enum Settled {
 }
 
 /// The failure as verification leaves it: applied becomes a success;
-/// not applied makes a batch without posts safe to send again; anything
-/// else leaves the failure as it was, saying what was seen.
-fn settle(mut failure: Failure, verdict: Verdict, batch: &BatchBody) -> Settled {
+/// not applied makes a batch without posts safe to send again (when the
+/// failure itself was the doubt: a refusal read back after a re-send stays
+/// as retryable as it was); anything else leaves the failure as it was,
+/// saying what was seen.
+fn settle(mut failure: Failure, verdict: Verdict, batch: &BatchBody, in_doubt: bool) -> Settled {
     let reads = |n: u32| {
         if n == 1 {
             "1 read".to_string()
@@ -326,7 +331,7 @@ fn settle(mut failure: Failure, verdict: Verdict, batch: &BatchBody) -> Settled 
         }
         Verdict::NotVisible { reads: n } => {
             failure.verification = Verification::NotVisible;
-            failure.retryable = true;
+            failure.retryable |= in_doubt;
             if batch.posts.is_empty() {
                 failure.may_have_applied = false;
                 failure.message.push_str(&format!(

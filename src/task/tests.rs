@@ -494,3 +494,30 @@ fn after_a_resend_in_doubt_a_refusal_is_read_back_before_it_is_believed() {
     let verified = done.verified.expect("found applied");
     assert_eq!(verified.after.status, Some(404));
 }
+
+#[test]
+fn a_refusal_after_a_resend_in_doubt_that_reads_back_as_nothing_stays_terminal() {
+    // Sent again in doubt, then refused; the account shows nothing of the
+    // batch: the refusal is the answer, and it is not repeated.
+    let p = prepared(r#","max_retries":5"#);
+    let there = || listing(serde_json::json!([stored_policy(ID)]));
+    let refused = status(
+        400,
+        None,
+        r#"{"success":false,"errors":[{"code":1002,"message":"bad"}],"result":null}"#,
+    );
+    let mut t = Scripted::new(vec![
+        status(502, None, ""),
+        there(),
+        there(),
+        refused,
+        there(),
+        there(),
+    ]);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert_eq!(methods(&t), ["POST", "GET", "GET", "POST", "GET", "GET"]);
+    assert_eq!(
+        (f.status, f.retryable, f.may_have_applied, f.verification),
+        (Some(400), false, false, Verification::NotVisible)
+    );
+}

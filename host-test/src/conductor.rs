@@ -262,6 +262,15 @@ impl ConductorClient {
         })
     }
 
+    /// The client, trusting for `https` also the certificate authorities
+    /// in `pem` (a self-hosted server's private CA).
+    pub fn with_ca_bundle(mut self, pem: &[u8]) -> anyhow::Result<Self> {
+        let pool = ConnectionPool::trusting(pem)
+            .map_err(|why| anyhow::anyhow!("the CA bundle is not usable: {why}"))?;
+        self.connections = Arc::new(pool);
+        Ok(self)
+    }
+
     /// The client, authenticating with `key` (see the module's notes).
     pub fn with_access_key(mut self, key: AccessKey) -> Self {
         self.session = Some(Session {

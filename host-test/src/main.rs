@@ -157,6 +157,11 @@ enum Command {
         /// printed; prefer the environment, which other users cannot list.
         #[arg(long = "key-secret", value_name = "SECRET")]
         key_secret: Option<String>,
+        /// PEM certificates of the authorities to trust for an https
+        /// server, besides the public web's roots (a self-hosted server's
+        /// private CA).
+        #[arg(long = "ca-bundle", value_name = "FILE")]
+        ca_bundle: Option<PathBuf>,
         #[command(flatten)]
         component: ComponentArg,
         #[command(flatten)]
@@ -263,6 +268,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             domain,
             key_id,
             key_secret,
+            ca_bundle,
             component,
             allow,
         } => {
@@ -275,6 +281,11 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let mut client = ConductorClient::new(&server)?;
             if let Some(key) = key {
                 client = client.with_access_key(key);
+            }
+            if let Some(path) = ca_bundle {
+                let pem = std::fs::read(&path)
+                    .with_context(|| format!("cannot read --ca-bundle {}", path.display()))?;
+                client = client.with_ca_bundle(&pem)?;
             }
             let host = TaskHost::load_with_settings(
                 &component.path(),

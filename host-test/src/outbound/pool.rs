@@ -89,12 +89,51 @@ impl IdleConnection {
 }
 
 /// Idle connections by destination. Cheap to share: clone the `Arc`.
-#[derive(Default)]
 pub struct ConnectionPool {
     idle: Mutex<HashMap<Destination, Vec<IdleConnection>>>,
+    /// Whom `https` trusts: the public web's roots, and any added.
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        ConnectionPool {
+            idle: Mutex::default(),
+            tls: TLS_CONFIG.clone(),
+        }
+    }
 }
 
 impl ConnectionPool {
+    /// A pool whose `https` also trusts the certificate authorities in
+    /// `pem` (a private CA of a self-hosted server), besides the public
+    /// web's roots. An error says what in the text is not usable.
+    pub fn trusting(pem: &[u8]) -> Result<ConnectionPool, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("a certificate that cannot be a trust anchor: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+        }
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(ConnectionPool {
+            idle: Mutex::default(),
+            tls: Arc::new(tls),
+        })
+    }
+
     /// Sends `request` on an idle connection to its destination, or on a new
     /// one. Like `wasmtime_wasi_http::default_send_request`, the first-byte
     /// timeout covers sending the body and waiting for the response head,
@@ -137,7 +176,7 @@ impl ConnectionPool {
         }
 
         let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let mut sender = tokio::time::timeout(connect_timeout, connect(&destination))
+        let mut sender = tokio::time::timeout(connect_timeout, connect(&destination, &self.tls))
             .await
             .map_err(|_| Error::ConnectionTimeout)??;
         let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
@@ -217,7 +256,10 @@ trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
 
 /// Opens a connection and starts its I/O task on the current runtime.
-async fn connect(destination: &Destination) -> Result<Sender, Error> {
+async fn connect(
+    destination: &Destination,
+    tls_config: &Arc<rustls::ClientConfig>,
+) -> Result<Sender, Error> {
     let tcp = TcpStream::connect(&destination.authority)
         .await
         .map_err(Error::Connect)?;
@@ -227,7 +269,7 @@ async fn connect(destination: &Destination) -> Result<Sender, Error> {
     tcp.set_nodelay(true).map_err(Error::Connect)?;
     let stream: Box<dyn Stream> = if destination.tls {
         let name = server_name(&destination.authority)?;
-        let tls = tokio_rustls::TlsConnector::from(TLS_CONFIG.clone())
+        let tls = tokio_rustls::TlsConnector::from(tls_config.clone())
             .connect(name, tcp)
             .await
             .map_err(Error::Tls)?;
@@ -386,6 +428,16 @@ mod tests {
         assert_eq!(of("http://[::1]/x").authority, "[::1]:80");
         assert!(of("https://a.example/").tls);
         assert!(Destination::of(&"ftp://a.example/".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_ca_bundle_must_hold_usable_pem_certificates() {
+        let ca = include_bytes!("../../tests/all/support/tls/private-ca.pem");
+        assert!(ConnectionPool::trusting(ca).is_ok());
+        let none = ConnectionPool::trusting(b"just text").err().unwrap();
+        assert!(none.contains("no PEM certificate"), "{none}");
+        let broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(ConnectionPool::trusting(broken).is_err());
     }
 
     #[test]

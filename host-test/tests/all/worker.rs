@@ -649,3 +649,45 @@ async fn refused_credentials_stop_the_worker_with_exit_2() {
     assert_eq!(conductor.in_hand(), 0);
     assert!(conductor.accepted().is_empty());
 }
+
+/// A self-hosted server behind a private CA: trusted with --ca-bundle, and
+/// not without it (the public web's roots do not vouch for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_is_trusted_only_when_given() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start_tls().await;
+    let config = config_file(&api, json!({}));
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/all/support/tls/private-ca.pem");
+
+    let untrusting = Worker::start(&conductor, &config, &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = untrusting.stop().await;
+    assert!(
+        conductor.polls().is_empty(),
+        "no poll got through the TLS handshake"
+    );
+    assert!(
+        stopped
+            .stderr
+            .contains("polling allow_policies_batch failed"),
+        "{}",
+        stopped.stderr
+    );
+
+    conductor.enqueue(TASK_TYPE, "private", create("private@example.com"));
+    let trusting = Worker::start(
+        &conductor,
+        &config,
+        &["--ca-bundle", bundle.to_str().unwrap()],
+    );
+    conductor
+        .wait_until(WAIT, "the result", |c| c.accepted().len() == 1)
+        .await;
+    let stopped = trusting.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    assert_eq!(
+        result_of(&conductor.accepted(), "private")["status"],
+        "COMPLETED"
+    );
+}

@@ -97,6 +97,7 @@ pub struct FakeConductor {
     addr: std::net::SocketAddr,
     shared: Arc<Shared>,
     accept_loop: JoinHandle<()>,
+    scheme: &'static str,
 }
 
 impl Drop for FakeConductor {
@@ -107,6 +108,25 @@ impl Drop for FakeConductor {
 
 impl FakeConductor {
     pub async fn start() -> FakeConductor {
+        Self::start_with(None).await
+    }
+
+    /// The same over `https`, with a certificate for 127.0.0.1 issued by
+    /// the private CA in `support/tls/private-ca.pem`, which no public root
+    /// vouches for.
+    pub async fn start_tls() -> FakeConductor {
+        use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+        let cert = CertificateDer::from(&include_bytes!("tls/private-ca-leaf-cert.der")[..]);
+        let key = PrivatePkcs8KeyDer::from(&include_bytes!("tls/private-ca-leaf-key.der")[..]);
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.into_owned()], key.clone_key().into())
+            .expect("a usable certificate and key");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeConductor {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
@@ -120,14 +140,22 @@ impl FakeConductor {
                     continue;
                 };
                 let shared = serving.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(handle(&shared, request).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => {
+                                http.serve_connection(TokioIo::new(stream), service).await
+                            }
+                            Err(_) => return,
+                        },
+                    };
                 });
             }
         });
@@ -135,12 +163,13 @@ impl FakeConductor {
             addr,
             shared,
             accept_loop,
+            scheme,
         }
     }
 
-    /// `http://127.0.0.1:PORT`, the server's root.
+    /// `http://127.0.0.1:PORT` (or `https://`), the server's root.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Queues a task of `task_type` with this input; its workflow instance

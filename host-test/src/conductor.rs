@@ -384,9 +384,10 @@ impl ConductorClient {
             }
             return Ok((status, body));
         };
-        let mut renewed = false;
+        let mut refused_token: Option<String> = None;
         loop {
-            let token = self.token(session, renewed).await?;
+            let renewed = refused_token.is_some();
+            let token = self.token(session, refused_token.as_deref()).await?;
             let (status, body) = self
                 .exchange(
                     &method,
@@ -407,16 +408,23 @@ impl ConductorClient {
                     session.key.id
                 )));
             }
-            renewed = true;
+            refused_token = Some(token);
         }
     }
 
     /// The session's token: the one held, unless it is older than
-    /// [`TOKEN_REFRESH`] or `renew` asks for another.
-    async fn token(&self, session: &Session, renew: bool) -> Result<String, ConductorError> {
+    /// [`TOKEN_REFRESH`] or is the one the server just `refused`. Calls
+    /// refused together fetch one new token between them: whoever comes
+    /// second finds it already replaced.
+    async fn token(
+        &self,
+        session: &Session,
+        refused: Option<&str>,
+    ) -> Result<String, ConductorError> {
         let mut held = session.token.lock().await;
         if let Some(token) = held.as_ref() {
-            if !renew && token.fetched.elapsed() < TOKEN_REFRESH {
+            let refused_now = refused == Some(token.value.as_str());
+            if !refused_now && token.fetched.elapsed() < TOKEN_REFRESH {
                 return Ok(token.value.clone());
             }
         }

@@ -134,6 +134,14 @@ pub struct PolledTask {
     /// an empty `inputData` in its place.
     #[serde(default)]
     pub external_input_payload_storage_path: Option<String>,
+    /// When the task first started, in milliseconds since the epoch: the
+    /// definition's `timeoutSeconds` counts from here, across the polls of
+    /// a task kept `IN_PROGRESS`.
+    #[serde(default)]
+    pub start_time: Option<u64>,
+    /// How many times the task was handed out.
+    #[serde(default)]
+    pub poll_count: Option<u32>,
 }
 
 /// What one poll brought.
@@ -149,6 +157,9 @@ pub struct Polled {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
+    /// Not done yet: Conductor hands the task out again after
+    /// `callbackAfterSeconds`, using none of its retries.
+    InProgress,
     Completed,
     /// Failed, and the task definition's retry policy applies.
     Failed,
@@ -159,6 +170,7 @@ pub enum TaskStatus {
 impl fmt::Display for TaskStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            TaskStatus::InProgress => "IN_PROGRESS",
             TaskStatus::Completed => "COMPLETED",
             TaskStatus::Failed => "FAILED",
             TaskStatus::FailedWithTerminalError => "FAILED_WITH_TERMINAL_ERROR",
@@ -323,6 +335,38 @@ impl ConductorClient {
             StatusCode::OK => read_tasks(&body),
             status => Err(status_error(status, &body)),
         }
+    }
+
+    /// The task definition's `timeoutSeconds`: `Some(0)` means none.
+    pub async fn task_timeout(&self, task_type: &str) -> Result<u64, ConductorError> {
+        let path = format!(
+            "{}/metadata/taskdefs/{}",
+            self.api_path,
+            percent_encode(task_type)
+        );
+        let (status, body) = self
+            .call(
+                "reading the task definition",
+                Method::GET,
+                &path,
+                None,
+                "application/json",
+                SERVER_GRACE,
+                MAX_POLL_RESPONSE_BYTES,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Definition {
+            #[serde(default)]
+            timeout_seconds: u64,
+        }
+        serde_json::from_slice::<Definition>(&body)
+            .map(|d| d.timeout_seconds)
+            .map_err(|e| ConductorError::BadResponse(format!("a task definition: {e}")))
     }
 
     /// Reports how a task ended.

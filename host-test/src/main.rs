@@ -12,9 +12,9 @@
 use allow_policies_batch::redact::{credentials_in, Secrets};
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use host_test::conductor::{AccessKey, ConductorClient};
+use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
-use host_test::worker::{check_config, run_worker, WorkerSettings};
+use host_test::worker::{check_config, run_worker, TaskPatience, WorkerSettings};
 use host_test::{
     default_component_path, error_to_json, AllowedHost, HostSettings, TaskError, TaskHost,
     TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
@@ -162,6 +162,10 @@ enum Command {
         /// private CA).
         #[arg(long = "ca-bundle", value_name = "FILE")]
         ca_bundle: Option<PathBuf>,
+        /// The task definition's timeoutSeconds (0: none), used when the
+        /// server does not let the worker read the definition.
+        #[arg(long = "task-timeout-seconds", value_name = "S")]
+        task_timeout_seconds: Option<u64>,
         #[command(flatten)]
         component: ComponentArg,
         #[command(flatten)]
@@ -269,6 +273,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             key_id,
             key_secret,
             ca_bundle,
+            task_timeout_seconds,
             component,
             allow,
         } => {
@@ -307,9 +312,26 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 domain,
                 config,
                 task_options,
+                patience: TaskPatience::Unknown,
             };
+            let mut settings = settings;
             runtime.block_on(async {
                 check_config(&host, &settings).await?;
+                settings.patience = match client.task_timeout(&settings.task_type).await {
+                    Ok(0) => TaskPatience::Unbounded,
+                    Ok(s) => TaskPatience::Within(Duration::from_secs(s)),
+                    Err(ConductorError::Unauthorized(why)) => bail!("{why}"),
+                    Err(e) => match task_timeout_seconds {
+                        Some(0) => TaskPatience::Unbounded,
+                        Some(s) => TaskPatience::Within(Duration::from_secs(s)),
+                        None => {
+                            eprintln!(
+                                "task-host worker: the task definition could not be read ({e}); rate-limited tasks are reported FAILED, and its retry policy applies (give --task-timeout-seconds to let them wait IN_PROGRESS)"
+                            );
+                            TaskPatience::Unknown
+                        }
+                    },
+                };
                 eprintln!(
                     "task-host worker: {} polling {} for {} tasks, {} at a time",
                     settings.worker_id,

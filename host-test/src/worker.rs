@@ -54,6 +54,23 @@ pub struct WorkerSettings {
     pub config: String,
     /// The sandbox of every task.
     pub task_options: TaskOptions,
+    /// How long Conductor lets a task of this type run.
+    pub patience: TaskPatience,
+}
+
+/// How long Conductor lets a task run: its definition's `timeoutSeconds`,
+/// counted from the task's first start. A failure that cannot have applied
+/// and is worth trying later waits as `IN_PROGRESS` (Conductor honours
+/// `callbackAfterSeconds` there and uses none of the task's retries) only
+/// while the wait and another run still fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskPatience {
+    /// The definition could not be read: such failures are `FAILED`, and the
+    /// definition's retry policy applies.
+    Unknown,
+    /// `timeoutSeconds` is 0: no limit.
+    Unbounded,
+    Within(Duration),
 }
 
 /// How many tasks ended in each way, counted as they were reported.
@@ -65,6 +82,8 @@ pub struct WorkerSummary {
     /// Tasks whose result the server never accepted; Conductor times them
     /// out (the task definition's `responseTimeoutSeconds`) and retries them.
     pub unreported: u64,
+    /// Tasks reported `IN_PROGRESS`, to be handed out again after a wait.
+    pub postponed: u64,
     /// Set when the server refused the worker's credentials: the worker
     /// stopped, and this says which credential and where.
     pub refused: Option<String>,
@@ -73,6 +92,7 @@ pub struct WorkerSummary {
 impl WorkerSummary {
     fn count(&mut self, ending: Ending) {
         match ending {
+            Ending::Reported(TaskStatus::InProgress) => self.postponed += 1,
             Ending::Reported(TaskStatus::Completed) => self.completed += 1,
             Ending::Reported(TaskStatus::Failed) => self.failed += 1,
             Ending::Reported(TaskStatus::FailedWithTerminalError) => {
@@ -92,6 +112,7 @@ impl WorkerSummary {
             "failed": self.failed,
             "failed_with_terminal_error": self.failed_with_terminal_error,
             "unreported": self.unreported,
+            "postponed": self.postponed,
             "refused": self.refused,
         })
     }
@@ -245,7 +266,14 @@ async fn run_one(
             let outcome = host
                 .run_task(&settings.task_options, &settings.config, &input.to_string())
                 .await;
-            task_result(&task, &settings.worker_id, outcome, &secrets)
+            let result = task_result(&task, &settings.worker_id, outcome, &secrets);
+            postpone(
+                result,
+                &task,
+                settings.patience,
+                unix_ms(),
+                settings.task_options.wall_clock_limit,
+            )
         }
         Err(refusal) => refused_task(&task, &settings.worker_id, refusal),
     };
@@ -275,6 +303,55 @@ async fn run_one(
     };
     drop(permit);
     ending
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A `FAILED` result (retryable, cannot have applied: a 429, a 408, no
+/// connection) turned `IN_PROGRESS` with `callbackAfterSeconds` when the
+/// wait and one more run (`run_budget`) still end before the task's
+/// timeout, counted from its first start. Current servers ignore
+/// `callbackAfterSeconds` on `FAILED`, so the retries would come at the
+/// definition's own delay, inside Cloudflare's lockout; on `IN_PROGRESS`
+/// they wait, and use no retry.
+pub fn postpone(
+    mut result: TaskResult,
+    task: &PolledTask,
+    patience: TaskPatience,
+    now_ms: u64,
+    run_budget: Duration,
+) -> TaskResult {
+    if result.status != TaskStatus::Failed {
+        return result;
+    }
+    let wait_s = result
+        .callback_after_seconds
+        .unwrap_or_else(|| {
+            let retry = task.poll_count.unwrap_or(1).saturating_sub(1);
+            allow_policies_batch::retry::backoff_ms(retry, 0).div_ceil(1000)
+        })
+        .max(1);
+    let fits = match (patience, task.start_time) {
+        (TaskPatience::Unknown, _) => false,
+        (TaskPatience::Unbounded, _) => true,
+        (TaskPatience::Within(limit), Some(start)) => {
+            let done_by = now_ms
+                .saturating_add(wait_s.saturating_mul(1000))
+                .saturating_add(run_budget.as_millis() as u64);
+            done_by <= start.saturating_add(limit.as_millis() as u64)
+        }
+        (TaskPatience::Within(_), None) => false,
+    };
+    if fits {
+        result.status = TaskStatus::InProgress;
+        result.callback_after_seconds = Some(wait_s);
+        result.reason_for_incompletion = None;
+    }
+    result
 }
 
 /// The component's input: the task's `inputData` without its `null`
@@ -540,6 +617,8 @@ mod tests {
             workflow_instance_id: "wf-1".into(),
             input_data: Value::Null,
             external_input_payload_storage_path: None,
+            start_time: None,
+            poll_count: None,
         }
     }
 
@@ -713,6 +792,60 @@ mod tests {
             .reason_for_incompletion
             .unwrap()
             .contains("wasm trap"));
+    }
+
+    #[test]
+    fn a_rate_limited_task_waits_in_progress_only_while_it_fits() {
+        let limited = || {
+            task_result(
+                &task(),
+                "w",
+                Ok(Err(TaskError::Api(failure(true, Some(60_000))))),
+                &no_secrets(),
+            )
+        };
+        let started = |start_ms: u64| PolledTask {
+            start_time: Some(start_ms),
+            poll_count: Some(1),
+            ..task()
+        };
+        let budget = Duration::from_secs(35);
+        let now = 1_000_000;
+        let within = TaskPatience::Within(Duration::from_secs(420));
+        // 60 s of waiting and a 35 s run fit in 420 s from the start.
+        let waiting = postpone(limited(), &started(now), within, now, budget);
+        assert_eq!(waiting.status, TaskStatus::InProgress);
+        assert_eq!(waiting.callback_after_seconds, Some(60));
+        assert_eq!(waiting.reason_for_incompletion, None);
+        // Started 330 s ago: 330 + 60 + 35 > 420, so it fails as before.
+        let late = postpone(limited(), &started(now - 330_000), within, now, budget);
+        assert_eq!(late.status, TaskStatus::Failed);
+        assert_eq!(late.callback_after_seconds, Some(60));
+        // Unknown limit: as before; no limit: always waits.
+        let unknown = postpone(limited(), &started(now), TaskPatience::Unknown, now, budget);
+        assert_eq!(unknown.status, TaskStatus::Failed);
+        let unbounded = postpone(limited(), &started(0), TaskPatience::Unbounded, now, budget);
+        assert_eq!(unbounded.status, TaskStatus::InProgress);
+        // Without Retry-After: the contract's backoff for the poll count,
+        // at least a second.
+        let bare = task_result(
+            &task(),
+            "w",
+            Ok(Err(TaskError::Transport(failure(true, None)))),
+            &no_secrets(),
+        );
+        let third = PolledTask {
+            poll_count: Some(3),
+            ..started(now)
+        };
+        let backed_off = postpone(bare, &third, within, now, budget);
+        assert_eq!(backed_off.callback_after_seconds, Some(2));
+        // Anything but FAILED is left alone.
+        let done = task_result(&task(), "w", Ok(Ok("{}".into())), &no_secrets());
+        assert_eq!(
+            postpone(done, &started(now), within, now, budget).status,
+            TaskStatus::Completed
+        );
     }
 
     #[test]

@@ -97,6 +97,12 @@ async fn the_conductor_workflow_passes_exactly_the_task_input() {
     let task_def = read("conductor/task-def.json");
     assert_eq!(task_def["name"], workflow["tasks"][0]["name"]);
     assert_eq!(task_def["inputKeys"], json!(keys));
+    // A rate-limited task waits IN_PROGRESS through Cloudflare's 300 s
+    // lockout, then runs once more (timeout_ms of the example config plus
+    // the 5 s the worker gives a task): all within timeoutSeconds.
+    let run_s = read("config.json")["timeout_ms"].as_u64().unwrap_or(30_000) / 1000 + 5;
+    assert!(task_def["timeoutSeconds"].as_u64().unwrap() >= 300 + run_s);
+    assert!(task_def["responseTimeoutSeconds"].as_u64().unwrap() > run_s);
 
     // The workflow input of the start request is a valid task input.
     let start = read("conductor/start-workflow.json");

@@ -691,3 +691,44 @@ async fn a_private_ca_is_trusted_only_when_given() {
         "COMPLETED"
     );
 }
+
+/// With the definition's timeout known, a rate-limited task waits as
+/// IN_PROGRESS for the Retry-After (Conductor honours callbackAfterSeconds
+/// there, and it uses none of the task's retries), then succeeds on the
+/// next poll: two batch requests, one applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_task_waits_in_progress_and_then_succeeds() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    conductor.define_task_timeout(300);
+    let config = config_file(&api, json!({ "max_retries": 0 }));
+    api.push_fault(Fault::status(429, vec![("retry-after".into(), "1".into())]));
+    // The stand-in's tasks start at a fixed past time; this one starts now.
+    let mut task = json!({
+        "taskType": TASK_TYPE, "status": "IN_PROGRESS", "inputData": create("later@example.com"),
+        "retryCount": 0, "pollCount": 1, "workflowInstanceId": "wf-later", "taskId": "later",
+        "responseTimeoutSeconds": 60,
+    });
+    task["startTime"] = json!(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64);
+    conductor.enqueue_raw(task);
+    let worker = Worker::start(&conductor, &config, &[]);
+    conductor
+        .wait_until(WAIT, "the second report", |c| c.accepted().len() == 2)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let reports = conductor.accepted();
+    assert_eq!(reports[0]["status"], "IN_PROGRESS", "{}", reports[0]);
+    assert_eq!(reports[0]["callbackAfterSeconds"], 1);
+    assert_eq!(reports[1]["status"], "COMPLETED", "{}", reports[1]);
+    assert_eq!(api.batches_applied(), 1);
+    assert_eq!(api.requests(), 2);
+    let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
+    assert_eq!(
+        (&summary["postponed"], &summary["completed"]),
+        (&json!(1), &json!(1))
+    );
+}

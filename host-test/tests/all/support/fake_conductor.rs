@@ -80,6 +80,13 @@ struct State {
     tokens_issued: usize,
     /// `X-Authorization` of every call but token requests, as received.
     authorizations: Vec<Option<String>>,
+    /// The task definition's `timeoutSeconds`, when the definition can be
+    /// read (`GET /api/metadata/taskdefs/{name}`; 404 otherwise).
+    task_timeout_seconds: Option<u64>,
+    /// Every task handed out, by id, as it was handed out.
+    handed: std::collections::HashMap<String, Value>,
+    /// Tasks reported IN_PROGRESS, with when they may be handed out again.
+    postponed: Vec<(tokio::time::Instant, Value)>,
 }
 
 struct Shared {
@@ -209,6 +216,11 @@ impl FakeConductor {
     /// Require the access key `id` with `secret` (see the module's notes).
     pub fn require_key(&self, id: &str, secret: &str) {
         self.shared.lock().key = Some((id.to_string(), secret.to_string()));
+    }
+
+    /// Let the worker read a task definition with this `timeoutSeconds`.
+    pub fn define_task_timeout(&self, seconds: u64) {
+        self.shared.lock().task_timeout_seconds = Some(seconds);
     }
 
     /// Stop accepting every token handed out so far, as when they expire.
@@ -348,6 +360,16 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         }
     }
     if method == hyper::Method::GET {
+        if let Some(name) = path.strip_prefix("/api/metadata/taskdefs/") {
+            return match shared.lock().task_timeout_seconds {
+                Some(seconds) => answer(
+                    StatusCode::OK,
+                    json!({ "name": percent_decode(name), "timeoutSeconds": seconds }).to_string(),
+                    "application/json",
+                ),
+                None => problem(StatusCode::NOT_FOUND, "no such task definition"),
+            };
+        }
         if let Some(task_type) = path.strip_prefix("/api/tasks/poll/batch/") {
             if !accepts(accept.as_deref(), "application/json") {
                 return problem(
@@ -418,6 +440,15 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
         let waiting = shared.queued.notified();
         {
             let mut state = shared.lock();
+            let now = tokio::time::Instant::now();
+            let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.postponed)
+                .into_iter()
+                .partition(|(at, _)| *at <= now);
+            state.postponed = waiting;
+            for (_, mut task) in due {
+                task["pollCount"] = json!(task["pollCount"].as_u64().unwrap_or(1) + 1);
+                state.queue.push_back(task);
+            }
             let mut tasks = Vec::new();
             while tasks.len() < count as usize {
                 let Some(at) = state.queue.iter().position(|t| t["taskType"] == task_type) else {
@@ -426,6 +457,7 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
                 let task = state.queue.remove(at).unwrap();
                 if let Some(id) = task["taskId"].as_str() {
                     state.in_hand.insert(id.to_string());
+                    state.handed.insert(id.to_string(), task.clone());
                 }
                 tasks.push(task);
             }
@@ -497,6 +529,17 @@ fn update(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
         record.status = 404;
         problem(StatusCode::NOT_FOUND, "no such task in progress")
     } else {
+        // As the server does with an IN_PROGRESS result: the task stays
+        // scheduled, and is handed out again once callbackAfterSeconds
+        // have passed, one poll more.
+        if json["status"] == "IN_PROGRESS" {
+            if let Some(task) = state.handed.get(task_id.as_deref().unwrap()).cloned() {
+                let delay = Duration::from_secs(json["callbackAfterSeconds"].as_u64().unwrap_or(0));
+                state
+                    .postponed
+                    .push((tokio::time::Instant::now() + delay, task));
+            }
+        }
         answer(StatusCode::OK, task_id.unwrap(), "text/plain")
     };
     state.updates.push(record);

@@ -47,19 +47,6 @@ pub enum Verification {
     Undetermined,
 }
 
-impl Verification {
-    /// The name the failure document gives it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verification::NotNeeded => "not_needed",
-            Verification::SwitchedOff => "switched_off",
-            Verification::Incomplete => "incomplete",
-            Verification::NotVisible => "not_visible",
-            Verification::Undetermined => "undetermined",
-        }
-    }
-}
-
 /// A failed task, with what an engine needs to decide what to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {

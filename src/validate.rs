@@ -164,13 +164,7 @@ pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
         else {
             continue;
         };
-        let folded = match (policy.is_regex, policy.pattern_type) {
-            (false, PatternType::Email | PatternType::Domain) => {
-                policy.pattern.to_ascii_lowercase()
-            }
-            _ => policy.pattern.clone(),
-        };
-        let key = (policy.pattern_type, policy.is_regex, folded);
+        let key = identity(&policy);
         match seen_posts.get(&key) {
             Some(first) => report.warn(
                 DOC,
@@ -217,6 +211,14 @@ pub fn parse_input(value: &Value, report: &mut Report) -> Option<ValidInput> {
         body,
         sync,
     })
+}
+
+/// What makes two policies the same policy: the type, the regex flag and
+/// the pattern as [`pattern_identity`] compares it. Two posts alike are
+/// warned about; two desired policies alike are refused.
+fn identity(policy: &Policy) -> (PatternType, bool, String) {
+    let pattern = pattern_identity(&policy.pattern, policy.pattern_type.name(), policy.is_regex);
+    (policy.pattern_type, policy.is_regex, pattern.into_owned())
 }
 
 /// Reads the `sync` object: each desired policy checked as a create, with
@@ -298,12 +300,7 @@ fn parse_sync(value: &Value, at: &Pointer, report: &mut Report) -> Option<SyncSp
         else {
             continue;
         };
-        let identity = (
-            policy.pattern_type,
-            policy.is_regex,
-            pattern_identity(&policy.pattern, policy.pattern_type.name(), policy.is_regex)
-                .into_owned(),
-        );
+        let identity = identity(&policy);
         match identities.get(&identity) {
             Some(first) => report.error(
                 DOC,

@@ -11,7 +11,9 @@ use crate::outcome::{ApiError, Failure, FailureKind, Verification};
 use crate::problems::{Document, Problem};
 use crate::redact::Secrets;
 use crate::sync_task;
-use crate::task::{execute, prepare, preview_json, success_json, TaskError};
+use crate::task::{
+    execute, execute_again, prepare, preview_json, success_json, EarlierAttempt, TaskError,
+};
 use crate::wasi_http::WasiTransport;
 
 struct Component;
@@ -36,20 +38,43 @@ impl wit::Guest for Component {
     }
 
     fn run_task(config: String, input: String) -> Result<String, wit::TaskError> {
-        let secrets = Secrets::from_config(&config);
-        let fail = |e: TaskError| into_wit(secrets.redact_error(e));
-        let prepared = prepare(&config, &input).map_err(fail)?;
-        let transport = &mut WasiTransport::new();
-        let document = match &prepared.sync {
-            Some(spec) => sync_task::run(&prepared, spec, transport).map_err(fail)?,
-            None => {
-                let completed =
-                    execute(&prepared, transport).map_err(|f| fail(TaskError::Call(f)))?;
-                success_json(&prepared, &completed)
-            }
-        };
-        Ok(secrets.redact_json(document))
+        run(&config, &input, None)
     }
+
+    fn run_task_again(
+        config: String,
+        input: String,
+        earlier: wit::EarlierAttempt,
+    ) -> Result<String, wit::TaskError> {
+        let earlier = EarlierAttempt {
+            first_started_unix_ms: earlier.first_started_unix_ms,
+        };
+        run(&config, &input, Some(earlier))
+    }
+}
+
+/// `run-task`, or with `earlier` set `run-task-again`.
+fn run(
+    config: &str,
+    input: &str,
+    earlier: Option<EarlierAttempt>,
+) -> Result<String, wit::TaskError> {
+    let secrets = Secrets::from_config(config);
+    let fail = |e: TaskError| into_wit(secrets.redact_error(e));
+    let prepared = prepare(config, input).map_err(fail)?;
+    let transport = &mut WasiTransport::new();
+    let document = match &prepared.sync {
+        Some(spec) => sync_task::run(&prepared, spec, transport).map_err(fail)?,
+        None => {
+            let completed = match earlier {
+                Some(earlier) => execute_again(&prepared, earlier, transport),
+                None => execute(&prepared, transport),
+            }
+            .map_err(|f| fail(TaskError::Call(f)))?;
+            success_json(&prepared, &completed)
+        }
+    };
+    Ok(secrets.redact_json(document))
 }
 
 fn into_wit(error: TaskError) -> wit::TaskError {
@@ -64,6 +89,7 @@ fn into_wit(error: TaskError) -> wit::TaskError {
                 FailureKind::Transport => wit::TaskError::Transport(failure),
                 FailureKind::Api => wit::TaskError::Api(failure),
                 FailureKind::BadResponse => wit::TaskError::BadResponse(failure),
+                FailureKind::Unconfirmed => wit::TaskError::Unconfirmed(failure),
             }
         }
     }

@@ -183,9 +183,60 @@ fn days_since_epoch(year: u64, month: usize, day: u64) -> u64 {
     whole_years + DAYS_BEFORE_MONTH[month] + leap_day + day - 1
 }
 
+/// `unix_ms` as an RFC 3339 UTC timestamp with milliseconds
+/// (`2026-12-01T19:30:00.000Z`), for messages that name a moment. Moments
+/// past the year 9999 read as its last millisecond.
+pub fn format_rfc3339_ms(unix_ms: u64) -> String {
+    let unix_ms = unix_ms.min(253_402_300_799_999);
+    let (mut days, in_day) = (unix_ms / 86_400_000, unix_ms % 86_400_000);
+    let mut year = 1970;
+    loop {
+        let length = if is_leap(year) { 366 } else { 365 };
+        if days < length {
+            break;
+        }
+        days -= length;
+        year += 1;
+    }
+    let mut month = 0;
+    while days >= days_in_month(year, month) {
+        days -= days_in_month(year, month);
+        month += 1;
+    }
+    let (seconds, millis) = (in_day / 1000, in_day % 1000);
+    format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        month + 1,
+        days + 1,
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatting_a_moment_reads_back_as_the_same_moment() {
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_ms(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(format_rfc3339_ms(u64::MAX), "9999-12-31T23:59:59.999Z");
+        for ms in [
+            1,
+            86_399_999,
+            1_764_617_400_000,
+            4_102_444_799_999,
+            1_709_164_800_000,
+        ] {
+            let text = format_rfc3339_ms(ms);
+            assert_eq!(parse_rfc3339_ms(&text), Some(ms), "{text}");
+        }
+    }
 
     /// Counts days one month at a time, independently of `days_since_epoch`.
     fn slow_days(year: u64, month: usize, day: u64) -> u64 {

@@ -17,6 +17,9 @@ pub enum FailureKind {
     Transport,
     Api,
     BadResponse,
+    /// Nothing was sent: an earlier attempt of the task may have applied
+    /// the batch, and reading the account first could not tell.
+    Unconfirmed,
 }
 
 /// One entry of the API's `errors`.

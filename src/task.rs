@@ -3,6 +3,7 @@
 //! whole flow, retries and deadlines included, runs in native tests.
 
 use crate::config::{parse_config, Config};
+use crate::http_date::format_rfc3339_ms;
 use crate::json::parse_document;
 use crate::outcome::{
     classify_fault, classify_response, Failure, FailureKind, RawResponse, Success, TransportFault,
@@ -153,6 +154,32 @@ pub struct Completed {
     /// Set when the batch failed in a way that may have applied it, and
     /// reading the account back showed that it was.
     pub verified: Option<Verified>,
+    /// Set when the task was run again after an earlier attempt and the
+    /// account was read before sending.
+    pub rechecked: Option<Rechecked>,
+}
+
+/// What an engine knows of the earlier attempts of a task it runs again
+/// (a retry, or a task handed out again after its outcome was lost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlierAttempt {
+    /// The earliest moment an earlier attempt may have sent the batch, in
+    /// milliseconds since the Unix epoch: policies like the batch's posts
+    /// created since then are taken for its own. Earlier is safe (a
+    /// look-alike from someone else may pass for the batch's); later is
+    /// not (the batch's own posts would look older and be created again).
+    pub first_started_unix_ms: u64,
+}
+
+/// The account as read before a task run again sent anything.
+#[derive(Debug)]
+pub struct Rechecked {
+    pub earlier: EarlierAttempt,
+    /// List requests made.
+    pub reads: u32,
+    /// Found applied: the batch's result rebuilt from the read, and nothing
+    /// was sent. `None`: none of it showed, and the batch was sent.
+    pub applied: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// A batch found applied by reading the account back.
@@ -178,19 +205,137 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
             success: None,
             attempts: 0,
             verified: None,
+            rechecked: None,
         });
     };
     let deadline_ms = transport
         .monotonic_ms()
         .saturating_add(prepared.config.timeout_ms);
-    send_batch(
+    let sent_unix_ms = transport.unix_ms();
+    send_batch_since(
         &prepared.config,
         &prepared.account_id,
         &prepared.batch,
         request,
         transport,
         deadline_ms,
+        sent_unix_ms,
     )
+}
+
+/// Runs a task that an engine hands out again after an attempt whose
+/// outcome it does not know: the account is read first (two reads a few
+/// seconds apart when nothing shows, as after an ambiguous failure), and
+/// the batch is sent only when none of it is visible. Found applied, the
+/// task succeeds without sending. When the read fails or cannot decide,
+/// nothing is sent and the failure is [`FailureKind::Unconfirmed`].
+///
+/// Not read first, because sending again cannot apply them twice: a batch
+/// of puts and patches alone (they land on the same values), an empty one,
+/// and any batch when the config switches verification off (the engine is
+/// then told that a failure which may have applied cannot be retried).
+/// Sync mode re-plans from the account on every run and needs no check.
+pub fn execute_again(
+    prepared: &Prepared,
+    earlier: EarlierAttempt,
+    transport: &mut impl Transport,
+) -> Result<Completed, Failure> {
+    let batch = &prepared.batch;
+    let config = &prepared.config;
+    let repeat_is_harmless = batch.posts.is_empty() && batch.deletes.is_empty();
+    let Some(request) = &prepared.request else {
+        return execute(prepared, transport);
+    };
+    if repeat_is_harmless || !config.verify_after_failure {
+        return execute(prepared, transport);
+    }
+    let deadline_ms = transport.monotonic_ms().saturating_add(config.timeout_ms);
+    let since = earlier.first_started_unix_ms;
+    let verdict = verify(
+        config,
+        &prepared.account_id,
+        batch,
+        since,
+        transport,
+        deadline_ms,
+    );
+    let reads = match verdict {
+        Verdict::NotVisible { reads } => reads,
+        Verdict::Applied { result, reads } => {
+            // Built from JSON just read, so it parses; if it did not, the
+            // check would have no verdict.
+            let Ok(applied) = serde_json::value::RawValue::from_string(result) else {
+                let why = "the result read back is not JSON".to_string();
+                return Err(unconfirmed(earlier, why, Verification::Incomplete, None));
+            };
+            return Ok(Completed {
+                success: None,
+                attempts: 0,
+                verified: None,
+                rechecked: Some(Rechecked {
+                    earlier,
+                    reads,
+                    applied: Some(applied),
+                }),
+            });
+        }
+        Verdict::Undetermined { why, .. } => {
+            return Err(unconfirmed(earlier, why, Verification::Undetermined, None));
+        }
+        Verdict::Incomplete {
+            why, read_failure, ..
+        } => {
+            return Err(unconfirmed(
+                earlier,
+                why,
+                Verification::Incomplete,
+                read_failure,
+            ));
+        }
+    };
+    let mut completed = send_batch_since(
+        config,
+        &prepared.account_id,
+        batch,
+        request,
+        transport,
+        deadline_ms,
+        since,
+    )?;
+    completed.rechecked = Some(Rechecked {
+        earlier,
+        reads,
+        applied: None,
+    });
+    Ok(completed)
+}
+
+/// The failure of a check before sending that reached no verdict. A read
+/// that failed (`incomplete`, with the read's own failure when there was
+/// one) may succeed later: retryable, after the read's `Retry-After`. An
+/// account that does not say (`undetermined`) will say the same to the next
+/// check: terminal, for someone to look.
+fn unconfirmed(
+    earlier: EarlierAttempt,
+    why: String,
+    verification: Verification,
+    read: Option<Failure>,
+) -> Failure {
+    let mut failure = classify_fault(&TransportFault::BeforeSend(String::new()));
+    failure.kind = FailureKind::Unconfirmed;
+    failure.may_have_applied = true;
+    failure.retryable = verification == Verification::Incomplete;
+    failure.verification = verification;
+    if let Some(read) = read {
+        failure.status = read.status;
+        failure.retry_after_ms = read.retry_after_ms;
+        failure.api_errors = read.api_errors;
+    }
+    failure.message = format!(
+        "an earlier attempt of this task, started at {} or later, may have applied the batch, and reading the account first could not tell: {why}; nothing was sent",
+        format_rfc3339_ms(earlier.first_started_unix_ms)
+    );
+    failure
 }
 
 /// Sends one batch until `deadline_ms`, as [`execute`] describes.
@@ -203,6 +348,28 @@ pub fn send_batch(
     deadline_ms: u64,
 ) -> Result<Completed, Failure> {
     let sent_unix_ms = transport.unix_ms();
+    send_batch_since(
+        config,
+        account_id,
+        batch,
+        request,
+        transport,
+        deadline_ms,
+        sent_unix_ms,
+    )
+}
+
+/// [`send_batch`], taking policies like its posts created since
+/// `sent_unix_ms` for the batch's own when reading back.
+fn send_batch_since(
+    config: &Config,
+    account_id: &str,
+    batch: &BatchBody,
+    request: &ApiRequest,
+    transport: &mut impl Transport,
+    deadline_ms: u64,
+    sent_unix_ms: u64,
+) -> Result<Completed, Failure> {
     let mut attempts = 0u32;
     // Set once the batch was sent again after reading back showed nothing:
     // the first request may still land, so no later failure can say it
@@ -239,6 +406,7 @@ pub fn send_batch(
                     success: Some(success),
                     attempts,
                     verified: None,
+                    rechecked: None,
                 });
             }
             Err(failure) => failure,
@@ -269,6 +437,7 @@ pub fn send_batch(
                         success: None,
                         attempts,
                         verified: Some(verified),
+                        rechecked: None,
                     })
                 }
                 Settled::Failed(f) => {
@@ -393,21 +562,16 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
     }
     let success = completed.success.as_ref();
     let verified = completed.verified.as_ref();
-    // Strings, numbers and JSON already checked: serialising cannot fail.
-    serde_json::to_string(&Output {
-        success: true,
-        skipped: success.is_none() && verified.is_none(),
-        status: success.map(|s| s.status),
-        attempts: completed.attempts,
-        result: match verified {
-            Some(v) => Some(&*v.result),
-            None => success.and_then(|s| s.result.as_deref()),
-        },
-        messages: ListOrEmpty(success.and_then(|s| s.messages.as_deref())),
-        errors: ListOrEmpty(success.and_then(|s| s.errors.as_deref())),
-        warnings: &prepared.warnings,
-        counts: prepared.counts,
-        verification: verified.map(|v| VerificationView {
+    let rechecked = completed.rechecked.as_ref();
+    let earlier_message = rechecked.map(|r| {
+        let started = format_rfc3339_ms(r.earlier.first_started_unix_ms);
+        match r.applied {
+            Some(_) => format!("an earlier attempt of this task, started at {started} or later, applied the batch; nothing was sent"),
+            None => format!("an earlier attempt of this task started at {started} or later; the account showed none of the batch's effects, so the batch was sent"),
+        }
+    });
+    let verification = match (verified, rechecked, &earlier_message) {
+        (Some(v), _, _) => Some(VerificationView {
             outcome: "applied",
             after: AfterView {
                 kind: kind_name(v.after.kind),
@@ -416,6 +580,39 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
             },
             reads: v.reads,
         }),
+        (None, Some(r), Some(message)) => Some(VerificationView {
+            outcome: if r.applied.is_some() {
+                "applied"
+            } else {
+                "not_visible"
+            },
+            after: AfterView {
+                kind: "earlier_attempt",
+                message,
+                status: None,
+            },
+            reads: r.reads,
+        }),
+        _ => None,
+    };
+    // Strings, numbers and JSON already checked: serialising cannot fail.
+    serde_json::to_string(&Output {
+        success: true,
+        skipped: success.is_none()
+            && verified.is_none()
+            && rechecked.is_none_or(|r| r.applied.is_none()),
+        status: success.map(|s| s.status),
+        attempts: completed.attempts,
+        result: match (verified, rechecked.and_then(|r| r.applied.as_deref())) {
+            (Some(v), _) => Some(&*v.result),
+            (None, Some(applied)) => Some(applied),
+            (None, None) => success.and_then(|s| s.result.as_deref()),
+        },
+        messages: ListOrEmpty(success.and_then(|s| s.messages.as_deref())),
+        errors: ListOrEmpty(success.and_then(|s| s.errors.as_deref())),
+        warnings: &prepared.warnings,
+        counts: prepared.counts,
+        verification,
         sync: None,
     })
     .unwrap_or_default()
@@ -428,6 +625,7 @@ pub fn kind_name(kind: FailureKind) -> &'static str {
         FailureKind::Transport => "transport",
         FailureKind::Api => "api",
         FailureKind::BadResponse => "bad_response",
+        FailureKind::Unconfirmed => "unconfirmed",
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::http_date::parse_rfc3339_ms;
+use crate::outcome::Failure;
 use crate::policy::{pattern_identity, BatchBody, Policy, PolicyId, PolicyPatch};
 use crate::policy_list::{read_all, Snapshot, StoredFields, StoredPolicy};
 use crate::task::Transport;
@@ -349,8 +350,13 @@ pub enum Verdict {
     /// What was read does not say; in words.
     Undetermined { why: String, reads: u32 },
     /// No verdict could be reached: a read failed, was rate-limited, or
-    /// there was no time for it; in words.
-    Incomplete { why: String, reads: u32 },
+    /// there was no time for it; in words, with the read's own failure
+    /// when one failed.
+    Incomplete {
+        why: String,
+        reads: u32,
+        read_failure: Option<Failure>,
+    },
 }
 
 /// Reads the account back, and again after [`PAUSE_MS`] when nothing of
@@ -370,6 +376,7 @@ pub fn verify(
                 return Verdict::Incomplete {
                     why: "the account showed none of the batch's effects, and no time was left to look again".into(),
                     reads,
+                    read_failure: None,
                 };
             }
             transport.sleep_ms(PAUSE_MS);
@@ -384,7 +391,11 @@ pub fn verify(
                 } else {
                     e.to_string()
                 };
-                return Verdict::Incomplete { why, reads };
+                return Verdict::Incomplete {
+                    why,
+                    reads,
+                    read_failure: Some(e.0),
+                };
             }
         };
         match judge(batch, sent_unix_ms, &after) {

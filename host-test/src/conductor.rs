@@ -142,6 +142,34 @@ pub struct PolledTask {
     /// How many times the task was handed out.
     #[serde(default)]
     pub poll_count: Option<u32>,
+    /// When the task was scheduled, in milliseconds since the epoch.
+    #[serde(default)]
+    pub scheduled_time: Option<u64>,
+    /// Attempts of the task before this one: a retry has 1 or more.
+    #[serde(default)]
+    pub retry_count: u32,
+    /// The attempt this one retries.
+    #[serde(default)]
+    pub retried_task_id: Option<String>,
+    /// How long the server waits for a report before it times the task out
+    /// and, with retries left, runs it again; counted from the poll (the
+    /// server's `updateTime`). 0 or absent: no such limit.
+    #[serde(default)]
+    pub response_timeout_seconds: Option<u64>,
+    /// What the task reported last, when it was put back `IN_PROGRESS`.
+    #[serde(default)]
+    pub output_data: Value,
+}
+
+/// When an attempt of a task started, as the server holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptTimes {
+    /// Its first poll, in milliseconds since the epoch; 0 before one.
+    #[serde(default)]
+    pub start_time: u64,
+    #[serde(default)]
+    pub scheduled_time: u64,
 }
 
 /// What one poll brought.
@@ -367,6 +395,29 @@ impl ConductorClient {
         serde_json::from_slice::<Definition>(&body)
             .map(|d| d.timeout_seconds)
             .map_err(|e| ConductorError::BadResponse(format!("a task definition: {e}")))
+    }
+
+    /// When the attempt `task_id` started (`GET {api}/tasks/{taskId}`): a
+    /// retry carries only its own times, and the worker needs the earlier
+    /// attempt's.
+    pub async fn attempt_times(&self, task_id: &str) -> Result<AttemptTimes, ConductorError> {
+        let path = format!("{}/tasks/{}", self.api_path, percent_encode(task_id));
+        let (status, body) = self
+            .call(
+                "reading an earlier attempt",
+                Method::GET,
+                &path,
+                None,
+                "application/json",
+                SERVER_GRACE,
+                MAX_POLL_RESPONSE_BYTES,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ConductorError::BadResponse(format!("a task: {e}")))
     }
 
     /// Reports how a task ended.

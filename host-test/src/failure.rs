@@ -15,6 +15,7 @@ pub fn error_kind(e: &TaskError) -> &'static str {
         TaskError::Transport(_) => "transport",
         TaskError::Api(_) => "api",
         TaskError::BadResponse(_) => "bad_response",
+        TaskError::Unconfirmed(_) => "unconfirmed",
     }
 }
 
@@ -39,7 +40,8 @@ pub fn error_to_json(e: &TaskError) -> Value {
         TaskError::Denied(failure)
         | TaskError::Transport(failure)
         | TaskError::Api(failure)
-        | TaskError::BadResponse(failure) => json!({
+        | TaskError::BadResponse(failure)
+        | TaskError::Unconfirmed(failure) => json!({
             "kind": kind,
             "message": failure.message,
             "retryable": failure.retryable,

@@ -15,6 +15,7 @@ use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
 
+pub mod attempts;
 mod compile_cache;
 pub mod conductor;
 mod failure;
@@ -51,7 +52,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::workflow::http_task::task::{
-    ApiError, CallFailure, Document, FieldError, TaskError, Verification,
+    ApiError, CallFailure, Document, EarlierAttempt, FieldError, TaskError, Verification,
 };
 
 use bindings::{AllowPoliciesBatch, AllowPoliciesBatchPre};
@@ -341,6 +342,43 @@ impl TaskHost {
         .await
     }
 
+    /// `run-task-again`: `run-task` for a task an engine runs again after
+    /// an attempt whose outcome it does not know; the account is read
+    /// before anything is sent.
+    pub async fn run_task_again(
+        &self,
+        opts: &TaskOptions,
+        config: &str,
+        input: &str,
+        earlier: EarlierAttempt,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        let limit = opts.wall_clock_limit;
+        within_limit(limit, async {
+            self.instance(opts)
+                .await?
+                .run_task_again(config, input, earlier)
+                .await
+        })
+        .await
+    }
+
+    /// The task as `delivery` says it came: `run-task` the first time,
+    /// `run-task-again` after an earlier attempt.
+    pub async fn run_delivered(
+        &self,
+        opts: &TaskOptions,
+        config: &str,
+        input: &str,
+        delivery: attempts::Delivery,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        match delivery {
+            attempts::Delivery::First => self.run_task(opts, config, input).await,
+            attempts::Delivery::Again(earlier) => {
+                self.run_task_again(opts, config, input, earlier).await
+            }
+        }
+    }
+
     /// A fresh sandbox and instance of the component, as each call above
     /// makes and drops. Keeping one serves several calls from the same
     /// instance (and memory), which is what benchmarks need to time the
@@ -426,6 +464,22 @@ impl TaskInstance {
         self.store.data_mut().set_reads_only(false);
         within_limit(self.wall_clock_limit, async {
             task.call_run_task(&mut self.store, config, input)
+                .await
+                .map_err(wasm_error)
+        })
+        .await
+    }
+
+    pub async fn run_task_again(
+        &mut self,
+        config: &str,
+        input: &str,
+        earlier: EarlierAttempt,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        let task = self.task.workflow_http_task_task();
+        self.store.data_mut().set_reads_only(false);
+        within_limit(self.wall_clock_limit, async {
+            task.call_run_task_again(&mut self.store, config, input, earlier)
                 .await
                 .map_err(wasm_error)
         })

@@ -12,12 +12,15 @@
 use allow_policies_batch::redact::{credentials_in, Secrets};
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
+use host_test::attempts::Delivery;
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
-use host_test::worker::{check_config, run_worker, TaskPatience, WorkerSettings};
+use host_test::worker::{
+    check_config, run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES,
+};
 use host_test::{
-    default_component_path, error_to_json, AllowedHost, HostSettings, TaskError, TaskHost,
-    TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
+    default_component_path, error_to_json, AllowedHost, EarlierAttempt, HostSettings, TaskError,
+    TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -98,6 +101,16 @@ enum Command {
         /// Validate and print the request instead of sending it.
         #[arg(long)]
         dry_run: bool,
+        /// Run the task as an engine runs one again after an attempt whose
+        /// outcome it does not know, which started at this time
+        /// (milliseconds since the Unix epoch): the account is read first,
+        /// and the batch is sent only when none of it shows.
+        #[arg(
+            long = "again-since",
+            value_name = "UNIX_MS",
+            conflicts_with = "dry_run"
+        )]
+        again_since: Option<u64>,
         #[command(flatten)]
         allow: AllowHostArgs,
     },
@@ -166,6 +179,11 @@ enum Command {
         /// server does not let the worker read the definition.
         #[arg(long = "task-timeout-seconds", value_name = "S")]
         task_timeout_seconds: Option<u64>,
+        /// The largest task output the server takes, in bytes of JSON: the
+        /// server's conductor.app.maxTaskOutputPayloadSizeThreshold. A
+        /// larger output is reported as a terminal failure that says so.
+        #[arg(long = "max-output-bytes", value_name = "BYTES", default_value_t = DEFAULT_MAX_OUTPUT_BYTES)]
+        max_output_bytes: usize,
         #[command(flatten)]
         component: ComponentArg,
         #[command(flatten)]
@@ -211,6 +229,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             config,
             input,
             dry_run,
+            again_since,
             allow,
         } => {
             if config == Path::new("-") && input == Path::new("-") {
@@ -227,10 +246,16 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             }
             let outcome = runtime.block_on(async {
                 if dry_run {
-                    host.prepare(&options, &config, &input).await
-                } else {
-                    host.run_task(&options, &config, &input).await
+                    return host.prepare(&options, &config, &input).await;
                 }
+                let delivery = match again_since {
+                    Some(ms) => Delivery::Again(EarlierAttempt {
+                        first_started_unix_ms: ms,
+                    }),
+                    None => Delivery::First,
+                };
+                host.run_delivered(&options, &config, &input, delivery)
+                    .await
             })?;
             Ok(print_outcome(outcome))
         }
@@ -274,6 +299,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             key_secret,
             ca_bundle,
             task_timeout_seconds,
+            max_output_bytes,
             component,
             allow,
         } => {
@@ -304,17 +330,16 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             if let Some(limit) = wall_clock_limit(&config) {
                 task_options.wall_clock_limit = limit;
             }
-            let settings = WorkerSettings {
+            let mut settings = WorkerSettings::new(
                 task_type,
-                worker_id: worker_id.unwrap_or_else(default_worker_id),
-                concurrency,
-                poll_interval: Duration::from_millis(poll_interval_ms),
-                domain,
+                worker_id.unwrap_or_else(default_worker_id),
                 config,
-                task_options,
-                patience: TaskPatience::Unknown,
-            };
-            let mut settings = settings;
+            );
+            settings.concurrency = concurrency;
+            settings.poll_interval = Duration::from_millis(poll_interval_ms);
+            settings.domain = domain;
+            settings.task_options = task_options;
+            settings.max_output_bytes = max_output_bytes;
             runtime.block_on(async {
                 check_config(&host, &settings).await?;
                 settings.patience = match client.task_timeout(&settings.task_type).await {

@@ -19,12 +19,13 @@ use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::attempts::{self, Delivery, Disposition};
 use crate::conductor::{
     fit_reason, ConductorClient, ConductorError, PollRequest, Polled, PolledTask, TaskResult,
     TaskStatus,
 };
 use crate::{error_kind, error_to_json, Document, TaskError, TaskHost, TaskOptions};
-use crate::{FieldError, WallClockLimitExceeded};
+use crate::{EarlierAttempt, FieldError, WallClockLimitExceeded};
 
 /// How long each poll waits on the server for a task.
 pub const LONG_POLL: Duration = Duration::from_secs(1);
@@ -32,10 +33,22 @@ pub const LONG_POLL: Duration = Duration::from_secs(1);
 /// The longest pause between polls after the server failed to answer.
 const MAX_POLL_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Attempts to report one result, and the first pause between them (which
-/// doubles each time).
-const REPORT_ATTEMPTS: u32 = 4;
+/// The first pause between attempts to report one result; it doubles each
+/// time, up to [`MAX_REPORT_BACKOFF`].
 const REPORT_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_REPORT_BACKOFF: Duration = Duration::from_secs(8);
+
+/// How long a report is retried for a task without a response timeout.
+const REPORT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Kept between the last report attempt and the task's response timeout:
+/// the server counts from its own clock's poll, a little before ours.
+const REPORT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Conductor's default largest task output
+/// (`conductor.app.maxTaskOutputPayloadSizeThreshold`, 10240 KB): the
+/// server fails a task whose output is larger.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 10240 * 1024;
 
 /// What a worker polls for and how it runs tasks.
 #[derive(Clone, Debug)]
@@ -56,6 +69,40 @@ pub struct WorkerSettings {
     pub task_options: TaskOptions,
     /// How long Conductor lets a task of this type run.
     pub patience: TaskPatience,
+    /// The config's `timeout_ms`: how long one run may take.
+    pub run_timeout: Duration,
+    /// The config's `verify_after_failure`: whether a task run again reads
+    /// the account before sending, which is what makes a failure that may
+    /// have applied safe to hand to Conductor's retries.
+    pub checks_first: bool,
+    /// The largest `outputData` the server takes, in bytes of JSON.
+    pub max_output_bytes: usize,
+}
+
+impl WorkerSettings {
+    /// Settings with the config's `timeout_ms` and `verify_after_failure`
+    /// read from `config` (the contract's defaults where it has none) and
+    /// the rest at their defaults.
+    pub fn new(task_type: String, worker_id: String, config: String) -> Self {
+        let value: Value = serde_json::from_str(&config).unwrap_or(Value::Null);
+        let run_timeout = value["timeout_ms"]
+            .as_u64()
+            .map_or(Duration::from_secs(30), Duration::from_millis);
+        let checks_first = value["verify_after_failure"].as_bool().unwrap_or(true);
+        WorkerSettings {
+            task_type,
+            worker_id,
+            concurrency: 4,
+            poll_interval: Duration::from_millis(100),
+            domain: None,
+            config,
+            task_options: TaskOptions::default(),
+            patience: TaskPatience::Unknown,
+            run_timeout,
+            checks_first,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
 }
 
 /// How long Conductor lets a task run: its definition's `timeoutSeconds`,
@@ -261,29 +308,63 @@ async fn run_one(
     mut task: PolledTask,
     permit: OwnedSemaphorePermit,
 ) -> Ending {
-    let result = match task_input(&mut task) {
+    // The server times the task out this long after handing it out.
+    let polled = tokio::time::Instant::now();
+    let response_deadline = task
+        .response_timeout_seconds
+        .filter(|s| *s > 0)
+        .map(|s| polled + Duration::from_secs(s));
+    let result = match task_input(&mut task)
+        .and_then(|input| fits_response_timeout(&task, settings.run_timeout).map(|()| input))
+    {
         Ok(input) => {
+            let delivery = delivery_of(&client, &task).await;
             let outcome = host
-                .run_task(&settings.task_options, &settings.config, &input.to_string())
+                .run_delivered(
+                    &settings.task_options,
+                    &settings.config,
+                    &input.to_string(),
+                    delivery,
+                )
                 .await;
-            let result = task_result(&task, &settings.worker_id, outcome, &secrets);
-            postpone(
+            let disposition = attempts::disposition(&outcome, settings.checks_first);
+            let result = task_result(&task, &settings.worker_id, outcome, disposition, &secrets);
+            let mut result = postpone(
                 result,
+                disposition,
                 &task,
                 settings.patience,
                 unix_ms(),
                 settings.task_options.wall_clock_limit,
-            )
+            );
+            if let (TaskStatus::InProgress, Delivery::Again(earlier)) = (result.status, delivery) {
+                // The next poll of this task must still look first.
+                result.output_data[CARRIED_DOUBT] =
+                    json!({ "first_started_unix_ms": earlier.first_started_unix_ms });
+            }
+            within_output_limit(result, settings.max_output_bytes)
         }
         Err(refusal) => refused_task(&task, &settings.worker_id, refusal),
     };
     let status = result.status;
-    let ending = match report(&client, &result).await {
+    let report_until = response_deadline
+        .map(|at| at.checked_sub(REPORT_MARGIN).unwrap_or(at))
+        .unwrap_or(polled + REPORT_PATIENCE);
+    let ending = match report(&client, &result, report_until).await {
         Ok(()) => {
-            eprintln!(
-                "task-host worker: task {} of workflow {}: {status}",
-                task.task_id, task.workflow_instance_id
-            );
+            if response_deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                eprintln!(
+                    "task-host worker: task {} of workflow {} ended {status}, reported after its response timeout ({} s): the server has probably timed it out and ignored the report; a retry of it reads the account before sending",
+                    task.task_id,
+                    task.workflow_instance_id,
+                    task.response_timeout_seconds.unwrap_or_default()
+                );
+            } else {
+                eprintln!(
+                    "task-host worker: task {} of workflow {}: {status}",
+                    task.task_id, task.workflow_instance_id
+                );
+            }
             Ending::Reported(status)
         }
         Err(ConductorError::Unauthorized(why)) => {
@@ -295,7 +376,7 @@ async fn run_one(
         }
         Err(error) => {
             eprintln!(
-                "task-host worker: task {} of workflow {} ended {status}, but the report failed: {error}",
+                "task-host worker: task {} of workflow {} ended {status}, but the report failed until shortly before its response timeout: {error}; the server will time it out, and a retry of it reads the account before sending",
                 task.task_id, task.workflow_instance_id
             );
             Ending::Unreported
@@ -305,27 +386,133 @@ async fn run_one(
     ending
 }
 
+/// The member of a postponed task's `outputData` that carries, to its next
+/// poll, the start of an earlier attempt that may have applied the batch.
+const CARRIED_DOUBT: &str = "earlier_attempt";
+
+/// How Conductor handed out `task`:
+/// - a retry (`retryCount` above 0, or a `retriedTaskId`): again, since the
+///   attempt before may have applied the batch; its start is read from the
+///   server, as the retry carries only its own times;
+/// - handed out before (`pollCount` above 1): again from its own
+///   `startTime` (kept across polls), unless the report that put it back
+///   showed that nothing was applied;
+/// - otherwise the first time.
+///
+/// Where the earlier start cannot be learned, any policy like the batch's
+/// posts counts as the batch's (from the epoch): the check then errs
+/// toward "applied", never toward creating them twice.
+pub async fn delivery_of(client: &ConductorClient, task: &PolledTask) -> Delivery {
+    let again = |ms: u64| {
+        Delivery::Again(EarlierAttempt {
+            first_started_unix_ms: ms,
+        })
+    };
+    if let Some(earlier) = task.output_data[CARRIED_DOUBT]["first_started_unix_ms"].as_u64() {
+        return again(earlier);
+    }
+    if task.retry_count > 0 || task.retried_task_id.is_some() {
+        let Some(earlier) = &task.retried_task_id else {
+            eprintln!(
+                "task-host worker: task {} is retry {} without a retriedTaskId; it is checked against policies of any age",
+                task.task_id, task.retry_count
+            );
+            return again(0);
+        };
+        return match client.attempt_times(earlier).await {
+            Ok(times) if times.start_time > 0 => again(times.start_time),
+            Ok(times) => again(times.scheduled_time),
+            Err(error) => {
+                eprintln!(
+                    "task-host worker: task {} retries {earlier}, whose start could not be read ({error}); it is checked against policies of any age",
+                    task.task_id
+                );
+                again(0)
+            }
+        };
+    }
+    if task.poll_count.unwrap_or(1) > 1 {
+        let nothing_applied = task.output_data["error"]["may_have_applied"] == json!(false);
+        if nothing_applied {
+            return Delivery::First;
+        }
+        return again(task.start_time.or(task.scheduled_time).unwrap_or(0));
+    }
+    Delivery::First
+}
+
+/// Refuses a task that the server would time out while it still runs: its
+/// response timeout is shorter than the config's `timeout_ms`, so the
+/// server would hand out a retry while this run may still apply the batch.
+/// The definition will be the same next time: terminal.
+pub fn fits_response_timeout(task: &PolledTask, run_timeout: Duration) -> Result<(), String> {
+    match task.response_timeout_seconds {
+        Some(seconds) if seconds > 0 && Duration::from_secs(seconds) < run_timeout => Err(format!(
+            "the task definition's responseTimeoutSeconds ({seconds} s) is shorter than the config's timeout_ms ({} ms): the server would time the task out and retry it while it still runs; give the definition a responseTimeoutSeconds above {} s",
+            run_timeout.as_millis(),
+            run_timeout.as_secs() + 5
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `result`, unless its `outputData` is larger than the server takes: then
+/// a terminal failure that says so, keeping only what fits (the server
+/// would fail the task itself, with an empty output). A `COMPLETED` task's
+/// batch was applied, and the failure says that too.
+pub fn within_output_limit(mut result: TaskResult, max_output_bytes: usize) -> TaskResult {
+    let size = serde_json::to_vec(&result.output_data).map_or(usize::MAX, |v| v.len());
+    if size <= max_output_bytes {
+        return result;
+    }
+    let applied = result.status == TaskStatus::Completed;
+    let message = format!(
+        "the task's output is {size} bytes, more than the server's limit of {max_output_bytes} bytes (conductor.app.maxTaskOutputPayloadSizeThreshold){}",
+        if applied {
+            "; the batch was applied, and its result is not kept: read the account to see it"
+        } else {
+            "; it was reported without the output"
+        }
+    );
+    result.status = TaskStatus::FailedWithTerminalError;
+    result.callback_after_seconds = None;
+    result.reason_for_incompletion = Some(fit_reason(&message));
+    result.output_data = json!({
+        "host_error": {
+            "message": message,
+            "may_have_applied": applied,
+            "output_bytes": size,
+            "max_output_bytes": max_output_bytes,
+        }
+    });
+    result
+}
+
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A `FAILED` result (retryable, cannot have applied: a 429, a 408, no
-/// connection) turned `IN_PROGRESS` with `callbackAfterSeconds` when the
-/// wait and one more run (`run_budget`) still end before the task's
-/// timeout, counted from its first start. Current servers ignore
+/// A `FAILED` result whose run applied nothing (a 429, a 408, no
+/// connection, a check before sending that could not read) turned
+/// `IN_PROGRESS` with `callbackAfterSeconds` when the wait and one more run
+/// (`run_budget`) still end before the task's timeout, counted from its
+/// first start. Current servers ignore
 /// `callbackAfterSeconds` on `FAILED`, so the retries would come at the
 /// definition's own delay, inside Cloudflare's lockout; on `IN_PROGRESS`
 /// they wait, and use no retry.
 pub fn postpone(
     mut result: TaskResult,
+    disposition: Disposition,
     task: &PolledTask,
     patience: TaskPatience,
     now_ms: u64,
     run_budget: Duration,
 ) -> TaskResult {
-    if result.status != TaskStatus::Failed {
+    if !matches!(disposition, Disposition::RetryNothingApplied { .. })
+        || result.status != TaskStatus::Failed
+    {
         return result;
     }
     let wait_s = result
@@ -395,17 +582,23 @@ fn refused_task(task: &PolledTask, worker_id: &str, reason: String) -> TaskResul
 }
 
 /// Sends `result`, again after a pause when the server could not take it
-/// (no answer, 429 or 5xx); other refusals are final.
-async fn report(client: &ConductorClient, result: &TaskResult) -> Result<(), ConductorError> {
+/// (no answer, 429 or 5xx), while an attempt can still start before
+/// `until`; other refusals are final. Sending the same result twice is
+/// harmless: the server ignores a report for a task that already ended.
+async fn report(
+    client: &ConductorClient,
+    result: &TaskResult,
+    until: tokio::time::Instant,
+) -> Result<(), ConductorError> {
     let mut pause = REPORT_BACKOFF;
-    let mut attempt = 1;
     loop {
         match client.update(result).await {
             Ok(()) => return Ok(()),
-            Err(error) if attempt < REPORT_ATTEMPTS && worth_repeating(&error) => {
+            Err(error)
+                if worth_repeating(&error) && tokio::time::Instant::now() + pause < until =>
+            {
                 tokio::time::sleep(pause).await;
-                pause *= 2;
-                attempt += 1;
+                pause = (pause * 2).min(MAX_REPORT_BACKOFF);
             }
             Err(error) => return Err(error),
         }
@@ -420,19 +613,22 @@ fn worth_repeating(error: &ConductorError) -> bool {
     }
 }
 
-/// What Conductor is told about a task whose call ended in `outcome`.
+/// What Conductor is told about a task whose call ended in `outcome`,
+/// which [`attempts::disposition`] judged:
 ///
-/// - Success (also a batch the component found applied by reading the
-///   account back): `COMPLETED`, the output document as `outputData`.
-/// - A failure the contract calls retryable and that cannot have been
-///   applied (also one that reading back showed not applied):
-///   `FAILED`, so the task definition's retry policy applies, with
-///   `retry_after_ms` as `callbackAfterSeconds` when given.
-/// - Any other failure: `FAILED_WITH_TERMINAL_ERROR`. That includes a
-///   retryable one that may have been applied (a timeout after sending, a
-///   5xx): Conductor's retries are automatic, and the contract repeats such
-///   a batch only when someone has looked, since one that creates policies
-///   would create them twice. Its `outputData` still says `retryable`.
+/// - Success (also a batch found applied by reading the account back):
+///   `COMPLETED`, the output document as `outputData`.
+/// - A failure whose run applied nothing and that may succeed later (a 429,
+///   no connection, a batch read back as not applied, a check before
+///   sending that could not read): `FAILED`, so the task definition's
+///   retry policy applies, with `retry_after_ms` as `callbackAfterSeconds`
+///   when given ([`postpone`] may make it a wait instead).
+/// - A failure that may have applied (a timeout after sending, a 5xx)
+///   whose reading back did not decide against it: `FAILED` too, since
+///   every retry reads the account before it sends ([`delivery_of`]).
+/// - Anything else: `FAILED_WITH_TERMINAL_ERROR`, including a failure
+///   that may have applied when reading back could not decide, or is
+///   switched off: a retry could not look first.
 ///
 /// A failure's `outputData` is `{"error": ...}` in the contract's form, and
 /// its `reasonForIncompletion` names the kind, the message and as many
@@ -442,45 +638,39 @@ pub fn task_result(
     task: &PolledTask,
     worker_id: &str,
     outcome: anyhow::Result<Result<String, TaskError>>,
+    disposition: Disposition,
     secrets: &Secrets,
 ) -> TaskResult {
-    let (status, mut output, reason, callback_after_seconds) = match outcome {
+    let status = match disposition {
+        Disposition::Completed => TaskStatus::Completed,
+        Disposition::RetryNothingApplied { .. } | Disposition::RetryChecked => TaskStatus::Failed,
+        Disposition::Terminal => TaskStatus::FailedWithTerminalError,
+    };
+    let callback_after_seconds = match disposition {
+        Disposition::RetryNothingApplied { after: Some(wait) } => {
+            Some((wait.as_millis() as u64).div_ceil(1000))
+        }
+        _ => None,
+    };
+    let (mut output, reason) = match outcome {
         Ok(Ok(document)) => {
             let output =
                 serde_json::from_str(&document).unwrap_or_else(|_| json!({ "output": document }));
-            (TaskStatus::Completed, output, None, None)
+            (output, None)
         }
         Ok(Err(error)) => {
             let body = error_to_json(&error);
-            let safe_to_repeat =
-                body["retryable"] == json!(true) && body["may_have_applied"] == json!(false);
-            let status = if safe_to_repeat {
-                TaskStatus::Failed
-            } else {
-                TaskStatus::FailedWithTerminalError
-            };
-            let callback = body["retry_after_ms"]
-                .as_u64()
-                .filter(|_| status == TaskStatus::Failed)
-                .map(|ms| ms.div_ceil(1000));
             let reason = failure_reason(&error, &body);
-            (status, json!({ "error": body }), Some(reason), callback)
+            (json!({ "error": body }), Some(reason))
         }
         Err(host_failure) => {
-            // The component did not finish. Past its wall-clock limit it may
-            // have sent the batch, so it is not repeated blindly; anything
-            // else (a trap, an instance that cannot start) will not mend
-            // itself.
+            // The component did not finish: past its wall-clock limit it
+            // may have sent the batch.
             let timed_out = host_failure.is::<WallClockLimitExceeded>();
             let message = format!("the component did not finish: {host_failure:#}");
             let output =
                 json!({ "host_error": { "message": message, "may_have_applied": timed_out } });
-            (
-                TaskStatus::FailedWithTerminalError,
-                output,
-                Some(message),
-                None,
-            )
+            (output, Some(message))
         }
     };
     redact_value(&mut output, secrets);
@@ -510,7 +700,8 @@ fn failure_reason(error: &TaskError, body: &Value) -> String {
         TaskError::Denied(failure)
         | TaskError::Transport(failure)
         | TaskError::Api(failure)
-        | TaskError::BadResponse(failure) => failure
+        | TaskError::BadResponse(failure)
+        | TaskError::Unconfirmed(failure) => failure
             .api_errors
             .iter()
             .map(|e| match (&e.pointer, e.code) {
@@ -619,7 +810,23 @@ mod tests {
             external_input_payload_storage_path: None,
             start_time: None,
             poll_count: None,
+            scheduled_time: None,
+            retry_count: 0,
+            retried_task_id: None,
+            response_timeout_seconds: None,
+            output_data: Value::Null,
         }
+    }
+
+    /// What the worker reports for `outcome`, judged as it judges it (with
+    /// reading back switched on).
+    fn judged(
+        task: &PolledTask,
+        outcome: anyhow::Result<Result<String, TaskError>>,
+        secrets: &Secrets,
+    ) -> TaskResult {
+        let disposition = attempts::disposition(&outcome, true);
+        task_result(task, "w", outcome, disposition, secrets)
     }
 
     fn failure(retryable: bool, retry_after_ms: Option<u64>) -> CallFailure {
@@ -657,7 +864,7 @@ mod tests {
     #[test]
     fn success_completes_with_the_output_document() {
         let document = r#"{"success":true,"status":200,"attempts":1}"#;
-        let result = task_result(&task(), "w", Ok(Ok(document.into())), &no_secrets());
+        let result = judged(&task(), Ok(Ok(document.into())), &no_secrets());
         assert_eq!(result.status, TaskStatus::Completed);
         assert_eq!(result.output_data["status"], 200);
         assert_eq!(result.reason_for_incompletion, None);
@@ -671,11 +878,11 @@ mod tests {
     #[test]
     fn retryable_failures_fail_with_the_wait_the_api_asked_for() {
         let outcome = Ok(Err(TaskError::Api(failure(true, Some(7_001)))));
-        let result = task_result(&task(), "w", outcome, &no_secrets());
+        let result = judged(&task(), outcome, &no_secrets());
         assert_eq!(result.status, TaskStatus::Failed);
         assert_eq!(result.callback_after_seconds, Some(8), "rounded up");
         let whole = Ok(Err(TaskError::Api(failure(true, Some(7_000)))));
-        let result_whole = task_result(&task(), "w", whole, &no_secrets());
+        let result_whole = judged(&task(), whole, &no_secrets());
         assert_eq!(result_whole.callback_after_seconds, Some(7));
         assert_eq!(result.output_data["error"]["kind"], "api");
         assert_eq!(result.output_data["error"]["retry_after_ms"], 7_001);
@@ -689,7 +896,7 @@ mod tests {
     #[test]
     fn terminal_failures_never_ask_for_a_callback() {
         let outcome = Ok(Err(TaskError::Api(failure(false, Some(5_000)))));
-        let result = task_result(&task(), "w", outcome, &no_secrets());
+        let result = judged(&task(), outcome, &no_secrets());
         assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
         assert_eq!(result.callback_after_seconds, None);
     }
@@ -703,9 +910,8 @@ mod tests {
                 document: Document::Input,
             })
             .collect();
-        let result = task_result(
+        let result = judged(
             &task(),
-            "w",
             Ok(Err(TaskError::InvalidInput(problems))),
             &no_secrets(),
         );
@@ -733,26 +939,34 @@ mod tests {
         let mut leaky = failure(true, None);
         leaky.message = format!("rejected {secret}");
         leaky.api_errors[0].message = format!("token {secret} is not valid");
-        let result = task_result(&task(), "w", Ok(Err(TaskError::Transport(leaky))), &secrets);
+        let result = judged(&task(), Ok(Err(TaskError::Transport(leaky))), &secrets);
         let sent = serde_json::to_string(&result).unwrap();
         assert!(!sent.contains(secret), "{sent}");
         assert!(sent.contains("[redacted]"), "{sent}");
     }
 
     #[test]
-    fn retryable_failures_that_may_have_applied_are_not_repeated_automatically() {
-        let mut failure = failure(true, None);
-        failure.status = Some(503);
-        failure.may_have_applied = true;
-        let result = task_result(
-            &task(),
-            "w",
-            Ok(Err(TaskError::Api(failure))),
-            &no_secrets(),
-        );
-        assert_eq!(result.status, TaskStatus::FailedWithTerminalError);
-        assert_eq!(result.output_data["error"]["retryable"], true);
-        assert_eq!(result.output_data["error"]["may_have_applied"], true);
+    fn a_failure_that_may_have_applied_is_retried_only_where_the_retry_can_look_first() {
+        let in_doubt = |verification: Verification| {
+            let mut failure = failure(true, None);
+            failure.status = Some(503);
+            failure.may_have_applied = true;
+            failure.verification = verification;
+            Ok(Err(TaskError::Api(failure)))
+        };
+        // Reading back had no verdict: the retry reads before it sends.
+        let open = judged(&task(), in_doubt(Verification::Incomplete), &no_secrets());
+        assert_eq!(open.status, TaskStatus::Failed);
+        assert_eq!(open.callback_after_seconds, None);
+        assert_eq!(open.output_data["error"]["may_have_applied"], true);
+        // Reading back could not decide: a person must look.
+        let undecided = judged(&task(), in_doubt(Verification::Undetermined), &no_secrets());
+        assert_eq!(undecided.status, TaskStatus::FailedWithTerminalError);
+        // Reading back switched off: a retry could not look first.
+        let outcome = in_doubt(Verification::Incomplete);
+        let blind = attempts::disposition(&outcome, false);
+        let unchecked = task_result(&task(), "w", outcome, blind, &no_secrets());
+        assert_eq!(unchecked.status, TaskStatus::FailedWithTerminalError);
     }
 
     #[test]
@@ -771,22 +985,18 @@ mod tests {
     }
 
     #[test]
-    fn a_task_that_did_not_finish_is_never_repeated_automatically() {
+    fn a_task_that_did_not_finish_is_retried_only_when_it_ran_out_of_time() {
         let limit = WallClockLimitExceeded {
             limit: Duration::from_secs(35),
         };
-        let timed_out = task_result(&task(), "w", Err(anyhow::Error::new(limit)), &no_secrets());
-        assert_eq!(timed_out.status, TaskStatus::FailedWithTerminalError);
+        // It may have sent the batch; the retry reads the account first.
+        let timed_out = judged(&task(), Err(anyhow::Error::new(limit)), &no_secrets());
+        assert_eq!(timed_out.status, TaskStatus::Failed);
         assert_eq!(
             timed_out.output_data["host_error"]["may_have_applied"],
             true
         );
-        let trapped = task_result(
-            &task(),
-            "w",
-            Err(anyhow::anyhow!("wasm trap")),
-            &no_secrets(),
-        );
+        let trapped = judged(&task(), Err(anyhow::anyhow!("wasm trap")), &no_secrets());
         assert_eq!(trapped.status, TaskStatus::FailedWithTerminalError);
         assert!(trapped
             .reason_for_incompletion
@@ -797,9 +1007,8 @@ mod tests {
     #[test]
     fn a_rate_limited_task_waits_in_progress_only_while_it_fits() {
         let limited = || {
-            task_result(
+            judged(
                 &task(),
-                "w",
                 Ok(Err(TaskError::Api(failure(true, Some(60_000))))),
                 &no_secrets(),
             )
@@ -813,24 +1022,45 @@ mod tests {
         let now = 1_000_000;
         let within = TaskPatience::Within(Duration::from_secs(420));
         // 60 s of waiting and a 35 s run fit in 420 s from the start.
-        let waiting = postpone(limited(), &started(now), within, now, budget);
+        let nothing = Disposition::RetryNothingApplied { after: None };
+        let waiting = postpone(limited(), nothing, &started(now), within, now, budget);
         assert_eq!(waiting.status, TaskStatus::InProgress);
         assert_eq!(waiting.callback_after_seconds, Some(60));
         assert_eq!(waiting.reason_for_incompletion, None);
         // Started 330 s ago: 330 + 60 + 35 > 420, so it fails as before.
-        let late = postpone(limited(), &started(now - 330_000), within, now, budget);
+        let late = postpone(
+            limited(),
+            nothing,
+            &started(now - 330_000),
+            within,
+            now,
+            budget,
+        );
         assert_eq!(late.status, TaskStatus::Failed);
         assert_eq!(late.callback_after_seconds, Some(60));
         // Unknown limit: as before; no limit: always waits.
-        let unknown = postpone(limited(), &started(now), TaskPatience::Unknown, now, budget);
+        let unknown = postpone(
+            limited(),
+            nothing,
+            &started(now),
+            TaskPatience::Unknown,
+            now,
+            budget,
+        );
         assert_eq!(unknown.status, TaskStatus::Failed);
-        let unbounded = postpone(limited(), &started(0), TaskPatience::Unbounded, now, budget);
+        let unbounded = postpone(
+            limited(),
+            nothing,
+            &started(0),
+            TaskPatience::Unbounded,
+            now,
+            budget,
+        );
         assert_eq!(unbounded.status, TaskStatus::InProgress);
         // Without Retry-After: the contract's backoff for the poll count,
         // at least a second.
-        let bare = task_result(
+        let bare = judged(
             &task(),
-            "w",
             Ok(Err(TaskError::Transport(failure(true, None)))),
             &no_secrets(),
         );
@@ -838,14 +1068,92 @@ mod tests {
             poll_count: Some(3),
             ..started(now)
         };
-        let backed_off = postpone(bare, &third, within, now, budget);
+        let backed_off = postpone(bare, nothing, &third, within, now, budget);
         assert_eq!(backed_off.callback_after_seconds, Some(2));
-        // Anything but FAILED is left alone.
-        let done = task_result(&task(), "w", Ok(Ok("{}".into())), &no_secrets());
+        // Anything but a run that applied nothing is left alone: a
+        // failure that may have applied goes to a retry, which looks first.
+        let done = judged(&task(), Ok(Ok("{}".into())), &no_secrets());
+        let completed = Disposition::Completed;
         assert_eq!(
-            postpone(done, &started(now), within, now, budget).status,
+            postpone(done, completed, &started(now), within, now, budget).status,
             TaskStatus::Completed
         );
+        let checked = Disposition::RetryChecked;
+        assert_eq!(
+            postpone(limited(), checked, &started(now), within, now, budget).status,
+            TaskStatus::Failed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_handed_out_again_is_checked_unless_its_last_report_applied_nothing() {
+        // Nothing listens there: no branch below may call the server.
+        let client = ConductorClient::new("http://127.0.0.1:9").unwrap();
+        let since = |ms| {
+            Delivery::Again(EarlierAttempt {
+                first_started_unix_ms: ms,
+            })
+        };
+        assert_eq!(delivery_of(&client, &task()).await, Delivery::First);
+        let again = PolledTask {
+            poll_count: Some(2),
+            start_time: Some(5_000),
+            ..task()
+        };
+        assert_eq!(delivery_of(&client, &again).await, since(5_000));
+        // Put back IN_PROGRESS after a 429: that run applied nothing.
+        let waited = PolledTask {
+            output_data: json!({"error": {"kind": "api", "may_have_applied": false}}),
+            ..again.clone()
+        };
+        assert_eq!(delivery_of(&client, &waited).await, Delivery::First);
+        // ...unless an attempt before it was in doubt, which it carries on.
+        let carried = PolledTask {
+            output_data: json!({
+                "error": {"kind": "unconfirmed", "may_have_applied": true},
+                "earlier_attempt": {"first_started_unix_ms": 1_234},
+            }),
+            ..again.clone()
+        };
+        assert_eq!(delivery_of(&client, &carried).await, since(1_234));
+        // A retry that names no earlier attempt: policies of any age count.
+        let orphan = PolledTask {
+            retry_count: 1,
+            ..task()
+        };
+        assert_eq!(delivery_of(&client, &orphan).await, since(0));
+    }
+
+    #[test]
+    fn a_response_timeout_shorter_than_a_run_refuses_the_task() {
+        let timing = |seconds| PolledTask {
+            response_timeout_seconds: seconds,
+            ..task()
+        };
+        let run = Duration::from_secs(30);
+        assert!(fits_response_timeout(&timing(Some(30)), run).is_ok());
+        assert!(fits_response_timeout(&timing(Some(0)), run).is_ok());
+        assert!(fits_response_timeout(&timing(None), run).is_ok());
+        let refusal = fits_response_timeout(&timing(Some(29)), run).unwrap_err();
+        assert!(
+            refusal.contains("responseTimeoutSeconds (29 s)"),
+            "{refusal}"
+        );
+        assert!(refusal.contains("timeout_ms (30000 ms)"), "{refusal}");
+    }
+
+    #[test]
+    fn an_output_larger_than_the_server_takes_fails_clearly() {
+        let document = json!({"success": true, "result": {"posts": ["x".repeat(500)]}});
+        let done = judged(&task(), Ok(Ok(document.to_string())), &no_secrets());
+        let size = serde_json::to_vec(&done.output_data).unwrap().len();
+        assert_eq!(within_output_limit(done.clone(), size), done);
+        let cut = within_output_limit(done, size - 1);
+        assert_eq!(cut.status, TaskStatus::FailedWithTerminalError);
+        assert_eq!(cut.output_data["host_error"]["output_bytes"], size);
+        assert_eq!(cut.output_data["host_error"]["may_have_applied"], true);
+        let reason = cut.reason_for_incompletion.unwrap();
+        assert!(reason.contains("the batch was applied"), "{reason}");
     }
 
     #[test]

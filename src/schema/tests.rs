@@ -507,6 +507,7 @@ fn output_schema_has_exactly_the_keys_of_the_result_and_preview_documents() {
             }),
             attempts: 1,
             verified: None,
+            rechecked: None,
         },
     );
     let skipped = output_document(
@@ -515,6 +516,7 @@ fn output_schema_has_exactly_the_keys_of_the_result_and_preview_documents() {
             success: None,
             attempts: 0,
             verified: None,
+            rechecked: None,
         },
     );
     let preview = preview_document(json!({"deletes": [{"id": 7}]}));

@@ -521,3 +521,143 @@ fn a_refusal_after_a_resend_in_doubt_that_reads_back_as_nothing_stays_terminal()
         (Some(400), false, false, Verification::NotVisible)
     );
 }
+
+/// A task run again: the earlier attempt started at 2023-11-14T22:00:00Z,
+/// a little before the scripted clock's now.
+const EARLIER: EarlierAttempt = EarlierAttempt {
+    first_started_unix_ms: 1_699_999_200_000,
+};
+
+const POST_INPUT: &str = r#"{"posts":[{"pattern":"a@x.example","pattern_type":"EMAIL","is_regex":false,"is_exempt_recipient":false,"is_trusted_sender":true,"is_acceptable_sender":false,"verify_sender":true}]}"#;
+
+fn prepared_posts(extra_config: &str) -> Prepared {
+    let config = format!(r#"{{"api_token":"{TOKEN}","account_id":"{ACCOUNT}"{extra_config}}}"#);
+    prepare(&config, POST_INPUT).unwrap()
+}
+
+fn policy_created_at(id: &str, created_at: &str) -> serde_json::Value {
+    let mut policy = stored_policy(id);
+    policy["created_at"] = created_at.into();
+    policy
+}
+
+#[test]
+fn a_task_run_again_whose_batch_shows_succeeds_without_sending() {
+    let p = prepared("");
+    let mut t = Scripted::new(vec![listing(serde_json::json!([]))]);
+    let done = execute_again(&p, EARLIER, &mut t).unwrap();
+    assert_eq!(methods(&t), ["GET"]);
+    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    assert_eq!(
+        (&out["attempts"], &out["skipped"], &out["status"]),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(false),
+            &serde_json::Value::Null
+        )
+    );
+    assert_eq!(out["result"]["deletes"], serde_json::json!([{"id": ID}]));
+    assert_eq!(out["verification"]["outcome"], "applied");
+    assert_eq!(out["verification"]["after"]["kind"], "earlier_attempt");
+    let message = out["verification"]["after"]["message"].as_str().unwrap();
+    assert!(message.contains("2023-11-14T22:00:00.000Z"), "{message}");
+}
+
+#[test]
+fn a_task_run_again_whose_batch_shows_nothing_is_sent_after_two_reads() {
+    let p = prepared("");
+    let there = || listing(serde_json::json!([stored_policy(ID)]));
+    let mut t = Scripted::new(vec![there(), there(), status(200, None, OK)]);
+    let done = execute_again(&p, EARLIER, &mut t).unwrap();
+    assert_eq!(methods(&t), ["GET", "GET", "POST"]);
+    assert_eq!(t.slept, [crate::verify::PAUSE_MS]);
+    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    assert_eq!((&out["status"], &out["attempts"]), (&200.into(), &1.into()));
+    assert_eq!(out["verification"]["outcome"], "not_visible");
+    assert_eq!(out["verification"]["reads"], 2);
+    // The reads and the pause came out of the task's own timeout: the send
+    // at 3,020 ms keeps back a quarter of what is left of the 31,000.
+    assert_eq!(t.sent[2].deadline_ms, 31_000 - (31_000 - 3_020) / 4);
+}
+
+#[test]
+fn posts_of_an_earlier_attempt_are_told_by_when_it_started() {
+    // Created after the earlier attempt started: its own.
+    let p = prepared_posts("");
+    let since = policy_created_at(ID, "2023-11-14T22:00:05Z");
+    let mut t = Scripted::new(vec![listing(serde_json::json!([since]))]);
+    let done = execute_again(&p, EARLIER, &mut t).unwrap();
+    assert_eq!(methods(&t), ["GET"]);
+    let applied = done.rechecked.unwrap().applied.unwrap();
+    assert!(applied.get().contains(ID), "{}", applied.get());
+
+    // Only long before: someone else's, and the batch is sent.
+    let old = || listing(serde_json::json!([stored_policy(ID)]));
+    let mut t = Scripted::new(vec![old(), old(), status(200, None, OK)]);
+    execute_again(&p, EARLIER, &mut t).unwrap();
+    assert_eq!(methods(&t), ["GET", "GET", "POST"]);
+
+    // Just before it started: no one can say, and nothing is sent.
+    let close = policy_created_at(ID, "2023-11-14T21:59:30Z");
+    let mut t = Scripted::new(vec![listing(serde_json::json!([close]))]);
+    let f = execute_again(&p, EARLIER, &mut t).unwrap_err();
+    assert_eq!(methods(&t), ["GET"]);
+    assert_eq!(
+        (
+            f.kind,
+            f.retryable,
+            f.may_have_applied,
+            f.verification,
+            f.attempts
+        ),
+        (
+            FailureKind::Unconfirmed,
+            false,
+            true,
+            Verification::Undetermined,
+            0
+        )
+    );
+    assert!(f.message.contains("nothing was sent"), "{}", f.message);
+}
+
+#[test]
+fn a_check_that_is_rate_limited_sends_nothing_and_may_be_retried() {
+    let p = prepared_posts("");
+    let mut t = Scripted::new(vec![status(429, Some("120"), "")]);
+    let f = execute_again(&p, EARLIER, &mut t).unwrap_err();
+    assert_eq!(methods(&t), ["GET"]);
+    assert_eq!(
+        (f.kind, f.retryable, f.may_have_applied, f.verification),
+        (
+            FailureKind::Unconfirmed,
+            true,
+            true,
+            Verification::Incomplete
+        )
+    );
+    assert_eq!(
+        (f.status, f.retry_after_ms, f.attempts),
+        (Some(429), Some(120_000), 0)
+    );
+}
+
+#[test]
+fn batches_a_repeat_cannot_harm_are_sent_again_without_reading() {
+    let config = format!(r#"{{"api_token":"{TOKEN}","account_id":"{ACCOUNT}"}}"#);
+    let patch = prepare(
+        &config,
+        &format!(r#"{{"patches":[{{"id":"{ID}","comments":"x"}}]}}"#),
+    )
+    .unwrap();
+    let mut t = Scripted::new(vec![status(200, None, OK)]);
+    let done = execute_again(&patch, EARLIER, &mut t).unwrap();
+    assert_eq!(methods(&t), ["POST"]);
+    assert!(done.rechecked.is_none());
+
+    // Verification switched off: no read either.
+    let unchecked = prepared_posts(r#","verify_after_failure":false"#);
+    let mut t = Scripted::new(vec![status(200, None, OK)]);
+    execute_again(&unchecked, EARLIER, &mut t).unwrap();
+    assert_eq!(methods(&t), ["POST"]);
+}

@@ -276,7 +276,7 @@ fn a_read_that_fails_or_has_no_time_leaves_no_verdict() {
     let mut t = Scripted::new(vec![status(429, Some("300"), "")]);
     let v = verify(&config(), ACCOUNT, &p.batch, SENT_MS, &mut t, 60_000);
     assert!(
-        matches!(v, Verdict::Incomplete { reads: 1, ref why } if why.contains("429")),
+        matches!(v, Verdict::Incomplete { reads: 1, ref why, read_failure: Some(ref f) } if why.contains("429") && f.retry_after_ms.is_some()),
         "{v:?}"
     );
 
@@ -295,7 +295,7 @@ fn a_read_that_fails_or_has_no_time_leaves_no_verdict() {
         1_000 + PAUSE_MS,
     );
     assert!(
-        matches!(v, Verdict::Incomplete { reads: 1, ref why } if why.contains("no time")),
+        matches!(v, Verdict::Incomplete { reads: 1, ref why, read_failure: None } if why.contains("no time")),
         "{v:?}"
     );
     assert!(t.slept.is_empty());

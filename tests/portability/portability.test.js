@@ -180,10 +180,11 @@ const HOSTS = {
 };
 
 /** One task through one host: `{ status, document }`, the document parsed. */
-async function runTask(host, { config, input, dryRun = false }) {
+async function runTask(host, { config, input, dryRun = false, againSince }) {
   const flags = ['--config', await documentFile(config), '--input', await documentFile(input),
     '--allow-host', '127.0.0.1'];
   if (dryRun) flags.push('--dry-run');
+  if (againSince !== undefined) flags.push('--again-since', String(againSince));
   const { status, stdout, stderr } = await HOSTS[host](flags);
   assert.ok([0, 1, 75].includes(status), `${host} could not run the task (exit ${status}):\n${stderr}`);
   assert.ok(!stdout.includes(TOKEN) && !stderr.includes(TOKEN), `${host} printed the token`);
@@ -199,12 +200,12 @@ async function runTask(host, { config, input, dryRun = false }) {
  * on each host's fake API first.
  */
 async function sameOnBothHosts({
-  config, configs = { wasmtime: config, node: config }, input, dryRun, faults, formats = [],
+  config, configs = { wasmtime: config, node: config }, input, dryRun, againSince, faults, formats = [],
 }) {
   const outcome = {};
   for (const host of ['wasmtime', 'node']) {
     if (faults) await queueFaults(fakes[host], faults);
-    outcome[host] = await runTask(host, { config: configs[host], input, dryRun });
+    outcome[host] = await runTask(host, { config: configs[host], input, dryRun, againSince });
   }
   const { wasmtime, node } = outcome;
   const differences = jsonDifferences(wasmtime.document, node.document, formats);
@@ -291,6 +292,21 @@ test('happy path: run-task against the fake API', { timeout: TEST_LIMIT_MS }, as
   assert.equal(document.status, 200);
   assert.deepEqual(document.counts, { deletes: 0, patches: 0, puts: 0, posts: 4 });
   assert.deepEqual(document.warnings.map((w) => w.pointer), ['/posts/2/is_spoof']);
+});
+
+test('run-task-again finds a batch already applied and sends nothing', { timeout: TEST_LIMIT_MS }, async () => {
+  const account = '7a1b2c3d4e5f60718293a4b5c6d7e8f9';
+  const configs = ownFakes({ account_id: account });
+  const input = { posts: [BATCH.posts[0]] };
+  const since = Date.now() - 1000;
+  const first = await sameOnBothHosts({ configs, input, formats: SERVER_GENERATED });
+  assert.equal(first.document.status, 200);
+  const again = await sameOnBothHosts({ configs, input, againSince: since, formats: SERVER_GENERATED });
+  assert.equal(again.status, 0);
+  assert.equal(again.document.attempts, 0, 'nothing was sent');
+  assert.equal(again.document.verification.outcome, 'applied');
+  assert.equal(again.document.verification.after.kind, 'earlier_attempt');
+  assert.equal(again.document.result.posts[0].id, first.document.result.posts[0].id);
 });
 
 test('a token pasted into the input or quoted back by the API is never shown', { timeout: TEST_LIMIT_MS }, async () => {

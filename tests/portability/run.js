@@ -2,9 +2,11 @@
 // output of `jco transpile --instantiation async`: the counterpart of
 // `task-host run`.
 //
-//   node run.js --component DIR --config FILE --input FILE [--dry-run] [--allow-host HOST[:PORT]]...
+//   node run.js --component DIR --config FILE --input FILE [--dry-run | --again-since UNIX_MS] [--allow-host HOST[:PORT]]...
 //
-// Prints exactly one JSON document: the result, the dry-run preview, or
+// With --again-since it calls `run-task-again`, as an engine does for a task
+// it runs again after an attempt that started then: the account is read
+// before anything is sent. Prints exactly one JSON document: the result, the dry-run preview, or
 // {"error": {...}}. Exit status 0 success, 1 terminal failure, 75 retryable
 // failure, 2 when the task could not run at all (the reason goes to stderr).
 //
@@ -35,6 +37,7 @@ async function main() {
       config: { type: 'string' },
       input: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      'again-since': { type: 'string' },
       'allow-host': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -48,7 +51,16 @@ async function main() {
 
   try {
     policy.readsOnly = values['dry-run'];
-    const document = values['dry-run'] ? task.prepare(config, input) : task.runTask(config, input);
+    const since = values['again-since'];
+    let document;
+    if (values['dry-run']) {
+      document = task.prepare(config, input);
+    } else if (since !== undefined) {
+      if (!/^\d+$/.test(since)) throw new Error('--again-since takes milliseconds since the Unix epoch');
+      document = task.runTaskAgain(config, input, { firstStartedUnixMs: BigInt(since) });
+    } else {
+      document = task.runTask(config, input);
+    }
     process.stdout.write(`${document}\n`);
     process.exitCode = 0;
   } catch (thrown) {

@@ -14,6 +14,7 @@ const KINDS = {
   transport: 'transport',
   api: 'api',
   'bad-response': 'bad_response',
+  unconfirmed: 'unconfirmed',
 };
 
 /**

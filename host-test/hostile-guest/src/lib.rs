@@ -54,7 +54,7 @@ use core::fmt::Write as _;
 use core::hint::black_box;
 
 use bindings::exports::workflow::http_task::task::{
-    CallFailure, Document, FieldError, Guest, TaskError, Verification,
+    CallFailure, Document, EarlierAttempt, FieldError, Guest, TaskError, Verification,
 };
 use serde_json::{json, Value};
 use wasi::http::types::{
@@ -78,6 +78,14 @@ impl Guest for Hostile {
     }
 
     fn run_task(_config: String, input: String) -> Result<String, TaskError> {
+        misbehave(&input)
+    }
+
+    fn run_task_again(
+        _config: String,
+        input: String,
+        _earlier: EarlierAttempt,
+    ) -> Result<String, TaskError> {
         misbehave(&input)
     }
 }

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use host_test::attempts::Delivery;
 use host_test::fake_api::FakeApi;
-use host_test::{error_to_json, AllowedHost, TaskOptions};
+use host_test::{error_to_json, AllowedHost, EarlierAttempt, TaskOptions};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
@@ -170,6 +171,17 @@ async fn run(
     fault: &Fault,
     extra: Value,
 ) -> Result<Value, Value> {
+    run_as(proxy, input, fault, extra, Delivery::First).await
+}
+
+/// [`run`], delivered as an engine delivers it.
+async fn run_as(
+    proxy: &MisbehavingServer,
+    input: &Value,
+    fault: &Fault,
+    extra: Value,
+    delivery: Delivery,
+) -> Result<Value, Value> {
     let mut config = json!({
         "api_token": TOKEN,
         "account_id": ACCOUNT,
@@ -186,7 +198,7 @@ async fn run(
         .with_allowed_host(AllowedHost::with_port("127.0.0.1", proxy.port()).unwrap())
         .with_wall_clock_limit(Duration::from_secs(30));
     let outcome = host()
-        .run_task(&options, &config.to_string(), &input.to_string())
+        .run_delivered(&options, &config.to_string(), &input.to_string(), delivery)
         .await
         .expect("the host completes the call");
     let printed = match &outcome {
@@ -257,6 +269,96 @@ async fn a_batch_applied_before_the_fault_is_reported_applied() {
         );
     })
     .await;
+}
+
+/// What an engine does when it never learnt how an attempt ended (its
+/// report was lost, or it timed the task out): it runs the task again.
+/// Run again with what the engine knows (when the first attempt started),
+/// the batch is applied exactly once, whether the first attempt applied it
+/// (then the second sends nothing) or lost it on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_run_again_after_any_fault_applies_its_batch_exactly_once() {
+    for_every_fault(|fault| async move {
+        for applied_first in [true, false] {
+            let first_script = if applied_first {
+                Script::Applied(Box::new(fault.script.clone()))
+            } else {
+                fault.script.clone()
+            };
+            let (fake, proxy) = account(vec![first_script, Script::PassThrough]).await;
+            let name = format!("{} (applied first: {applied_first})", fault.name);
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            // However the first attempt ended, its outcome is lost.
+            let _ = run(&proxy, &delete_and_post(), &fault, json!({})).await;
+            let earlier = EarlierAttempt {
+                first_started_unix_ms: started,
+            };
+            let again = run_as(
+                &proxy,
+                &delete_and_post(),
+                &fault,
+                json!({}),
+                Delivery::Again(earlier),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: expected success, got {e}"));
+            assert_eq!(fake.batches_applied(), 1, "{name}");
+            let verification = &again["verification"];
+            assert_eq!(verification["after"]["kind"], "earlier_attempt", "{name}");
+            if applied_first {
+                assert_eq!(verification["outcome"], "applied", "{name}: {again}");
+                assert_eq!(again["attempts"], 0, "{name}: nothing sent again");
+                assert_eq!(proxy.received().len(), 1, "{name}");
+                let created = &again["result"]["posts"][0];
+                assert_eq!(created["pattern"], "new@example.com", "{name}");
+            } else {
+                assert_eq!(verification["outcome"], "not_visible", "{name}: {again}");
+                assert_eq!(again["status"], 200, "{name}");
+            }
+        }
+    })
+    .await;
+}
+
+/// A check before sending that cannot read the account sends nothing: the
+/// failure is `unconfirmed`, retryable after the read's Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_run_again_that_cannot_read_sends_nothing() {
+    let fault = &faults()[0];
+    let (fake, proxy) = account(vec![Script::PassThrough]).await;
+    fake.push_list_fault(host_test::fake_api::Fault::status(
+        429,
+        vec![("retry-after".into(), "30".into())],
+    ));
+    let earlier = EarlierAttempt {
+        first_started_unix_ms: 1,
+    };
+    let error = run_as(
+        &proxy,
+        &delete_and_post(),
+        fault,
+        json!({}),
+        Delivery::Again(earlier),
+    )
+    .await
+    .expect_err("nothing can be decided");
+    assert_eq!(proxy.received().len(), 0, "the batch was not sent");
+    assert_eq!(fake.batches_applied(), 0);
+    assert_eq!(
+        (
+            &error["kind"],
+            &error["retryable"],
+            &error["may_have_applied"]
+        ),
+        (&json!("unconfirmed"), &json!(true), &json!(true)),
+        "{error}"
+    );
+    assert_eq!(error["verification"], "incomplete", "{error}");
+    assert_eq!(error["retry_after_ms"], 30_000, "{error}");
+    assert_eq!(error["attempts"], 0, "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

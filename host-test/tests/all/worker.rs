@@ -2,8 +2,8 @@
 //! polling a stand-in Conductor server on loopback and running each task
 //! through the component against the fake API, also on loopback.
 //!
-//! Conductor itself cannot run here; `support/fake_conductor.rs` implements
-//! the two endpoints the worker uses, in Conductor's documented shapes.
+//! Conductor itself cannot run here; `support/fake_conductor.rs` stands in
+//! for it, with the server's endpoints, answers and task lifecycle.
 
 use crate::support::fake_conductor::FakeConductor;
 use crate::support::{self, post, with_fields, TempDir, ACCOUNT, TASK_HOST};
@@ -178,6 +178,8 @@ async fn tasks_are_polled_run_and_reported_as_completed() {
     let api = fake_api().await;
     let conductor = FakeConductor::start().await;
     let config = config_file(&api, json!({}));
+    // As servers before the batch poll's empty list answered.
+    conductor.answer_empty_polls_with_204();
     let worker = Worker::start(&conductor, &config, &["--concurrency", "3"]);
 
     // The worker is already waiting in a poll when the tasks arrive.
@@ -253,7 +255,6 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
         .seed(ACCOUNT, [policy("kept@example.com")])
         .expect("seeded")[0]["id"]
         .clone();
-    conductor.answer_empty_polls_with_an_array();
     conductor.enqueue(TASK_TYPE, "rate-limited", create("bob@example.com"));
     conductor.enqueue(TASK_TYPE, "refused", create("carol@example.com"));
     conductor.enqueue(TASK_TYPE, "unavailable", create("erin@example.com"));
@@ -305,15 +306,17 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     assert!(refused.get("callbackAfterSeconds").is_none());
     assert_eq!(refused["outputData"]["error"]["status"], 400);
 
-    // A 5xx is retryable but may have been applied: Conductor's automatic
-    // retry could create the policies twice, so it is terminal here.
+    // A 5xx may have applied the batch; reading back saw nothing yet, and
+    // the batch creates policies, so the task does not send it again. It
+    // goes to Conductor's retry, which reads the account before sending.
     let unavailable = result_of(&results, "unavailable");
-    assert_eq!(
-        unavailable["status"], "FAILED_WITH_TERMINAL_ERROR",
-        "{unavailable}"
-    );
+    assert_eq!(unavailable["status"], "FAILED", "{unavailable}");
     assert_eq!(unavailable["outputData"]["error"]["retryable"], true);
     assert_eq!(unavailable["outputData"]["error"]["may_have_applied"], true);
+    assert_eq!(
+        unavailable["outputData"]["error"]["verification"],
+        "not_visible"
+    );
 
     // Read back: applied is a success; not applied cannot have applied,
     // and Conductor's retry policy may take it.
@@ -374,7 +377,16 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
             summary["failed"].as_u64(),
             summary["failed_with_terminal_error"].as_u64()
         ),
-        (Some(2), Some(4))
+        (Some(3), Some(3))
+    );
+    // Current servers answer an empty batch poll with an empty list.
+    assert!(
+        conductor
+            .polls()
+            .iter()
+            .any(|p| p.status == 200 && p.handed_out == 0),
+        "{:?}",
+        conductor.polls()
     );
     assert_nothing_reported_the_token(&stopped, &conductor);
 }
@@ -541,27 +553,234 @@ async fn a_second_signal_ends_the_worker_at_once() {
         .contains("stopped before the tasks in hand were reported"));
 }
 
+/// A report the server never takes is sent again, with growing pauses,
+/// until shortly before the task's response timeout (after it the server
+/// has timed the task out and ignores reports); then it is counted, and
+/// the exit says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_the_server_never_takes_is_counted_and_the_exit_says_so() {
+async fn a_result_the_server_never_takes_is_sent_until_its_response_timeout() {
     let api = fake_api().await;
     let conductor = FakeConductor::start().await;
-    let config = config_file(&api, json!({}));
+    let config = config_file(&api, json!({ "timeout_ms": 3000 }));
     conductor.fail_next_updates(usize::MAX);
-    conductor.enqueue(TASK_TYPE, "lost", create("frank@example.com"));
+    conductor.enqueue_with(
+        TASK_TYPE,
+        "lost",
+        create("frank@example.com"),
+        json!({ "responseTimeoutSeconds": 5 }),
+    );
     let worker = Worker::start(&conductor, &config, &[]);
     conductor
-        .wait_until(WAIT, "the last report attempt", |c| c.updates().len() == 4)
+        .wait_until(WAIT, "a first report", |c| !c.updates().is_empty())
         .await;
+    let polled_at = conductor.task("lost").unwrap()["updateTime"]
+        .as_u64()
+        .unwrap();
+    // Past the response timeout, nothing more is sent.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let sent = conductor.updates();
     let stopped = worker.stop().await;
     assert_eq!(stopped.code, Some(75), "{}", stopped.stderr);
     let summary: Value = serde_json::from_str(stopped.stdout.trim()).unwrap();
     assert_eq!(summary["unreported"], 1);
-    assert_eq!(conductor.updates().len(), 4, "4 attempts, then it gives up");
+    assert!(sent.len() >= 3, "sent again after pauses: {}", sent.len());
+    assert_eq!(
+        conductor.updates().len(),
+        sent.len(),
+        "none after the limit"
+    );
+    let last = sent.last().unwrap().at_unix_ms;
     assert!(
-        stopped.stderr.contains("the report failed"),
+        last < polled_at + 5_000,
+        "the last attempt, {} ms after the poll, is before the response timeout",
+        last - polled_at
+    );
+    assert!(
+        stopped
+            .stderr
+            .contains("the report failed until shortly before its response timeout"),
         "{}",
         stopped.stderr
     );
+}
+
+/// Conductor runs a task again on its own when it never got the report:
+/// the task times out (`responseTimeoutSeconds`), and a retry with the same
+/// input is scheduled. The retry reads the account first, finds the batch
+/// applied, and completes without sending it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_retried_after_its_report_was_lost_applies_its_batch_once() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    conductor.allow_retries(3);
+    let config = config_file(&api, json!({}));
+    conductor.fail_next_updates(usize::MAX);
+    conductor.enqueue(TASK_TYPE, "lost", create("grace@example.com"));
+    let worker = Worker::start(&conductor, &config, &[]);
+    conductor
+        .wait_until(WAIT, "a report that fails", |c| !c.updates().is_empty())
+        .await;
+    assert_eq!(api.batches_applied(), 1);
+    // The response timeout passes; the server takes reports again.
+    let retry = conductor.expire("lost").expect("a retry is scheduled");
+    conductor.fail_next_updates(0);
+    conductor
+        .wait_until(WAIT, "the retry's report", |c| {
+            c.accepted().iter().any(|r| r["taskId"] == retry)
+        })
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let results = conductor.accepted();
+    let retried = result_of(&results, &retry);
+    assert_eq!(retried["status"], "COMPLETED", "{retried}");
+    let output = &retried["outputData"];
+    assert_eq!(output["attempts"], 0, "nothing sent: {output}");
+    assert_eq!(output["verification"]["outcome"], "applied");
+    assert_eq!(output["verification"]["after"]["kind"], "earlier_attempt");
+    assert_eq!(output["result"]["posts"][0]["pattern"], "grace@example.com");
+    assert_eq!(api.batches_applied(), 1, "applied exactly once");
+    assert_eq!(api.policies(ACCOUNT).len(), 1);
+    // The first attempt's report, once taken, came too late to count.
+    assert!(conductor
+        .updates()
+        .iter()
+        .any(|u| u.json["taskId"] == "lost" && u.late));
+}
+
+/// With reading back, a 5xx that may have applied goes to Conductor's
+/// retry policy; the retry reads the account and, finding nothing, sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_that_may_have_applied_is_retried_by_conductor_and_checked_first() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    conductor.allow_retries(1);
+    let config = config_file(&api, json!({ "max_retries": 0 }));
+    api.push_fault(Fault::status(502, vec![]));
+    conductor.enqueue(TASK_TYPE, "flaky", create("heidi@example.com"));
+    let worker = Worker::start(&conductor, &config, &[]);
+    conductor
+        .wait_until(WAIT, "two reports", |c| c.accepted().len() == 2)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let results = conductor.accepted();
+    assert_eq!(result_of(&results, "flaky")["status"], "FAILED");
+    let retried = result_of(&results, "flaky-retry");
+    assert_eq!(retried["status"], "COMPLETED", "{retried}");
+    assert_eq!(
+        retried["outputData"]["verification"]["outcome"],
+        "not_visible"
+    );
+    assert_eq!(retried["outputData"]["status"], 200);
+    assert_eq!(api.batches_applied(), 1);
+}
+
+/// A task the server would time out while it still runs is not run: the
+/// server would hand out a retry in the meantime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_response_timeout_is_shorter_than_a_run_is_refused() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    conductor.enqueue_with(
+        TASK_TYPE,
+        "hasty",
+        create("ivan@example.com"),
+        json!({ "responseTimeoutSeconds": 10 }),
+    );
+    let worker = Worker::start(&conductor, &config, &[]);
+    conductor
+        .wait_until(WAIT, "the report", |c| c.accepted().len() == 1)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let refused = &conductor.accepted()[0];
+    assert_eq!(refused["status"], "FAILED_WITH_TERMINAL_ERROR", "{refused}");
+    let reason = refused["reasonForIncompletion"].as_str().unwrap();
+    assert!(reason.contains("responseTimeoutSeconds (10 s)"), "{reason}");
+    assert!(reason.contains("timeout_ms (20000 ms)"), "{reason}");
+    assert_eq!(api.requests(), 0, "nothing was sent");
+}
+
+/// An output larger than the server takes is reported as a terminal
+/// failure that says so, instead of a report the server would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_larger_than_the_server_takes_fails_clearly() {
+    let api = fake_api().await;
+    let conductor = FakeConductor::start().await;
+    let config = config_file(&api, json!({}));
+    conductor.enqueue(TASK_TYPE, "large", create("judy@example.com"));
+    let worker = Worker::start(&conductor, &config, &["--max-output-bytes", "300"]);
+    conductor
+        .wait_until(WAIT, "the report", |c| c.accepted().len() == 1)
+        .await;
+    let stopped = worker.stop().await;
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    let large = &conductor.accepted()[0];
+    assert_eq!(large["status"], "FAILED_WITH_TERMINAL_ERROR", "{large}");
+    let error = &large["outputData"]["host_error"];
+    assert_eq!(error["max_output_bytes"], 300);
+    assert!(error["output_bytes"].as_u64().unwrap() > 300, "{error}");
+    assert_eq!(error["may_have_applied"], true);
+    let reason = large["reasonForIncompletion"].as_str().unwrap();
+    assert!(reason.contains("the batch was applied"), "{reason}");
+    assert_eq!(api.batches_applied(), 1);
+}
+
+/// The stand-in answers as the server does where a worker can tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stand_in_answers_as_the_server_does() {
+    use crate::support::loopback_http::{connect, send_on, Answer};
+    use http::Method;
+    let conductor = FakeConductor::start().await;
+    let addr: std::net::SocketAddr = conductor
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let mut sender = connect(addr).await;
+    let json = [("content-type", "application/json")];
+    let poll = |timeout: u32| {
+        format!("/api/tasks/poll/batch/{TASK_TYPE}?count=1&timeout={timeout}&workerid=w")
+    };
+    macro_rules! call {
+        ($method:expr, $path:expr, $body:expr) => {{
+            let answer: Answer = send_on(&mut sender, addr, $method, &$path, &json, &$body)
+                .await
+                .unwrap();
+            answer
+        }};
+    }
+    let update = |body: Value| body.to_string();
+    let too_long = call!(Method::GET, poll(5001), "");
+    assert_eq!(too_long.status, 400, "{}", too_long.text);
+    let empty = call!(Method::GET, poll(10), "");
+    assert_eq!((empty.status, empty.json.clone()), (200, json!([])));
+
+    conductor.enqueue(TASK_TYPE, "t", json!({}));
+    let handed = call!(Method::GET, poll(10), "");
+    assert_eq!(handed.json[0]["pollCount"], 1);
+    assert_eq!(handed.json[0]["status"], "IN_PROGRESS");
+    let tasks = "/api/tasks".to_string();
+    let no_workflow = call!(Method::POST, tasks, update(json!({ "taskId": "t" })));
+    assert_eq!(no_workflow.status, 400, "no workflowInstanceId");
+    let bad_status = json!({ "taskId": "t", "workflowInstanceId": "wf-t", "status": "DONE" });
+    assert_eq!(call!(Method::POST, tasks, update(bad_status)).status, 500);
+    let unreadable = call!(Method::POST, tasks, "{not json");
+    assert_eq!(unreadable.status, 500);
+    // Only the two ids are required.
+    let done = json!({ "taskId": "t", "workflowInstanceId": "wf-t", "status": "COMPLETED" });
+    let taken = call!(Method::POST, tasks, update(done));
+    assert_eq!((taken.status, taken.text.as_str()), (200, "t"));
+    // A report for a task that ended is taken and ignored.
+    let late = json!({ "taskId": "t", "workflowInstanceId": "wf-t", "status": "FAILED" });
+    assert_eq!(call!(Method::POST, tasks, update(late)).status, 200);
+    assert!(conductor.updates().last().unwrap().late);
+    assert_eq!(conductor.task("t").unwrap()["status"], "COMPLETED");
+    let read = call!(Method::GET, "/api/tasks/t", "");
+    assert_eq!(read.json["taskId"], "t");
+    assert!(read.json["startTime"].as_u64().unwrap() > 0);
 }
 
 const KEY_ID: &str = "app-key-7f3e";
@@ -703,17 +922,7 @@ async fn a_rate_limited_task_waits_in_progress_and_then_succeeds() {
     conductor.define_task_timeout(300);
     let config = config_file(&api, json!({ "max_retries": 0 }));
     api.push_fault(Fault::status(429, vec![("retry-after".into(), "1".into())]));
-    // The stand-in's tasks start at a fixed past time; this one starts now.
-    let mut task = json!({
-        "taskType": TASK_TYPE, "status": "IN_PROGRESS", "inputData": create("later@example.com"),
-        "retryCount": 0, "pollCount": 1, "workflowInstanceId": "wf-later", "taskId": "later",
-        "responseTimeoutSeconds": 60,
-    });
-    task["startTime"] = json!(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64);
-    conductor.enqueue_raw(task);
+    conductor.enqueue(TASK_TYPE, "later", create("later@example.com"));
     let worker = Worker::start(&conductor, &config, &[]);
     conductor
         .wait_until(WAIT, "the second report", |c| c.accepted().len() == 2)

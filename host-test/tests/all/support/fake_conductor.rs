@@ -1,22 +1,43 @@
-//! A stand-in for a Conductor server on 127.0.0.1 with exactly the two
-//! endpoints a worker uses, in the shapes Conductor documents:
+//! A stand-in for a Conductor server on 127.0.0.1 that behaves as the
+//! server does where a worker can tell (conductor-oss/conductor, `core` and
+//! `rest` modules), with the endpoints a worker uses:
 //!
 //! - `GET /api/tasks/poll/batch/{taskType}?count=&timeout=&workerid=` hands
-//!   out up to `count` queued tasks of that type as a JSON array, waiting up
-//!   to `timeout` ms for the first; `204 No Content` when none came.
-//! - `POST /api/tasks` takes a `TaskResult` for a task it handed out and
-//!   answers `200` with the task id as text.
+//!   out up to `count` scheduled tasks of that type as a JSON array, waiting
+//!   up to `timeout` ms for the first; `200 []` when none came
+//!   (`TaskResource.batchPoll` answers an empty list, not 204; [`FakeConductor::answer_empty_polls_with_204`]
+//!   gives older servers' answer). A timeout above 5000 ms is refused with
+//!   400 (`ExecutionService.poll`, `MAX_POLL_TIMEOUT_MS`). A task handed out
+//!   is `IN_PROGRESS`, its `pollCount` one higher, its `startTime` set on
+//!   the first poll only.
+//! - `POST /api/tasks` takes a `TaskResult`: 200 with the task id as text.
+//!   A body that is not one (not JSON, an unknown `status`) is 500, since
+//!   Spring's unreadable-message error has no mapping
+//!   (`ApplicationExceptionMapper`); a result without `workflowInstanceId`
+//!   or `taskId` is 400 (`@NotEmpty` on `TaskResult`); an unknown task 404.
+//!   A result for a task that already ended is answered 200 and ignored
+//!   (`WorkflowExecutorOps.updateTask`), and recorded as late.
+//!   `IN_PROGRESS` puts the task back, handed out again after
+//!   `callbackAfterSeconds` with its output (`queueDAO.postpone`).
+//! - `GET /api/tasks/{taskId}`: the task as the server holds it.
+//! - `GET /api/metadata/taskdefs/{name}`, when a definition is set.
+//!
+//! Its task lifecycle: a task whose response time ran out
+//! ([`FakeConductor::expire`], at once, so that tests assert outcomes and
+//! not durations) is `TIMED_OUT`, and a `TIMED_OUT` or `FAILED` task with
+//! retries left ([`FakeConductor::allow_retries`]) is followed by a new
+//! attempt with a new id, `retryCount` one higher and `retriedTaskId`
+//! naming it (`DeciderService.retry`).
 //!
 //! Like Conductor, it answers `406` when the `Accept` header rules out what
-//! the endpoint produces (JSON for a poll, text for an update). Anything
-//! else is a 404 or 400.
+//! the endpoint produces (JSON for a poll, text for an update).
 //!
 //! With [`FakeConductor::require_key`] it authenticates as Orkes Conductor
 //! does: `POST /api/token {keyId, keySecret}` answers `{"token"}` for the
 //! right key and 401 otherwise, and every other call needs a token it gave
-//! in `X-Authorization` (401 without one). It records every poll (from the moment it
-//! arrives) and update, and the most tasks a worker ever had in hand (handed
-//! out, not yet reported).
+//! in `X-Authorization` (401 without one). It records every poll (from the
+//! moment it arrives) and update, and the most tasks a worker ever had in
+//! hand (handed out, not yet reported).
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -33,12 +54,23 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::io::TokioIo;
 
+/// The statuses a `TaskResult` may carry (Conductor's `TaskResult.Status`).
 const STATUSES: [&str; 4] = [
     "IN_PROGRESS",
     "COMPLETED",
     "FAILED",
     "FAILED_WITH_TERMINAL_ERROR",
 ];
+
+/// `ExecutionService.MAX_POLL_TIMEOUT_MS`.
+const MAX_POLL_TIMEOUT_MS: u64 = 5_000;
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
 
 /// One poll as the server saw it.
 #[derive(Clone, Debug)]
@@ -60,6 +92,10 @@ pub struct Update {
     pub text: String,
     pub json: Value,
     pub status: u16,
+    /// Answered 200, but the task had already ended: ignored.
+    pub late: bool,
+    /// When it arrived, in milliseconds since the epoch.
+    pub at_unix_ms: u64,
 }
 
 #[derive(Default)]
@@ -71,8 +107,10 @@ struct State {
     updates: Vec<Update>,
     fail_polls: usize,
     fail_updates: usize,
-    /// Answer an empty poll with `200 []` instead of `204`.
-    empty_as_array: bool,
+    /// Answer an empty poll with `204`, as older servers did.
+    empty_as_204: bool,
+    /// The definition's `retryCount`: attempts after the first.
+    retries_allowed: u64,
     /// The access key required, when one is.
     key: Option<(String, String)>,
     /// Tokens handed out and still accepted.
@@ -83,8 +121,8 @@ struct State {
     /// The task definition's `timeoutSeconds`, when the definition can be
     /// read (`GET /api/metadata/taskdefs/{name}`; 404 otherwise).
     task_timeout_seconds: Option<u64>,
-    /// Every task handed out, by id, as it was handed out.
-    handed: std::collections::HashMap<String, Value>,
+    /// Every task the server knows, by id, as it holds it now.
+    tasks: std::collections::HashMap<String, Value>,
     /// Tasks reported IN_PROGRESS, with when they may be handed out again.
     postponed: Vec<(tokio::time::Instant, Value)>,
 }
@@ -179,26 +217,37 @@ impl FakeConductor {
         format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// Queues a task of `task_type` with this input; its workflow instance
-    /// is `wf-{task_id}`.
+    /// Schedules a task of `task_type` with this input, as the server
+    /// would; its workflow instance is `wf-{task_id}`.
     pub fn enqueue(&self, task_type: &str, task_id: &str, input: Value) {
-        self.enqueue_raw(json!({
+        self.enqueue_with(task_type, task_id, input, json!({}));
+    }
+
+    /// [`Self::enqueue`], with the members of `fields` set in the task.
+    pub fn enqueue_with(&self, task_type: &str, task_id: &str, input: Value, fields: Value) {
+        let mut task = json!({
             "taskType": task_type,
-            "status": "IN_PROGRESS",
+            "status": "SCHEDULED",
             "inputData": input,
             "referenceTaskName": "apply_allow_policies",
             "retryCount": 0,
             "seq": 1,
-            "pollCount": 1,
+            "pollCount": 0,
             "taskDefName": task_type,
-            "scheduledTime": 1_764_201_600_000u64,
-            "startTime": 1_764_201_600_100u64,
+            "scheduledTime": unix_ms(),
+            "startTime": 0,
+            "updateTime": 0,
             "workflowInstanceId": format!("wf-{task_id}"),
             "workflowType": "allow_policies_sync",
             "taskId": task_id,
             "callbackAfterSeconds": 0,
             "responseTimeoutSeconds": 60,
-        }));
+            "outputData": {},
+        });
+        for (key, value) in fields.as_object().into_iter().flatten() {
+            task[key] = value.clone();
+        }
+        self.enqueue_raw(task);
     }
 
     /// Queues this entry as it is; it is handed out for polls of its
@@ -208,9 +257,42 @@ impl FakeConductor {
         self.shared.queued.notify_waiters();
     }
 
-    /// Answer empty polls with `200 []`, as some servers do, not `204`.
-    pub fn answer_empty_polls_with_an_array(&self) {
-        self.shared.lock().empty_as_array = true;
+    /// Answer empty polls with `204`, as servers before the batch poll's
+    /// empty list did.
+    pub fn answer_empty_polls_with_204(&self) {
+        self.shared.lock().empty_as_204 = true;
+    }
+
+    /// Retry a task that failed or timed out up to `n` times.
+    pub fn allow_retries(&self, n: u64) {
+        self.shared.lock().retries_allowed = n;
+    }
+
+    /// The task's response time runs out now: an `IN_PROGRESS` task is
+    /// `TIMED_OUT` and, with retries left, followed by a new attempt.
+    /// Returns the new attempt's id.
+    pub fn expire(&self, task_id: &str) -> Option<String> {
+        let retry = {
+            let mut state = self.shared.lock();
+            let task = state.tasks.get_mut(task_id)?;
+            if task["status"] != "IN_PROGRESS" {
+                return None;
+            }
+            task["status"] = json!("TIMED_OUT");
+            task["reasonForIncompletion"] = json!(format!(
+                "responseTimeout: {} exceeded for the taskId: {task_id}",
+                task["responseTimeoutSeconds"]
+            ));
+            state.in_hand.remove(task_id);
+            retry_after_failure(&mut state, task_id)
+        };
+        self.shared.queued.notify_waiters();
+        retry
+    }
+
+    /// The task as the server holds it now.
+    pub fn task(&self, task_id: &str) -> Option<Value> {
+        self.shared.lock().tasks.get(task_id).cloned()
     }
 
     /// Require the access key `id` with `secret` (see the module's notes).
@@ -256,13 +338,13 @@ impl FakeConductor {
         self.shared.lock().updates.clone()
     }
 
-    /// The updates the server took (answered 200), as JSON.
+    /// The updates the server took (answered 200, not late), as JSON.
     pub fn accepted(&self) -> Vec<Value> {
         self.shared
             .lock()
             .updates
             .iter()
-            .filter(|u| u.status == 200)
+            .filter(|u| u.status == 200 && !u.late)
             .map(|u| u.json.clone())
             .collect()
     }
@@ -360,6 +442,14 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         }
     }
     if method == hyper::Method::GET {
+        if let Some(id) = path.strip_prefix("/api/tasks/") {
+            if !id.starts_with("poll/") {
+                return match shared.lock().tasks.get(&percent_decode(id)) {
+                    Some(task) => answer(StatusCode::OK, task.to_string(), "application/json"),
+                    None => problem(StatusCode::NOT_FOUND, "no such task"),
+                };
+            }
+        }
         if let Some(name) = path.strip_prefix("/api/metadata/taskdefs/") {
             return match shared.lock().task_timeout_seconds {
                 Some(seconds) => answer(
@@ -417,6 +507,12 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
             "count, timeout and workerid are required",
         );
     };
+    if timeout_ms > MAX_POLL_TIMEOUT_MS {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Long Poll Timeout value cannot be more than 5 seconds",
+        );
+    }
     let index = {
         let mut state = shared.lock();
         state.polls.push(Poll {
@@ -445,8 +541,7 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
                 .into_iter()
                 .partition(|(at, _)| *at <= now);
             state.postponed = waiting;
-            for (_, mut task) in due {
-                task["pollCount"] = json!(task["pollCount"].as_u64().unwrap_or(1) + 1);
+            for (_, task) in due {
                 state.queue.push_back(task);
             }
             let mut tasks = Vec::new();
@@ -454,16 +549,25 @@ async fn poll(shared: &Shared, task_type: &str, query: &str) -> Response<Full<By
                 let Some(at) = state.queue.iter().position(|t| t["taskType"] == task_type) else {
                     break;
                 };
-                let task = state.queue.remove(at).unwrap();
-                if let Some(id) = task["taskId"].as_str() {
-                    state.in_hand.insert(id.to_string());
-                    state.handed.insert(id.to_string(), task.clone());
+                let mut task = state.queue.remove(at).unwrap();
+                if let Some(id) = task["taskId"].as_str().map(str::to_string) {
+                    // As `ExecutionService.poll` does with a task it hands out.
+                    let now = unix_ms();
+                    task["status"] = json!("IN_PROGRESS");
+                    task["pollCount"] = json!(task["pollCount"].as_u64().unwrap_or(0) + 1);
+                    if task["startTime"].as_u64().unwrap_or(0) == 0 {
+                        task["startTime"] = json!(now);
+                    }
+                    task["updateTime"] = json!(now);
+                    task["callbackAfterSeconds"] = json!(0);
+                    state.in_hand.insert(id.clone());
+                    state.tasks.insert(id, task.clone());
                 }
                 tasks.push(task);
             }
             state.max_in_hand = state.max_in_hand.max(state.in_hand.len());
             if !tasks.is_empty() || tokio::time::Instant::now() >= deadline {
-                let empty = tasks.is_empty() && !state.empty_as_array;
+                let empty = tasks.is_empty() && state.empty_as_204;
                 let record = &mut state.polls[index];
                 record.handed_out = tasks.len();
                 record.status = if empty { 204 } else { 200 };
@@ -504,44 +608,113 @@ fn token(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
 
 fn update(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
     let text = String::from_utf8_lossy(body).into_owned();
-    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let mut state = shared.lock();
     let mut record = Update {
         text,
-        json: json.clone(),
+        json: parsed.clone().unwrap_or(Value::Null),
         status: 200,
+        late: false,
+        at_unix_ms: unix_ms(),
     };
-    let task_id = json["taskId"].as_str().map(str::to_string);
-    let well_formed = json["workflowInstanceId"].is_string()
-        && json["workerId"].is_string()
-        && json["status"]
-            .as_str()
-            .is_some_and(|s| STATUSES.contains(&s))
-        && json.get("outputData").is_none_or(Value::is_object);
+    // What Jackson can read as a TaskResult: an object whose status, when
+    // given, is one of the enum's, and whose outputData is a map.
+    let readable = parsed.as_ref().is_some_and(|json| {
+        json.is_object()
+            && json
+                .get("status")
+                .is_none_or(|s| s.as_str().is_some_and(|s| STATUSES.contains(&s)))
+            && json
+                .get("outputData")
+                .is_none_or(|o| o.is_object() || o.is_null())
+    });
+    let named = |key: &str| {
+        parsed
+            .as_ref()
+            .and_then(|json| json[key].as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let task_id = named("taskId").filter(|_| named("workflowInstanceId").is_some());
     let response = if state.fail_updates > 0 {
         state.fail_updates -= 1;
         record.status = 500;
         problem(StatusCode::INTERNAL_SERVER_ERROR, "update refused")
-    } else if !well_formed || task_id.is_none() {
-        record.status = 400;
-        problem(StatusCode::BAD_REQUEST, "not a TaskResult")
-    } else if !state.in_hand.remove(task_id.as_deref().unwrap()) {
-        record.status = 404;
-        problem(StatusCode::NOT_FOUND, "no such task in progress")
-    } else {
-        // As the server does with an IN_PROGRESS result: the task stays
-        // scheduled, and is handed out again once callbackAfterSeconds
-        // have passed, one poll more.
-        if json["status"] == "IN_PROGRESS" {
-            if let Some(task) = state.handed.get(task_id.as_deref().unwrap()).cloned() {
-                let delay = Duration::from_secs(json["callbackAfterSeconds"].as_u64().unwrap_or(0));
-                state
-                    .postponed
-                    .push((tokio::time::Instant::now() + delay, task));
+    } else if !readable {
+        record.status = 500;
+        problem(StatusCode::INTERNAL_SERVER_ERROR, "JSON parse error")
+    } else if let (Some(task_id), Some(json)) = (task_id, parsed) {
+        match state.tasks.get(&task_id).map(|t| t["status"].clone()) {
+            None => {
+                record.status = 404;
+                problem(StatusCode::NOT_FOUND, "no such task")
+            }
+            Some(status) if status != "IN_PROGRESS" => {
+                // Ended already (or put back by IN_PROGRESS): taken and
+                // ignored, as the server logs and does.
+                record.late = true;
+                answer(StatusCode::OK, task_id, "text/plain")
+            }
+            Some(_) => {
+                state.in_hand.remove(&task_id);
+                let reported = json["status"].as_str().unwrap_or("IN_PROGRESS").to_string();
+                let task = state.tasks.get_mut(&task_id).unwrap();
+                task["outputData"] = json.get("outputData").cloned().unwrap_or(json!({}));
+                task["reasonForIncompletion"] = json
+                    .get("reasonForIncompletion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                if reported == "IN_PROGRESS" {
+                    // Scheduled again, and handed out once
+                    // callbackAfterSeconds have passed.
+                    task["status"] = json!("SCHEDULED");
+                    let delay = json["callbackAfterSeconds"].as_u64().unwrap_or(0);
+                    let task = task.clone();
+                    state.postponed.push((
+                        tokio::time::Instant::now() + Duration::from_secs(delay),
+                        task,
+                    ));
+                } else {
+                    task["status"] = json!(reported);
+                    if reported == "FAILED" {
+                        retry_after_failure(&mut state, &task_id);
+                    }
+                }
+                answer(StatusCode::OK, task_id, "text/plain")
             }
         }
-        answer(StatusCode::OK, task_id.unwrap(), "text/plain")
+    } else {
+        record.status = 400;
+        problem(
+            StatusCode::BAD_REQUEST,
+            "Validation failed, check below errors for detail.",
+        )
     };
     state.updates.push(record);
+    drop(state);
+    shared.queued.notify_waiters();
     response
+}
+
+/// After `task_id` failed or timed out: a new attempt when retries are
+/// left, as `DeciderService.retry` makes it. Returns its id.
+fn retry_after_failure(state: &mut State, task_id: &str) -> Option<String> {
+    let failed = state.tasks.get(task_id)?.clone();
+    let retry_count = failed["retryCount"].as_u64().unwrap_or(0);
+    if retry_count >= state.retries_allowed {
+        return None;
+    }
+    let id = format!("{task_id}-retry");
+    let mut retry = failed;
+    retry["taskId"] = json!(id);
+    retry["retriedTaskId"] = json!(task_id);
+    retry["retryCount"] = json!(retry_count + 1);
+    retry["pollCount"] = json!(0);
+    retry["status"] = json!("SCHEDULED");
+    retry["scheduledTime"] = json!(unix_ms());
+    retry["startTime"] = json!(0);
+    retry["updateTime"] = json!(0);
+    retry["outputData"] = json!({});
+    state.queue.push_back(retry);
+    Some(id)
 }

@@ -245,8 +245,9 @@ async fn proxy(mut stream: TcpStream, shared: Arc<Shared>) {
     Box::pin(play(stream, script, shared)).await;
 }
 
-/// Sends the request to the fake API and gives its answer as bytes to
-/// write back, with `Connection: close` as every answer here has.
+/// Sends the request to the fake API and gives its answer (status, body
+/// and any `Retry-After`) as bytes to write back, with `Connection: close`
+/// as every answer here has.
 async fn pass_on(upstream: SocketAddr, received: &Received, body: Vec<u8>) -> Vec<u8> {
     let mut lines = received.head.lines();
     let request_line = lines.next().unwrap_or_default();
@@ -273,11 +274,15 @@ async fn pass_on(upstream: SocketAddr, received: &Received, body: Vec<u8>) -> Ve
     )
     .await
     .expect("the fake API answers");
-    response(
-        &format!("{} X", answer.status),
-        &[("Content-Type", "application/json")],
-        &answer.text,
-    )
+    let mut relayed = vec![("Content-Type", "application/json")];
+    if let Some(wait) = answer
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+    {
+        relayed.push(("Retry-After", wait));
+    }
+    response(&format!("{} X", answer.status), &relayed, &answer.text)
 }
 
 async fn play(mut stream: TcpStream, script: Script, shared: Arc<Shared>) {

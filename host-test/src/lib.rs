@@ -22,6 +22,7 @@ mod failure;
 pub mod fake_api;
 mod outbound;
 mod sandbox;
+pub mod task_config;
 pub mod worker;
 
 pub use compile_cache::{CacheMode, CacheOutcome, CACHE_DIR_ENV};

@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand};
 use host_test::attempts::Delivery;
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
+use host_test::task_config::{
+    read_document, wall_clock_limit, with_environment_token, worker_config, TOKEN_VARIABLE,
+};
 use host_test::worker::{
     check_config, run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES,
 };
@@ -22,9 +25,8 @@ use host_test::{
     default_component_path, error_to_json, AllowedHost, EarlierAttempt, HostSettings, TaskError,
     TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use std::borrow::Cow;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -37,20 +39,9 @@ const EXIT_RETRYABLE: u8 = 75;
 const EXIT_TERMINAL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
-/// The credentials used when the config names none.
-const TOKEN_VARIABLE: &str = "CLOUDFLARE_API_TOKEN";
-
-/// The worker's config document when no `--config` is given.
-const CONFIG_VARIABLE: &str = "TASK_HOST_CONFIG";
-
 /// The access key of `task-host worker`, as Conductor's SDKs name them.
 const KEY_ID_VARIABLE: &str = "CONDUCTOR_AUTH_KEY";
 const KEY_SECRET_VARIABLE: &str = "CONDUCTOR_AUTH_SECRET";
-
-/// How long past the task's own `timeout_ms` the host waits before ending
-/// the call: the component keeps its deadline itself, so this only ever
-/// stops a guest that does not.
-const WALL_CLOCK_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(
@@ -303,10 +294,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             component,
             allow,
         } => {
-            let config = with_environment_token(match config {
-                Some(path) => read_document(&path, "config")?,
-                None => std::env::var(CONFIG_VARIABLE).unwrap_or_else(|_| "{}".into()),
-            });
+            let config = worker_config(config.as_deref())?;
             let key = access_key(key_id, key_secret)?;
             remember_secrets(&config, key.as_ref().map(AccessKey::secret));
             let mut client = ConductorClient::new(&server)?;
@@ -458,50 +446,6 @@ fn load(component: ComponentArg) -> anyhow::Result<TaskHost> {
         ..HostSettings::default()
     };
     TaskHost::load_with_settings(&component.path(), &settings)
-}
-
-fn read_document(path: &Path, what: &str) -> anyhow::Result<String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .with_context(|| format!("cannot read the {what} from stdin"))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the {what} file {}", path.display()))
-}
-
-/// The config's `timeout_ms` plus [`WALL_CLOCK_GRACE`], when the config
-/// gives one in the contract's range; otherwise the host's default holds.
-fn wall_clock_limit(config: &str) -> Option<Duration> {
-    let value: Value = serde_json::from_str(config).ok()?;
-    let timeout_ms = value.get("timeout_ms")?.as_u64()?;
-    (1..=600_000)
-        .contains(&timeout_ms)
-        .then(|| Duration::from_millis(timeout_ms) + WALL_CLOCK_GRACE)
-}
-
-/// Adds `api_token` from the environment to a config object that names no
-/// credentials. Anything else (including text that is not JSON) is left for
-/// the component to judge.
-fn with_environment_token(config: String) -> String {
-    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&config) else {
-        return config;
-    };
-    if ["api_token", "api_email", "api_key"]
-        .iter()
-        .any(|k| map.contains_key(*k))
-    {
-        return config;
-    }
-    match std::env::var(TOKEN_VARIABLE) {
-        Ok(token) if !token.is_empty() => {
-            map.insert("api_token".into(), Value::String(token));
-            Value::Object(map).to_string()
-        }
-        _ => config,
-    }
 }
 
 /// The credentials of the task being run: the config's and the

@@ -332,7 +332,7 @@ fn unconfirmed(
         failure.api_errors = read.api_errors;
     }
     failure.message = format!(
-        "an earlier attempt of this task, started at {} or later, may have applied the batch, and reading the account first could not tell: {why}; nothing was sent",
+        "an earlier attempt of this task, started at {} or later, may have applied the batch, and reading the account first could not tell, so the batch was not sent: {why}",
         format_rfc3339_ms(earlier.first_started_unix_ms)
     );
     failure

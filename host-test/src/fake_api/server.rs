@@ -158,6 +158,9 @@ pub(super) async fn handle(
     if parts.method != endpoint.method() {
         return Ok(method_not_allowed(endpoint.method()));
     }
+    if matches!(endpoint, Endpoint::Batch) {
+        shared.batch_requests.fetch_add(1, Ordering::SeqCst);
+    }
     // Read in full before anything else, so that every answer (a fault
     // included) comes after the whole request has arrived, and a request
     // that never arrives does not use up a fault.
@@ -269,7 +272,8 @@ pub(super) fn is_account_id(account: &str) -> bool {
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// `POST /__fake/faults` (queue faults) and `GET /__fake/requests`.
+/// `POST /__fake/faults` (queue faults) and `GET /__fake/requests` (how
+/// many requests, batch requests and applied batches so far).
 pub(super) async fn admin(
     shared: &Shared,
     method: &Method,
@@ -281,7 +285,13 @@ pub(super) async fn admin(
         Some("faults") => return Ok(method_not_allowed(Method::POST)),
         Some("requests") if method == Method::GET => {
             let count = shared.requests.load(Ordering::SeqCst);
-            return Ok(success(json!({ "requests": count }), None));
+            let applied = shared.lock().batches_applied;
+            let counts = json!({
+                "requests": count,
+                "batch_requests": shared.batch_requests.load(Ordering::SeqCst),
+                "batches_applied": applied,
+            });
+            return Ok(success(counts, None));
         }
         Some("requests") => return Ok(method_not_allowed(Method::GET)),
         _ => {

@@ -1,0 +1,420 @@
+//! `task-host-temporal`: a Temporal activity worker that runs each activity
+//! task through the allow-policies-batch component.
+//!
+//! One activity is registered (by default `allow_policies_batch`). Its one
+//! argument is the task's input document and its result the result
+//! document; the config (base URL, credentials) comes only from the worker
+//! (`--config`, `$TASK_HOST_CONFIG`, `$CLOUDFLARE_API_TOKEN`), so a
+//! workflow cannot send the worker's token elsewhere. How each outcome is
+//! told to Temporal is in [`outcome`]; every attempt after the first reads
+//! the account before sending ([`host_test::attempts`]).
+//!
+//! SIGINT or SIGTERM stops polling; the activities in hand finish and are
+//! reported, then the worker exits 0. It exits 2 when it cannot start.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::Parser;
+use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use host_test::attempts::{self, Delivery, Disposition};
+use host_test::task_config::{wall_clock_limit, worker_config};
+use host_test::{AllowedHost, EarlierAttempt, HostSettings, TaskHost, TaskOptions};
+use serde_json::{json, Value};
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, TlsOptions, Url};
+use temporalio_common::ActivityDefinition;
+use temporalio_sdk::activities::{
+    ActivityContext, ActivityDefinitions, ActivityError, ActivityImplementer, ExecutableActivity,
+};
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+use temporalio_sdk::runtime::RuntimeOptions;
+use temporalio_sdk::{ApplicationFailure, Runtime, Worker, WorkerOptions};
+
+mod outcome;
+
+use outcome::{ending, Ending};
+
+const EXIT_USAGE: u8 = 2;
+
+/// How often a running task heartbeats. Temporal learns of a cancellation
+/// only in the answer to a heartbeat, so this also bounds how late the
+/// worker hears of one (the SDK sends at most one per 80 % of the
+/// activity's heartbeat timeout).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Parser)]
+#[command(
+    name = "task-host-temporal",
+    version,
+    about = "Run the allow-policies-batch component as a Temporal activity"
+)]
+struct Cli {
+    /// The Temporal frontend, such as http://127.0.0.1:7233 (https for
+    /// Temporal Cloud).
+    #[arg(long, default_value = "http://127.0.0.1:7233")]
+    address: Url,
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    #[arg(long = "task-queue", value_name = "NAME")]
+    task_queue: String,
+    /// The activity type the worker registers.
+    #[arg(
+        long = "activity-name",
+        value_name = "NAME",
+        default_value = "allow_policies_batch"
+    )]
+    activity_name: String,
+    /// Most activities in hand at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    concurrency: u32,
+    /// The config document given to every task: a file, or `-` for stdin.
+    /// Without it, $TASK_HOST_CONFIG, else `{}`; either way
+    /// $CLOUDFLARE_API_TOKEN is used when it names no credentials.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A Temporal Cloud API key (turns TLS on); default $TEMPORAL_API_KEY.
+    #[arg(long = "api-key", env = "TEMPORAL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Connect with TLS, trusting the public web's roots and, when given,
+    /// the certificate authority in this PEM file.
+    #[arg(long)]
+    tls: bool,
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// The component to run; by default the one `make build` produced.
+    #[arg(long)]
+    component: Option<PathBuf>,
+    /// Hosts the component may reach besides api.cloudflare.com.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_hosts: Vec<AllowedHost>,
+    /// Shown in Temporal as the worker's identity; by default the host
+    /// name and process id.
+    #[arg(long)]
+    identity: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("task-host-temporal: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match runtime.block_on(serve(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("task-host-temporal: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// The activity's name, chosen on the command line: the SDK reads it from
+/// the definition type when the activity is registered.
+static ACTIVITY_NAME: OnceLock<String> = OnceLock::new();
+
+/// What every activity task shares.
+struct Batches {
+    host: TaskHost,
+    config: String,
+    options: TaskOptions,
+    /// The config's `verify_after_failure`: whether a retry reads the
+    /// account before it sends.
+    checks_first: bool,
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let config = worker_config(cli.config.as_deref())?;
+    let checks_first = serde_json::from_str::<Value>(&config)
+        .ok()
+        .and_then(|c| c.get("verify_after_failure").and_then(Value::as_bool))
+        .unwrap_or(true);
+    let mut options = TaskOptions::default();
+    options.allow_hosts.extend(cli.allow_hosts);
+    if let Some(limit) = wall_clock_limit(&config) {
+        options.wall_clock_limit = limit;
+    }
+    let component = cli
+        .component
+        .unwrap_or_else(host_test::default_component_path);
+    let host = TaskHost::load_with_settings(
+        &component,
+        &HostSettings {
+            max_concurrent_tasks: cli.concurrency,
+            ..HostSettings::default()
+        },
+    )?;
+    let judged = host.prepare(&options, &config, "{}").await?;
+    if let Err(host_test::TaskError::InvalidConfig(problems)) = &judged {
+        let named: Vec<String> = problems
+            .iter()
+            .filter(|p| p.document == host_test::Document::Config)
+            .map(|p| format!("{}: {}", p.pointer, p.message))
+            .collect();
+        if !named.is_empty() {
+            anyhow::bail!("the config is not usable: {}", named.join("; "));
+        }
+    }
+    let grace = options.wall_clock_limit + Duration::from_secs(5);
+    ACTIVITY_NAME
+        .set(cli.activity_name.clone())
+        .map_err(|_| anyhow::anyhow!("the activity name was set twice"))?;
+
+    let identity = cli.identity.unwrap_or_else(default_identity);
+    let tls = match (&cli.tls_ca, cli.tls || cli.api_key.is_some()) {
+        (Some(path), _) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --tls-ca {}", path.display()))?;
+            Some(TlsOptions::builder().server_root_ca_cert(pem).build())
+        }
+        (None, true) => Some(TlsOptions::default()),
+        (None, false) => None,
+    };
+    let connection = Connection::connect(
+        ConnectionOptions::new(cli.address.clone())
+            .identity(identity)
+            .maybe_api_key(cli.api_key)
+            .maybe_tls_options(tls)
+            .build(),
+    )
+    .await
+    .with_context(|| format!("cannot connect to Temporal at {}", cli.address))?;
+    let client = Client::new(
+        connection,
+        ClientOptions::new(cli.namespace.clone()).build(),
+    )?;
+    let runtime = Runtime::from_current_tokio(RuntimeOptions::default())?;
+    let slots = cli.concurrency as usize;
+    let tuner = TunerHolder::builder()
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .build();
+    let batches = Arc::new(Batches {
+        host,
+        config,
+        options,
+        checks_first,
+    });
+    let worker_options = WorkerOptions::new(cli.task_queue.clone())
+        .register_activity::<BatchActivity>(batches)
+        .tuner(tuner)
+        // Tasks in hand get their whole run to finish on shutdown.
+        .graceful_shutdown_period(grace)
+        .build();
+    let mut worker = Worker::new(&runtime, client, worker_options)?;
+    let stop = worker.shutdown_handle();
+    tokio::spawn(async move {
+        if wait_for_signal().await.is_ok() {
+            eprintln!("task-host-temporal: stopping; finishing the tasks in hand");
+        }
+        stop();
+    });
+    eprintln!(
+        "task-host-temporal: polling {} in namespace {} for activity {}, {} at a time",
+        cli.task_queue, cli.namespace, cli.activity_name, cli.concurrency
+    );
+    worker.run().await?;
+    eprintln!("task-host-temporal: stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The one activity: its name from the command line, the input and result
+/// documents as JSON.
+struct BatchActivity;
+
+impl ActivityDefinition for BatchActivity {
+    type Input = Value;
+    type Output = Value;
+
+    fn name(&self) -> &str {
+        ACTIVITY_NAME
+            .get()
+            .map_or("allow_policies_batch", String::as_str)
+    }
+}
+
+impl ExecutableActivity for BatchActivity {
+    type Implementer = Batches;
+    const REQUIRES_INSTANCE: bool = true;
+
+    fn definition() -> Self {
+        BatchActivity
+    }
+
+    fn execute(
+        batches: Option<Arc<Batches>>,
+        ctx: ActivityContext,
+        input: Value,
+    ) -> BoxFuture<'static, Result<Value, ActivityError>> {
+        async move {
+            let Some(batches) = batches else {
+                return Err(ActivityError::application(
+                    ApplicationFailure::non_retryable(anyhow::anyhow!(
+                        "the worker registered no task host"
+                    )),
+                ));
+            };
+            batches.run(ctx, input).await
+        }
+        .boxed()
+    }
+}
+
+impl ActivityImplementer for Batches {
+    fn register_all(self: Arc<Self>, defs: &mut ActivityDefinitions) {
+        defs.register_activity::<BatchActivity>(self);
+    }
+}
+
+impl Batches {
+    async fn run(&self, ctx: ActivityContext, input: Value) -> Result<Value, ActivityError> {
+        let info = ctx.info();
+        let previous: Option<Value> = ctx.heartbeat_details().deserialize().ok().flatten();
+        let delivery = delivery(info.attempt, info.scheduled_time, previous.as_ref());
+        let input = input.to_string();
+        let call = self
+            .host
+            .run_delivered(&self.options, &self.config, &input, delivery);
+        let mut call = std::pin::pin!(call);
+        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut call => break outcome,
+                () = ctx.cancelled() => {
+                    // Dropping the call ends the component's instance and
+                    // its request at once.
+                    eprintln!(
+                        "task-host-temporal: activity {} cancelled while it ran",
+                        info.activity_id
+                    );
+                    return Err(ActivityError::cancelled_with_details(json!({
+                        "message": "cancelled while the task ran: the batch may have been sent; a retry of this activity reads the account before sending",
+                        "may_have_applied": true,
+                    })));
+                }
+                _ = beat.tick() => {
+                    let _ = ctx.record_heartbeat(json!({ "attempt": info.attempt })).await;
+                }
+            }
+        };
+        let disposition = attempts::disposition(&outcome, self.checks_first);
+        if delivery == Delivery::First
+            && matches!(disposition, Disposition::RetryNothingApplied { .. })
+        {
+            // The failure carries the last heartbeat's details to the next
+            // attempt: this one applied nothing, so it need not look first.
+            let _ = ctx
+                .record_heartbeat(json!({ "attempt": info.attempt, NOTHING_APPLIED: true }))
+                .await;
+        }
+        match ending(outcome, disposition) {
+            Ending::Completed(document) => Ok(document),
+            Ending::Failed {
+                kind,
+                message,
+                document,
+                non_retryable,
+                next_retry_delay,
+            } => {
+                eprintln!(
+                    "task-host-temporal: activity {} attempt {}: {kind}",
+                    info.activity_id, info.attempt
+                );
+                let failure = ApplicationFailure::builder(anyhow::anyhow!(message))
+                    .type_name(kind)
+                    .non_retryable(non_retryable)
+                    .maybe_next_retry_delay(next_retry_delay)
+                    .details(document)
+                    .build();
+                Err(ActivityError::application(failure))
+            }
+        }
+    }
+}
+
+/// The member of an attempt's last heartbeat that tells the next attempt
+/// it applied nothing (a 429, no connection): only an attempt that was
+/// itself first says so, since a later one may follow an attempt whose
+/// request is still landing.
+const NOTHING_APPLIED: &str = "nothing_applied";
+
+/// How Temporal handed out the activity: attempt 1 first, and a later one
+/// after an attempt that applied nothing (`previous`, its last heartbeat);
+/// any other again, since an earlier attempt may have applied the batch,
+/// counted from when the activity was first scheduled (before any attempt
+/// could send).
+fn delivery(attempt: u32, scheduled: Option<SystemTime>, previous: Option<&Value>) -> Delivery {
+    let nothing_applied = previous.is_some_and(|p| p[NOTHING_APPLIED] == json!(true));
+    if attempt <= 1 || nothing_applied {
+        return Delivery::First;
+    }
+    let first_started_unix_ms = scheduled
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    Delivery::Again(EarlierAttempt {
+        first_started_unix_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attempt_after_the_first_looks_first_from_the_first_schedule() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_764_600_000_123);
+        assert_eq!(delivery(1, Some(at), None), Delivery::First);
+        assert_eq!(
+            delivery(2, Some(at), Some(&json!({ "attempt": 1 }))),
+            Delivery::Again(EarlierAttempt {
+                first_started_unix_ms: 1_764_600_000_123
+            })
+        );
+        // Unknown: policies of any age count, which errs toward "applied".
+        assert_eq!(
+            delivery(3, None, None),
+            Delivery::Again(EarlierAttempt {
+                first_started_unix_ms: 0
+            })
+        );
+        // The attempt before applied nothing, and said so.
+        let said = json!({ "attempt": 1, "nothing_applied": true });
+        assert_eq!(delivery(2, Some(at), Some(&said)), Delivery::First);
+    }
+}

@@ -27,7 +27,8 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-sys.path.insert(0, os.path.dirname(__file__))
+# The workflows are the example ones, so the example is what is tested.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "temporal"))
 from workflows import ApplyBatch, CancelBatch  # noqa: E402
 
 TOKEN = "cf-TEMPORAL-TOKEN-never-shown-5d1e"

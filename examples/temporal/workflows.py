@@ -1,7 +1,10 @@
-"""Workflows that call the allow-policies-batch activity by name, as a team
-writing its workflows in Python would. The activity runs in the Rust worker
-(`task-host-temporal`) on its own task queue; these workflows never see its
-config or token, only the task's input and result documents."""
+"""Example workflows that call the allow-policies-batch activity by name, as
+a team writing its workflows in Python would; `make test-temporal` runs
+them against a real Temporal server (tests/temporal/test_temporal.py).
+
+The activity runs in the Rust worker (`task-host-temporal`) on its own task
+queue; these workflows never see its config or token, only the task's
+input and result documents."""
 
 import asyncio
 from datetime import timedelta

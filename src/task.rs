@@ -211,15 +211,13 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
     let deadline_ms = transport
         .monotonic_ms()
         .saturating_add(prepared.config.timeout_ms);
-    let sent_unix_ms = transport.unix_ms();
-    send_batch_since(
+    send_batch(
         &prepared.config,
         &prepared.account_id,
         &prepared.batch,
         request,
         transport,
         deadline_ms,
-        sent_unix_ms,
     )
 }
 

@@ -16,11 +16,10 @@ use host_test::attempts::Delivery;
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::task_config::{
-    read_document, wall_clock_limit, with_environment_token, worker_config, TOKEN_VARIABLE,
+    check_config, read_document, wall_clock_limit, with_environment_token, worker_config,
+    TOKEN_VARIABLE,
 };
-use host_test::worker::{
-    check_config, run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES,
-};
+use host_test::worker::{run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES};
 use host_test::{
     default_component_path, error_to_json, AllowedHost, EarlierAttempt, HostSettings, TaskError,
     TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
@@ -329,7 +328,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             settings.task_options = task_options;
             settings.max_output_bytes = max_output_bytes;
             runtime.block_on(async {
-                check_config(&host, &settings).await?;
+                check_config(&host, &settings.task_options, &settings.config).await?;
                 settings.patience = match client.task_timeout(&settings.task_type).await {
                     Ok(0) => TaskPatience::Unbounded,
                     Ok(s) => TaskPatience::Within(Duration::from_secs(s)),

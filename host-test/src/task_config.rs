@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::Value;
 
+use crate::worker::shown_pointer;
+use crate::{Document, TaskError, TaskHost, TaskOptions};
+
 /// The credentials used when the config names none.
 pub const TOKEN_VARIABLE: &str = "CLOUDFLARE_API_TOKEN";
 
@@ -76,4 +79,38 @@ pub fn worker_config(path: Option<&Path>) -> anyhow::Result<String> {
         None => std::env::var(CONFIG_VARIABLE).unwrap_or_else(|_| "{}".into()),
     };
     Ok(with_environment_token(config))
+}
+
+/// The config's `verify_after_failure` (true when it does not say): whether
+/// a task run again reads the account before sending, which is what makes
+/// a failure that may have applied safe to hand to an engine's retries.
+pub fn verifies_after_failure(config: &str) -> bool {
+    serde_json::from_str::<Value>(config)
+        .ok()
+        .and_then(|c| c.get("verify_after_failure").and_then(Value::as_bool))
+        .unwrap_or(true)
+}
+
+/// Refuses to start a worker whose config every task would reject: the
+/// component judges it against an empty batch, which sends nothing.
+pub async fn check_config(
+    host: &TaskHost,
+    options: &TaskOptions,
+    config: &str,
+) -> anyhow::Result<()> {
+    let judged = host.prepare(options, config, "{}").await?;
+    let problems: Vec<String> = match &judged {
+        Err(TaskError::InvalidConfig(problems)) | Err(TaskError::InvalidInput(problems)) => {
+            problems
+                .iter()
+                .filter(|p| p.document == Document::Config)
+                .map(|p| format!("{}: {}", shown_pointer(p), p.message))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    if !problems.is_empty() {
+        anyhow::bail!("the config is not usable: {}", problems.join("; "));
+    }
+    Ok(())
 }

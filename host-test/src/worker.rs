@@ -24,6 +24,7 @@ use crate::conductor::{
     fit_reason, ConductorClient, ConductorError, PollRequest, Polled, PolledTask, TaskResult,
     TaskStatus,
 };
+use crate::task_config::verifies_after_failure;
 use crate::{error_kind, error_to_json, Document, TaskError, TaskHost, TaskOptions};
 use crate::{EarlierAttempt, FieldError, WallClockLimitExceeded};
 
@@ -88,7 +89,7 @@ impl WorkerSettings {
         let run_timeout = value["timeout_ms"]
             .as_u64()
             .map_or(Duration::from_secs(30), Duration::from_millis);
-        let checks_first = value["verify_after_failure"].as_bool().unwrap_or(true);
+        let checks_first = verifies_after_failure(&config);
         WorkerSettings {
             task_type,
             worker_id,
@@ -730,34 +731,12 @@ fn problem_line(problem: &FieldError) -> String {
 }
 
 /// A problem's pointer, `/` for the whole document (whose pointer is empty).
-fn shown_pointer(problem: &FieldError) -> &str {
+pub(crate) fn shown_pointer(problem: &FieldError) -> &str {
     if problem.pointer.is_empty() {
         "/"
     } else {
         &problem.pointer
     }
-}
-
-/// Refuses to start a worker whose config every task would reject: the
-/// component judges it against an empty batch, which sends nothing.
-pub async fn check_config(host: &TaskHost, settings: &WorkerSettings) -> anyhow::Result<()> {
-    let judged = host
-        .prepare(&settings.task_options, &settings.config, "{}")
-        .await?;
-    let problems: Vec<String> = match &judged {
-        Err(TaskError::InvalidConfig(problems)) | Err(TaskError::InvalidInput(problems)) => {
-            problems
-                .iter()
-                .filter(|p| p.document == Document::Config)
-                .map(|p| format!("{}: {}", shown_pointer(p), p.message))
-                .collect()
-        }
-        _ => Vec::new(),
-    };
-    if !problems.is_empty() {
-        anyhow::bail!("the config is not usable: {}", problems.join("; "));
-    }
-    Ok(())
 }
 
 /// The credentials in a config document, so that no text sent to the server

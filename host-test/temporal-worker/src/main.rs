@@ -22,7 +22,9 @@ use clap::Parser;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use host_test::attempts::{self, Delivery, Disposition};
-use host_test::task_config::{wall_clock_limit, worker_config};
+use host_test::task_config::{
+    check_config, verifies_after_failure, wall_clock_limit, worker_config,
+};
 use host_test::{AllowedHost, EarlierAttempt, HostSettings, TaskHost, TaskOptions};
 use serde_json::{json, Value};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, TlsOptions, Url};
@@ -141,10 +143,7 @@ struct Batches {
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let config = worker_config(cli.config.as_deref())?;
-    let checks_first = serde_json::from_str::<Value>(&config)
-        .ok()
-        .and_then(|c| c.get("verify_after_failure").and_then(Value::as_bool))
-        .unwrap_or(true);
+    let checks_first = verifies_after_failure(&config);
     let mut options = TaskOptions::default();
     options.allow_hosts.extend(cli.allow_hosts);
     if let Some(limit) = wall_clock_limit(&config) {
@@ -160,17 +159,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             ..HostSettings::default()
         },
     )?;
-    let judged = host.prepare(&options, &config, "{}").await?;
-    if let Err(host_test::TaskError::InvalidConfig(problems)) = &judged {
-        let named: Vec<String> = problems
-            .iter()
-            .filter(|p| p.document == host_test::Document::Config)
-            .map(|p| format!("{}: {}", p.pointer, p.message))
-            .collect();
-        if !named.is_empty() {
-            anyhow::bail!("the config is not usable: {}", named.join("; "));
-        }
-    }
+    check_config(&host, &options, &config).await?;
     let grace = options.wall_clock_limit + Duration::from_secs(5);
     ACTIVITY_NAME
         .set(cli.activity_name.clone())

@@ -34,6 +34,14 @@ pub fn check_email(s: &str) -> Result<(), String> {
 }
 
 fn email_problem(s: &str) -> Option<String> {
+    if plainly_an_email(s) {
+        return None;
+    }
+    email_rules(s)
+}
+
+/// Every rule of an email address, one by one, with its message.
+fn email_rules(s: &str) -> Option<String> {
     if s.chars().count() > 254 {
         return Some("it is longer than 254 characters".into());
     }
@@ -65,6 +73,14 @@ pub fn check_host_name(s: &str) -> Result<(), String> {
 }
 
 fn host_name_problem(s: &str) -> Option<String> {
+    if plainly_a_host_name(s) {
+        return None;
+    }
+    host_name_rules(s)
+}
+
+/// Every rule of a host name, one by one, with its message.
+fn host_name_rules(s: &str) -> Option<String> {
     let name = s.strip_suffix('.').unwrap_or(s);
     if name.is_empty() {
         return Some("it is empty".into());
@@ -114,6 +130,55 @@ fn host_name_problem(s: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `s` is an address that passes every rule of [`email_rules`]
+/// by plain ASCII: a local part of printable characters without `@`, and a
+/// domain that [`plainly_a_host_name`]. One pass over the bytes; anything
+/// else (a quoted local part, a long or non-ASCII address) gets the full
+/// check, which also words the problem.
+fn plainly_an_email(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let Some(at) = bytes.iter().rposition(|b| *b == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&bytes[..at], &s[at + 1..]);
+    s.len() <= 254
+        && (1..=64).contains(&local.len())
+        && local.iter().all(|b| b.is_ascii_graphic() && *b != b'@')
+        && plainly_a_host_name(domain)
+}
+
+/// Whether `s` is a host name that passes every rule of
+/// [`host_name_rules`] by plain ASCII: letters, digits, `-` and dots
+/// only, at least one letter or `-` (so not dotted digits), and labels of 1
+/// to 63 characters that neither start nor end with `-`. Bytes are
+/// characters here, so lengths need no counting.
+fn plainly_a_host_name(s: &str) -> bool {
+    let name = s.strip_suffix('.').unwrap_or(s).as_bytes();
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let mut not_digits = false;
+    let mut label = 0usize;
+    let mut previous = b'.';
+    for &b in name {
+        if b == b'.' {
+            if label == 0 || previous == b'-' {
+                return false;
+            }
+            label = 0;
+        } else {
+            let starts_with_dash = label == 0 && b == b'-';
+            label += 1;
+            if starts_with_dash || label > 63 || !(b.is_ascii_alphanumeric() || b == b'-') {
+                return false;
+            }
+            not_digits |= !b.is_ascii_digit();
+        }
+        previous = b;
+    }
+    label > 0 && previous != b'-' && not_digits
 }
 
 /// Parses an IPv4 or IPv6 address with an optional `/prefix`.

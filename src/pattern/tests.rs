@@ -666,3 +666,48 @@ fn non_global_range_tolerates_out_of_range_prefixes() {
     assert_eq!(non_global_range(&v6("2002:808:808::", 129)), None);
     assert_eq!(non_global_range(&v6("2001:1::2", 130)), None);
 }
+
+proptest::proptest! {
+    /// The quick acceptance of plain ASCII names and addresses accepts
+    /// nothing that the rules one by one refuse.
+    #[test]
+    fn plain_names_and_addresses_pass_every_rule(
+        s in "[a-zA-Z0-9.@\"-]{0,70}|[0-9.]{1,20}|[a-z-]{60,70}\\.[a-z]{2}|[a-z.]{250,258}"
+    ) {
+        if plainly_a_host_name(&s) {
+            proptest::prop_assert_eq!(host_name_rules(&s), None);
+        }
+        if plainly_an_email(&s) {
+            proptest::prop_assert_eq!(email_rules(&s), None);
+        }
+    }
+}
+
+#[test]
+fn plain_names_and_addresses_are_taken_quickly() {
+    assert!(plainly_a_host_name("mail-1.partner.example.org."));
+    assert!(plainly_an_email("alerts+x@monitoring.example.com"));
+    for not_plain in [
+        "",
+        ".",
+        "1.2.3.4",
+        "-a.com",
+        "a-.com",
+        "a..b",
+        "bücher.de",
+        "a b.com",
+        &"a".repeat(64),
+    ] {
+        assert!(!plainly_a_host_name(not_plain), "{not_plain:?}");
+    }
+    for not_plain in [
+        "a@b@c.com",
+        "\"a@b\"@c.com",
+        "@c.com",
+        "a@",
+        "a b@c.com",
+        &format!("{}@c.com", "a".repeat(65)),
+    ] {
+        assert!(!plainly_an_email(not_plain), "{not_plain:?}");
+    }
+}

@@ -336,3 +336,18 @@ fn every_string_of_an_error_is_redacted() {
     let clean = TaskError::InvalidInput(vec![problem.clone()]);
     assert_eq!(Secrets::new([""; 0]).redact_error(clean.clone()), clean);
 }
+
+#[test]
+fn escapes_that_can_hide_a_secret_are_found_anywhere() {
+    for at in 0..20 {
+        for escape in ["\\u0041", "\\/"] {
+            let text = format!("{}{escape}{}", "a".repeat(at), "b".repeat(20 - at));
+            assert!(has_hiding_escape(text.as_bytes()), "{text}");
+        }
+        let plain = format!("{}\\n\\\\{}", "a".repeat(at), "b".repeat(20 - at));
+        assert!(!has_hiding_escape(plain.as_bytes()), "{plain}");
+    }
+    // An escape split across two words.
+    assert!(has_hiding_escape(b"1234567\\u0041"));
+    assert!(!has_hiding_escape(b"12345678\\"));
+}

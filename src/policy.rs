@@ -82,12 +82,18 @@ pub fn pattern_identity<'a>(
     pattern_type: &str,
     is_regex: bool,
 ) -> std::borrow::Cow<'a, str> {
-    let caseless = !is_regex && matches!(pattern_type, "EMAIL" | "DOMAIN");
-    if caseless && pattern.bytes().any(|b| b.is_ascii_uppercase()) {
+    if compared_caseless(pattern_type, is_regex) && pattern.bytes().any(|b| b.is_ascii_uppercase())
+    {
         std::borrow::Cow::Owned(pattern.to_ascii_lowercase())
     } else {
         std::borrow::Cow::Borrowed(pattern)
     }
+}
+
+/// Whether [`pattern_identity`] compares patterns of this type without
+/// regard to ASCII case.
+pub fn compared_caseless(pattern_type: &str, is_regex: bool) -> bool {
+    !is_regex && matches!(pattern_type, "EMAIL" | "DOMAIN")
 }
 
 /// A complete policy: the body of a create, and of a replace after its id.

@@ -58,14 +58,24 @@ pub struct ApiRequest {
 /// Builds the request. `account_id` has been checked to be 32 lowercase hex
 /// characters, so it cannot change the URL's shape.
 pub fn build_request(config: &Config, account_id: &str, body: &BatchBody) -> ApiRequest {
+    request_with_body(config, account_id, body_json(body))
+}
+
+/// The batch's JSON, as the body carries it.
+pub fn body_json(body: &BatchBody) -> String {
+    // Plain structs of strings, numbers and booleans always serialise.
+    serde_json::to_string(body).unwrap_or_default()
+}
+
+/// [`build_request`] around a body already written, by the one-pass reader
+/// ([`crate::input_reader`]) as it read the input.
+pub fn request_with_body(config: &Config, account_id: &str, body: String) -> ApiRequest {
     let url = format!(
         "{}/accounts/{account_id}/email-security/settings/allow_policies/batch",
         config.base_url.as_str()
     );
     let mut headers = vec![plain("content-type", "application/json")];
     headers.extend(common_headers(config));
-    // Plain structs of strings, numbers and booleans always serialise.
-    let body = serde_json::to_string(body).unwrap_or_default();
     ApiRequest {
         method: Method::Post,
         url,
@@ -155,6 +165,34 @@ fn display_name(name: &str) -> &str {
 }
 
 impl ApiRequest {
+    /// Writes the JSON of [`ApiRequest::view`] with the body copied in as
+    /// it is, instead of parsed again to be copied: the body is JSON this
+    /// component wrote, and for a batch of 4000 items the second parse
+    /// would cost a fifth of preparing it.
+    pub fn write_view(&self, out: &mut String) {
+        #[derive(Serialize)]
+        struct Head<'a> {
+            method: &'static str,
+            url: &'a str,
+            headers: HeadersView<'a>,
+        }
+        let head = serde_json::to_string(&Head {
+            method: self.method.as_str(),
+            url: &self.url,
+            headers: HeadersView(&self.headers),
+        })
+        .unwrap_or_default();
+        // The head's members, then the body as the last one.
+        out.push_str(head.strip_suffix('}').unwrap_or(&head));
+        out.push_str(",\"body\":");
+        out.push_str(if self.body.is_empty() {
+            "null"
+        } else {
+            &self.body
+        });
+        out.push('}');
+    }
+
     pub fn view(&self) -> RequestView<'_> {
         RequestView {
             method: self.method.as_str(),

@@ -216,7 +216,7 @@ pub fn run(
         match send_batch(
             &prepared.config,
             &prepared.account_id,
-            batch,
+            &|| batch,
             &request,
             transport,
             deadline_ms,

@@ -4,6 +4,7 @@
 
 use crate::config::{parse_config, Config};
 use crate::http_date::format_rfc3339_ms;
+use crate::input_reader::{read_clean, CleanInput};
 use crate::json::parse_document;
 use crate::outcome::{
     classify_fault, classify_response, Failure, FailureKind, RawResponse, Success, TransportFault,
@@ -11,12 +12,13 @@ use crate::outcome::{
 };
 use crate::policy::{BatchBody, Counts};
 use crate::problems::{Document, Pointer, Problem, Report};
-use crate::request::{build_request, ApiRequest, RequestView};
+use crate::request::{build_request, request_with_body, ApiRequest};
 use crate::retry::backoff_ms;
 use crate::sync::SyncSpec;
-use crate::validate::parse_input;
+use crate::validate::{parse_input, ValidInput};
 use crate::verify::{reserve_ms, verify, Verdict};
 use serde::Serialize;
+use std::cell::OnceCell;
 
 /// Why a task failed; mirrors the WIT `task-error` variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,8 +35,9 @@ pub struct Prepared {
     pub config: Config,
     /// The account the batch goes to, from the input or else the config.
     pub account_id: String,
-    /// What the request's body says, for verification to look for.
-    pub batch: BatchBody,
+    /// What the request's body says, for verification to look for; see
+    /// [`Prepared::batch`].
+    batch: OnceCell<BatchBody>,
     /// `None` for an empty batch, which is not sent, and in sync mode.
     pub request: Option<ApiRequest>,
     /// Sync mode: the policies the account should have.
@@ -52,40 +55,58 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
         .as_ref()
         .and_then(|v| parse_config(v, &mut report));
     let config_failed = report.error_count() > 0;
-    let input_value = parse_document(input_text, Document::Input, &mut report);
-    let input = input_value
-        .as_ref()
-        .and_then(|v| parse_input(v, &mut report));
+    // Nearly every input is a clean batch, read in one pass with its body
+    // written as it is read; any other goes to the full reader, which
+    // names each problem.
+    let (input, input_names_account) = match read_clean(input_text) {
+        Some(clean) => {
+            let names_account = clean.account_id.is_some();
+            (Some(Input::Clean(clean)), names_account)
+        }
+        None => {
+            let value = parse_document(input_text, Document::Input, &mut report);
+            let input = value.as_ref().and_then(|v| parse_input(v, &mut report));
+            (input.map(Input::Full), names_account(&value))
+        }
+    };
 
     // The account may come from either document; when both are objects and
     // neither names it, that is a problem of the input's.
-    let names_account = |v: &Option<serde_json::Value>| match v {
-        Some(serde_json::Value::Object(map)) => map.contains_key("account_id"),
-        _ => true,
-    };
-    if !names_account(&config_value) && !names_account(&input_value) {
+    if !names_account(&config_value) && !input_names_account {
         report.error(
             Document::Input,
             &Pointer::root().key("account_id"),
             "required field is missing: give account_id in the input or in the config",
         );
     }
-    let account_id = input
-        .as_ref()
-        .and_then(|i| i.account_id.clone())
-        .or_else(|| config.as_ref().and_then(|c| c.account_id.clone()));
+    let input_account = input.as_ref().and_then(|input| match input {
+        Input::Clean(clean) => clean.account_id.clone(),
+        Input::Full(valid) => valid.account_id.clone(),
+    });
+    let account_id = input_account.or_else(|| config.as_ref().and_then(|c| c.account_id.clone()));
 
     match (config, input, account_id) {
         (Some(config), Some(input), Some(account_id)) if report.error_count() == 0 => {
-            let counts = input.body.counts();
-            let request =
-                (!input.body.is_empty()).then(|| build_request(&config, &account_id, &input.body));
+            let (counts, batch, request, sync) = match input {
+                // Kept as its body alone; see [`Prepared::batch`].
+                Input::Clean(clean) => {
+                    let request = (clean.counts != Counts::default())
+                        .then(|| request_with_body(&config, &account_id, clean.body_text));
+                    (clean.counts, OnceCell::new(), request, None)
+                }
+                Input::Full(valid) => {
+                    let request = (!valid.body.is_empty())
+                        .then(|| build_request(&config, &account_id, &valid.body));
+                    let counts = valid.body.counts();
+                    (counts, OnceCell::from(valid.body), request, valid.sync)
+                }
+            };
             Ok(Prepared {
                 config,
                 account_id,
-                batch: input.body,
+                batch,
                 request,
-                sync: input.sync,
+                sync,
                 counts,
                 warnings: report.take_warnings(),
             })
@@ -95,28 +116,66 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
     }
 }
 
-/// The dry-run document.
-pub fn preview_json(prepared: &Prepared) -> String {
-    #[derive(Serialize)]
-    struct Preview<'a> {
-        dry_run: bool,
-        skipped: bool,
-        request: Option<RequestView<'a>>,
-        warnings: &'a [Problem],
-        counts: Counts,
-        /// Sync mode's plan; see [`crate::sync_task::preview`].
-        plan: Option<()>,
+impl Prepared {
+    /// The batch as items. A batch read in one pass
+    /// ([`crate::input_reader`]) keeps only the body it wrote, since only
+    /// reading the account back needs the items; they are read from that
+    /// body the first time they are asked for. The one-pass reader and the
+    /// full one give the same body for the same items, so reading it back
+    /// cannot fail.
+    pub fn batch(&self) -> &BatchBody {
+        self.batch.get_or_init(|| {
+            let Some(request) = &self.request else {
+                return BatchBody::default();
+            };
+            let mut report = Report::default();
+            parse_document(&request.body, Document::Input, &mut report)
+                .and_then(|v| parse_input(&v, &mut report))
+                .map(|input| input.body)
+                .unwrap_or_default()
+        })
     }
-    // Strings, numbers and JSON already checked: serialising cannot fail.
-    serde_json::to_string(&Preview {
-        dry_run: true,
-        skipped: prepared.request.is_none(),
-        request: prepared.request.as_ref().map(ApiRequest::view),
-        warnings: &prepared.warnings,
-        counts: prepared.counts,
-        plan: None,
-    })
-    .unwrap_or_default()
+}
+
+/// The input as one of the two readers read it.
+enum Input {
+    Clean(CleanInput),
+    Full(ValidInput),
+}
+
+/// Whether a parsed document names the account: a document that is not an
+/// object has a problem of its own already.
+fn names_account(value: &Option<serde_json::Value>) -> bool {
+    match value {
+        Some(serde_json::Value::Object(map)) => map.contains_key("account_id"),
+        _ => true,
+    }
+}
+
+/// The dry-run document: `{"dry_run": true, "skipped", "request",
+/// "warnings", "counts", "plan": null}`, written around the body rather
+/// than parsing it again ([`ApiRequest::write_view`]).
+pub fn preview_json(prepared: &Prepared) -> String {
+    let body_len = prepared.request.as_ref().map_or(0, |r| r.body.len());
+    let mut out = String::with_capacity(body_len + 1024);
+    out.push_str("{\"dry_run\":true,\"skipped\":");
+    out.push_str(match &prepared.request {
+        Some(_) => "false",
+        None => "true",
+    });
+    out.push_str(",\"request\":");
+    match &prepared.request {
+        Some(request) => request.write_view(&mut out),
+        None => out.push_str("null"),
+    }
+    // Strings and numbers: serialising cannot fail.
+    out.push_str(",\"warnings\":");
+    out.push_str(&serde_json::to_string(&prepared.warnings).unwrap_or_default());
+    out.push_str(",\"counts\":");
+    out.push_str(&serde_json::to_string(&prepared.counts).unwrap_or_default());
+    // Sync mode's plan; see [`crate::sync_task::preview`].
+    out.push_str(",\"plan\":null}");
+    out
 }
 
 /// Limits for one attempt, all derived from what remains of the deadline.
@@ -214,7 +273,7 @@ pub fn execute(prepared: &Prepared, transport: &mut impl Transport) -> Result<Co
     send_batch(
         &prepared.config,
         &prepared.account_id,
-        &prepared.batch,
+        &|| prepared.batch(),
         request,
         transport,
         deadline_ms,
@@ -238,15 +297,16 @@ pub fn execute_again(
     earlier: EarlierAttempt,
     transport: &mut impl Transport,
 ) -> Result<Completed, Failure> {
-    let batch = &prepared.batch;
     let config = &prepared.config;
-    let repeat_is_harmless = batch.posts.is_empty() && batch.deletes.is_empty();
+    let counts = prepared.counts;
+    let repeat_is_harmless = counts.posts == 0 && counts.deletes == 0;
     let Some(request) = &prepared.request else {
         return execute(prepared, transport);
     };
     if repeat_is_harmless || !config.verify_after_failure {
         return execute(prepared, transport);
     }
+    let batch = prepared.batch();
     let deadline_ms = transport.monotonic_ms().saturating_add(config.timeout_ms);
     let since = earlier.first_started_unix_ms;
     let verdict = verify(
@@ -294,7 +354,7 @@ pub fn execute_again(
     let mut completed = send_batch_since(
         config,
         &prepared.account_id,
-        batch,
+        &|| batch,
         request,
         transport,
         deadline_ms,
@@ -337,10 +397,13 @@ fn unconfirmed(
 }
 
 /// Sends one batch until `deadline_ms`, as [`execute`] describes.
-pub fn send_batch(
+///
+/// `batch` gives the batch's items; it is called only when a failure needs
+/// the account read back (see [`Prepared::batch`]).
+pub fn send_batch<'b>(
     config: &Config,
     account_id: &str,
-    batch: &BatchBody,
+    batch: &dyn Fn() -> &'b BatchBody,
     request: &ApiRequest,
     transport: &mut impl Transport,
     deadline_ms: u64,
@@ -359,10 +422,10 @@ pub fn send_batch(
 
 /// [`send_batch`], taking policies like its posts created since
 /// `sent_unix_ms` for the batch's own when reading back.
-fn send_batch_since(
+fn send_batch_since<'b>(
     config: &Config,
     account_id: &str,
-    batch: &BatchBody,
+    batch: &dyn Fn() -> &'b BatchBody,
     request: &ApiRequest,
     transport: &mut impl Transport,
     deadline_ms: u64,
@@ -421,6 +484,7 @@ fn send_batch_since(
                 failure.verification = Verification::SwitchedOff;
                 return Err(failure);
             }
+            let batch = batch();
             let verdict = verify(
                 config,
                 account_id,

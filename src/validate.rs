@@ -53,8 +53,8 @@ pub const DEPRECATED: &[(&str, &str)] = &[
     ("is_spoof", "is_acceptable_sender"),
 ];
 
-const MAX_PATTERN_CHARS: usize = 1024;
-const MAX_COMMENT_CHARS: usize = 1024;
+pub(crate) const MAX_PATTERN_CHARS: usize = 1024;
+pub(crate) const MAX_COMMENT_CHARS: usize = 1024;
 
 /// The input, checked: what remains to be done is to send it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -622,14 +622,24 @@ fn check_pattern(f: &Fields, pattern: &Field<'_, '_>, report: &mut Report) {
     let Some(text) = f.pattern.as_deref() else {
         return;
     };
-    match f.is_regex {
-        Some(true) => {
-            if let Err(message) = check_regex(text) {
-                report.error(DOC, &pattern.at(), message);
-            }
-        }
+    if let Err(message) = pattern_problem(text, f.is_regex, f.pattern_type) {
+        report.error(DOC, &pattern.at(), message);
+    }
+}
+
+/// The rule [`check_pattern`] applies, for both input readers: the message
+/// when `text` is not what `is_regex` and `pattern_type` say it is.
+pub(crate) fn pattern_problem(
+    text: &str,
+    is_regex: Option<bool>,
+    pattern_type: Option<PatternType>,
+) -> Result<(), String> {
+    match is_regex {
+        Some(true) => check_regex(text),
         Some(false) => {
-            let Some(kind) = f.pattern_type else { return };
+            let Some(kind) = pattern_type else {
+                return Ok(());
+            };
             let checked = match kind {
                 PatternType::Email => check_email(text),
                 PatternType::Domain => check_host_name(text),
@@ -641,18 +651,14 @@ fn check_pattern(f: &Fields, pattern: &Field<'_, '_>, report: &mut Report) {
                     }
                 }),
             };
-            if let Err(message) = checked {
-                report.error(
-                    DOC,
-                    &pattern.at(),
-                    format!(
-                        "pattern_type is {} and is_regex is false, but the pattern {message}",
-                        kind.name()
-                    ),
-                );
-            }
+            checked.map_err(|message| {
+                format!(
+                    "pattern_type is {} and is_regex is false, but the pattern {message}",
+                    kind.name()
+                )
+            })
         }
-        None => {}
+        None => Ok(()),
     }
 }
 

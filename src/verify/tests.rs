@@ -48,7 +48,7 @@ fn applied(j: Judgement) -> Value {
 fn deletes_are_applied_when_gone_and_not_when_there() {
     let p = batch(json!({"deletes": [{"id": A}, {"id": B.to_uppercase()}]}));
     let other = stored(C, "x@y.example", OLD);
-    let result = applied(judge(&p.batch, SENT_MS, &snapshot(vec![other.clone()])));
+    let result = applied(judge(p.batch(), SENT_MS, &snapshot(vec![other.clone()])));
     // The ids as the workflow sent them, in its letter case.
     assert_eq!(
         result["deletes"],
@@ -60,14 +60,14 @@ fn deletes_are_applied_when_gone_and_not_when_there() {
         stored(B, "b@x.example", OLD),
         other,
     ]);
-    assert_eq!(judge(&p.batch, SENT_MS, &before), Judgement::NotVisible);
+    assert_eq!(judge(p.batch(), SENT_MS, &before), Judgement::NotVisible);
 }
 
 #[test]
 fn half_of_a_batch_visible_is_undetermined() {
     let p = batch(json!({"deletes": [{"id": A}, {"id": B}]}));
     let j = judge(
-        &p.batch,
+        p.batch(),
         SENT_MS,
         &snapshot(vec![stored(B, "b@x.example", OLD)]),
     );
@@ -91,7 +91,7 @@ fn puts_and_patches_are_applied_when_the_fields_sent_show() {
     b_after["verify_sender"] = json!(false);
     b_after["comments"] = json!("");
     let result = applied(judge(
-        &p.batch,
+        p.batch(),
         SENT_MS,
         &snapshot(vec![a_after.clone(), b_after.clone()]),
     ));
@@ -104,12 +104,12 @@ fn puts_and_patches_are_applied_when_the_fields_sent_show() {
         stored(B, "b@x.example", OLD),
     ];
     assert_eq!(
-        judge(&p.batch, SENT_MS, &snapshot(before)),
+        judge(p.batch(), SENT_MS, &snapshot(before)),
         Judgement::NotVisible
     );
 
     // A patched policy that is gone: someone else was at work.
-    let j = judge(&p.batch, SENT_MS, &snapshot(vec![a_after]));
+    let j = judge(p.batch(), SENT_MS, &snapshot(vec![a_after]));
     assert!(
         matches!(j, Judgement::Undetermined(ref why) if why.contains(B)),
         "{j:?}"
@@ -123,7 +123,7 @@ fn a_regex_pattern_is_compared_exactly() {
     let mut stored_a = stored(A, "^a.*@x\\.example$", OLD);
     stored_a["is_regex"] = json!(true);
     assert_eq!(
-        judge(&p.batch, SENT_MS, &snapshot(vec![stored_a])),
+        judge(p.batch(), SENT_MS, &snapshot(vec![stored_a])),
         Judgement::NotVisible
     );
 }
@@ -136,7 +136,7 @@ fn posts_are_applied_when_new_policies_with_their_fields_exist() {
         stored(B, "ONE@x.example", NEW),
         stored(C, "one@x.example", OLD),
     ]);
-    let result = applied(judge(&p.batch, SENT_MS, &after));
+    let result = applied(judge(p.batch(), SENT_MS, &after));
     let ids: Vec<&str> = result["posts"]
         .as_array()
         .unwrap()
@@ -154,7 +154,7 @@ fn a_post_matching_only_an_older_policy_is_not_visible() {
     let old_enough = "2023-11-14T22:11:19.999Z";
     assert_eq!(
         judge(
-            &p.batch,
+            p.batch(),
             SENT_MS,
             &snapshot(vec![stored(A, "one@x.example", old_enough)])
         ),
@@ -164,7 +164,7 @@ fn a_post_matching_only_an_older_policy_is_not_visible() {
     // batch's own a clock apart. No one can say.
     for close in ["2023-11-14T22:11:20Z", "2023-11-14T22:13:19.999Z"] {
         let j = judge(
-            &p.batch,
+            p.batch(),
             SENT_MS,
             &snapshot(vec![stored(A, "one@x.example", close)]),
         );
@@ -174,7 +174,7 @@ fn a_post_matching_only_an_older_policy_is_not_visible() {
     let at_once = "2023-11-14T22:13:20Z";
     assert!(matches!(
         judge(
-            &p.batch,
+            p.batch(),
             SENT_MS,
             &snapshot(vec![stored(A, "one@x.example", at_once)])
         ),
@@ -184,7 +184,7 @@ fn a_post_matching_only_an_older_policy_is_not_visible() {
     let mut trusted = stored(A, "one@x.example", NEW);
     trusted["is_trusted_sender"] = json!(false);
     assert_eq!(
-        judge(&p.batch, SENT_MS, &snapshot(vec![trusted])),
+        judge(p.batch(), SENT_MS, &snapshot(vec![trusted])),
         Judgement::NotVisible
     );
 }
@@ -194,13 +194,13 @@ fn posts_that_cannot_be_told_from_older_policies_are_undetermined() {
     let p = batch(json!({"posts": [post("one@x.example")]}));
     let mut undated = stored(A, "one@x.example", OLD);
     undated.as_object_mut().unwrap().remove("created_at");
-    let j = judge(&p.batch, SENT_MS, &snapshot(vec![undated]));
+    let j = judge(p.batch(), SENT_MS, &snapshot(vec![undated]));
     assert!(matches!(j, Judgement::Undetermined(_)), "{j:?}");
 
     // Two equal posts, one new policy: part of the batch is missing.
     let p = batch(json!({"posts": [post("one@x.example"), post("one@x.example")]}));
     let j = judge(
-        &p.batch,
+        p.batch(),
         SENT_MS,
         &snapshot(vec![stored(A, "one@x.example", NEW)]),
     );
@@ -213,7 +213,7 @@ fn posts_that_cannot_be_told_from_older_policies_are_undetermined() {
         stored(B, "one@x.example", NEW),
     ]);
     assert!(matches!(
-        judge(&p.batch, SENT_MS, &two),
+        judge(p.batch(), SENT_MS, &two),
         Judgement::Applied { .. }
     ));
 }
@@ -223,7 +223,7 @@ fn a_patch_that_changes_nothing_visible_leaves_the_rest_to_decide() {
     let p = batch(json!({"deletes": [{"id": B}], "patches": [{"id": A, "verify_sender": true}]}));
     // The patch shows (as it did before); the delete does not: mixed.
     let j = judge(
-        &p.batch,
+        p.batch(),
         SENT_MS,
         &snapshot(vec![
             stored(A, "a@x.example", OLD),
@@ -253,7 +253,7 @@ fn nothing_visible_is_read_twice_a_pause_apart() {
     let p = batch(json!({"deletes": [{"id": A}]}));
     let there = || status(200, None, &list(vec![stored(A, "a@x.example", OLD)]));
     let mut t = Scripted::new(vec![there(), there()]);
-    let v = verify(&config(), ACCOUNT, &p.batch, SENT_MS, &mut t, 60_000);
+    let v = verify(&config(), ACCOUNT, p.batch(), SENT_MS, &mut t, 60_000);
     assert_eq!(v, Verdict::NotVisible { reads: 2 });
     assert_eq!(t.slept, [PAUSE_MS]);
     assert!(t.requests.iter().all(|(m, _)| *m == Method::Get));
@@ -266,7 +266,7 @@ fn a_batch_that_lands_between_the_reads_is_applied() {
         status(200, None, &list(vec![stored(A, "a@x.example", OLD)])),
         status(200, None, &list(vec![])),
     ]);
-    let v = verify(&config(), ACCOUNT, &p.batch, SENT_MS, &mut t, 60_000);
+    let v = verify(&config(), ACCOUNT, p.batch(), SENT_MS, &mut t, 60_000);
     assert!(matches!(v, Verdict::Applied { reads: 2, .. }), "{v:?}");
 }
 
@@ -274,7 +274,7 @@ fn a_batch_that_lands_between_the_reads_is_applied() {
 fn a_read_that_fails_or_has_no_time_leaves_no_verdict() {
     let p = batch(json!({"deletes": [{"id": A}]}));
     let mut t = Scripted::new(vec![status(429, Some("300"), "")]);
-    let v = verify(&config(), ACCOUNT, &p.batch, SENT_MS, &mut t, 60_000);
+    let v = verify(&config(), ACCOUNT, p.batch(), SENT_MS, &mut t, 60_000);
     assert!(
         matches!(v, Verdict::Incomplete { reads: 1, ref why, read_failure: Some(ref f) } if why.contains("429") && f.retry_after_ms.is_some()),
         "{v:?}"
@@ -289,7 +289,7 @@ fn a_read_that_fails_or_has_no_time_leaves_no_verdict() {
     let v = verify(
         &config(),
         ACCOUNT,
-        &p.batch,
+        p.batch(),
         SENT_MS,
         &mut t,
         1_000 + PAUSE_MS,

@@ -1,6 +1,6 @@
 //! Properties of [`prepare`] over generated parameters.
 //!
-//! Three families, one module each: `valid` (every batch that follows the
+//! Four families, one module each: `valid` (every batch that follows the
 //! contract's rules is sent exactly as given), `arbitrary` (no document
 //! makes `prepare` panic or name a place that is not in it) and `secrets`
 //! (no configured credential comes back in any output).
@@ -45,6 +45,7 @@ pub(super) fn cases(n: u32) -> ProptestConfig {
 }
 
 mod arbitrary;
+mod readers;
 mod secrets;
 mod valid;
 

@@ -14,7 +14,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::ops::Range;
 
 use crate::config::check_account_id;
 use crate::json::MAX_INPUT_BYTES;
@@ -80,10 +79,16 @@ impl List {
 struct Reader {
     account_id: Option<String>,
     counts: Counts,
-    /// The lists' items written as they come, in the document's order.
-    written: String,
-    /// Where each list is in `written`, once it was read.
-    spans: [Option<Range<usize>>; 4],
+    /// The request body so far: the lists in the API's order, as far as
+    /// they were read without a gap. A batch whose lists come in that
+    /// order is written here and nowhere else.
+    body: String,
+    /// How many lists `body` holds.
+    in_body: usize,
+    /// Lists read before their turn in the API's order, each written
+    /// apart until the lists before it are in the body.
+    early: [Option<String>; 4],
+    read: [bool; 4],
     /// The ids of deletes, patches and puts, each folded to 64 bits: two
     /// spellings of one UUID (letter case) fold alike. Two different ids
     /// that happen to fold alike only send the document to the full reader.
@@ -98,12 +103,26 @@ impl Reader {
         Reader {
             account_id: None,
             counts: Counts::default(),
-            // The items take about as much text as they were given in.
-            written: String::with_capacity(text_len),
-            spans: Default::default(),
+            // The body takes about as much text as the input.
+            body: String::with_capacity(text_len + 64),
+            in_body: 0,
+            early: Default::default(),
+            read: [false; 4],
             ids: Vec::new(),
             posts: Vec::new(),
         }
+    }
+
+    /// Appends the next list, in the API's order, to the body: `items` is
+    /// its text, `[]` for a list the input left out.
+    fn append_next(&mut self, items: &str) {
+        let list = List::ALL[self.in_body];
+        self.body
+            .push_str(if self.in_body == 0 { "{\"" } else { ",\"" });
+        self.body.push_str(list.name());
+        self.body.push_str("\":");
+        self.body.push_str(items);
+        self.in_body += 1;
     }
 
     fn document(mut self, text: &str) -> Result<CleanInput, Unsettled> {
@@ -137,11 +156,22 @@ impl Reader {
     }
 
     fn list(&mut self, scanner: &mut Scanner<'_>, list: List) -> Result<(), Unsettled> {
-        if self.spans[list as usize].is_some() {
+        let index = list as usize;
+        if self.read[index] {
             return Err(Unsettled);
         }
-        let start = self.written.len();
-        let out = &mut self.written;
+        self.read[index] = true;
+        // Written into the body when its turn has come, apart otherwise.
+        let mut apart = String::new();
+        let out = if index == self.in_body {
+            let name = list.name();
+            self.body.push_str(if index == 0 { "{\"" } else { ",\"" });
+            self.body.push_str(name);
+            self.body.push_str("\":");
+            &mut self.body
+        } else {
+            &mut apart
+        };
         scanner.expect(b'[')?;
         out.push('[');
         let mut count = 0;
@@ -194,7 +224,15 @@ impl Reader {
             }
         }
         out.push(']');
-        self.spans[list as usize] = Some(start..self.written.len());
+        if index == self.in_body {
+            self.in_body += 1;
+            // Lists read early follow as soon as their turn comes.
+            while let Some(early) = self.early.get_mut(self.in_body).and_then(Option::take) {
+                self.append_next(&early);
+            }
+        } else {
+            self.early[index] = Some(apart);
+        }
         match list {
             List::Deletes => self.counts.deletes = count,
             List::Patches => self.counts.patches = count,
@@ -205,7 +243,7 @@ impl Reader {
     }
 
     /// The checks that span items, then the body in the API's order.
-    fn finish(self) -> Result<CleanInput, Unsettled> {
+    fn finish(mut self) -> Result<CleanInput, Unsettled> {
         // The same policy named twice is an error, two posts of the same
         // policy a warning. Two that only fold or hash alike send the
         // document to the full reader, which compares them whole.
@@ -215,21 +253,15 @@ impl Reader {
                 return Err(Unsettled);
             }
         }
-        let mut body_text = String::with_capacity(self.written.len() + 64);
-        for (i, list) in List::ALL.into_iter().enumerate() {
-            body_text.push_str(if i == 0 { "{\"" } else { ",\"" });
-            body_text.push_str(list.name());
-            body_text.push_str("\":");
-            match &self.spans[i] {
-                Some(span) => body_text.push_str(&self.written[span.clone()]),
-                None => body_text.push_str("[]"),
-            }
+        while self.in_body < List::ALL.len() {
+            let early = self.early[self.in_body].take();
+            self.append_next(early.as_deref().unwrap_or("[]"));
         }
-        body_text.push('}');
+        self.body.push('}');
         Ok(CleanInput {
             account_id: self.account_id,
             counts: self.counts,
-            body_text,
+            body_text: self.body,
         })
     }
 }

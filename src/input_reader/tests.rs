@@ -254,3 +254,38 @@ fn uuids_are_numbers_in_either_letter_case() {
         assert_eq!(uuid_number(not), None, "{not}");
     }
 }
+
+#[test]
+fn lists_in_any_order_and_any_subset_give_the_body_in_the_apis_order() {
+    let lists = [
+        ("deletes", json!([{"id": ID_A}])),
+        ("patches", json!([{"id": ID_B, "comments": "x"}])),
+        ("puts", json!([with(post(), "id", json!(ID_C))])),
+        ("posts", json!([post()])),
+    ];
+    // Every order of every subset, written out by hand: a parsed object
+    // would sort its keys.
+    for mask in 0..16usize {
+        let chosen: Vec<usize> = (0..4).filter(|i| mask & (1 << i) != 0).collect();
+        let mut orders = vec![chosen.clone()];
+        let mut order = chosen;
+        // Heap's algorithm would do; rotations and one swap cover the
+        // orders that matter (each list early, late and in place).
+        for _ in 1..order.len() {
+            order.rotate_left(1);
+            orders.push(order.clone());
+            let mut swapped = order.clone();
+            let last = swapped.len() - 1;
+            swapped.swap(0, last);
+            orders.push(swapped);
+        }
+        for order in orders {
+            let members: Vec<String> = order
+                .iter()
+                .map(|&i| format!("\"{}\":{}", lists[i].0, lists[i].1))
+                .collect();
+            let text = format!("{{{}}}", members.join(","));
+            clean(&text);
+        }
+    }
+}

@@ -162,7 +162,13 @@ impl Reader {
         }
         self.read[index] = true;
         // Written into the body when its turn has come, apart otherwise.
+        // A list's text never grows in writing, so what is left of the
+        // input bounds it: reserving that much copies nothing as the list
+        // grows, and pages never written are never touched.
         let mut apart = String::new();
+        if index != self.in_body {
+            apart.reserve(scanner.rest().len());
+        }
         let out = if index == self.in_body {
             let name = list.name();
             self.body.push_str(if index == 0 { "{\"" } else { ",\"" });

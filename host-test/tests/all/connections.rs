@@ -57,6 +57,38 @@ async fn consecutive_tasks_share_one_connection() {
     assert_eq!(fake.policies(ACCOUNT).len(), 5);
 }
 
+/// The guest hands a request body to the host a chunk at a time (see
+/// `BODY_CHUNK_BYTES` in src/outbound/hooks.rs); a body of many chunks
+/// arrives whole and in order.
+#[tokio::test]
+async fn a_body_of_many_chunks_arrives_whole() {
+    let fake = fake_api(Some(TOKEN)).await;
+    let host = new_host();
+    let posts: Vec<Value> = (0..1000)
+        .map(|n| {
+            let mut p = post(&format!("sender{n}@example.com"));
+            p["comments"] = json!(format!("{n:04}{}", "c".repeat(1000)));
+            p
+        })
+        .collect();
+    let input = json!({ "posts": posts }).to_string();
+    assert!(input.len() > 16 * 64 * 1024, "{} bytes", input.len());
+    let output = host
+        .run_task(&options(), &config(&fake.base_url(), json!({})), &input)
+        .await
+        .expect("the call completes")
+        .unwrap_or_else(|e| panic!("the task failed: {e:?}"));
+    let output: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(output["result"]["posts"].as_array().unwrap().len(), 1000);
+    assert_eq!(fake.requests(), 1);
+    let stored = fake.policies(ACCOUNT);
+    assert_eq!(stored.len(), 1000);
+    for (n, policy) in stored.iter().enumerate() {
+        let expected = format!("{n:04}{}", "c".repeat(1000));
+        assert_eq!(policy["comments"], json!(expected), "policy {n}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_in_flight_each_get_a_connection_and_later_tasks_reuse_them() {
     let fake = fake_api(Some(TOKEN)).await;

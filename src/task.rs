@@ -18,7 +18,7 @@ use crate::sync::SyncSpec;
 use crate::validate::{parse_input, ValidInput};
 use crate::verify::{reserve_ms, verify, Verdict};
 use serde::Serialize;
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 /// Why a task failed; mirrors the WIT `task-error` variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct Prepared {
     pub account_id: String,
     /// What the request's body says, for verification to look for; see
     /// [`Prepared::batch`].
-    batch: OnceCell<BatchBody>,
+    batch: OnceLock<BatchBody>,
     /// `None` for an empty batch, which is not sent, and in sync mode.
     pub request: Option<ApiRequest>,
     /// Sync mode: the policies the account should have.
@@ -92,13 +92,13 @@ pub fn prepare(config_text: &str, input_text: &str) -> Result<Prepared, TaskErro
                 Input::Clean(clean) => {
                     let request = (clean.counts != Counts::default())
                         .then(|| request_with_body(&config, &account_id, clean.body_text));
-                    (clean.counts, OnceCell::new(), request, None)
+                    (clean.counts, OnceLock::new(), request, None)
                 }
                 Input::Full(valid) => {
                     let request = (!valid.body.is_empty())
                         .then(|| build_request(&config, &account_id, &valid.body));
                     let counts = valid.body.counts();
-                    (counts, OnceCell::from(valid.body), request, valid.sync)
+                    (counts, OnceLock::from(valid.body), request, valid.sync)
                 }
             };
             Ok(Prepared {

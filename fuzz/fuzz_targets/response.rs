@@ -72,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
                 success: Some(success),
                 attempts: 1,
                 verified: None,
+                rechecked: None,
             };
             let out: Value = serde_json::from_str(&success_json(prepared(), &completed))
                 .expect("the success document is JSON");

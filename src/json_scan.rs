@@ -90,17 +90,18 @@ pub struct Scanner<'a> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the eight bytes in `word` is a quote, a backslash or a
-/// control character: the bytes that end a run of plain string text. The
-/// test may also flag a byte after a true hit, never one without a hit.
+/// The bytes of `word` (little-endian) that are a quote, a backslash or a
+/// control character, the bytes that end a run of plain string text: the
+/// high bit of each such byte. A byte after a true hit may be marked too,
+/// never one before it, so the lowest mark is the first such byte.
 #[inline]
-fn has_special(word: u64) -> bool {
+fn special_bytes(word: u64) -> u64 {
     // XOR with 0x02 turns the quote (0x22) into 0x20 and keeps control
     // characters below 0x20: one "less than 0x21" test finds both.
     let quote_or_control = word ^ (ONES * 0x02);
     let backslash = word ^ (ONES * u64::from(b'\\'));
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
-    (below(quote_or_control, 0x21) | below(backslash, 0x01)) & HIGHS != 0
+    (below(quote_or_control, 0x21) | below(backslash, 0x01)) & HIGHS
 }
 
 impl<'a> Scanner<'a> {
@@ -199,8 +200,10 @@ impl<'a> Scanner<'a> {
             // Eight bytes at a time through plain text, which is nearly all
             // of a batch's text.
             while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk) {
-                let word = u64::from_le_bytes(*chunk);
-                if has_special(word) {
+                let special = special_bytes(u64::from_le_bytes(*chunk));
+                if special != 0 {
+                    // Straight to the first special byte.
+                    i += special.trailing_zeros() as usize / 8;
                     break;
                 }
                 i += 8;
@@ -305,12 +308,17 @@ mod tests {
     }
 
     #[test]
-    fn every_special_byte_is_found_at_every_offset() {
-        for special in [b'"', b'\\', 0x00, 0x1f] {
+    fn the_first_special_byte_is_found_at_every_offset() {
+        for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
             for at in 0..8 {
-                let mut word = *b"abcdefgh";
+                // Specials after the first, and bytes next to the ranges.
+                let mut word = [b'!', b'#', 0x20, 0x21, 0x23, 0x5b, 0x5d, 0xff];
                 word[at] = special;
-                assert!(has_special(u64::from_le_bytes(word)));
+                if at < 7 {
+                    word[7] = b'"';
+                }
+                let found = special_bytes(u64::from_le_bytes(word));
+                assert_eq!(found.trailing_zeros() / 8, at as u32, "{word:?}");
             }
         }
         for plain in [
@@ -320,8 +328,9 @@ mod tests {
             [0x7f; 8],
             [0xff; 8],
             *b"!#$%[]{}",
+            [0x21, 0x23, 0x5b, 0x5d, 0x80, 0xc3, 0xa9, 0x7e],
         ] {
-            assert!(!has_special(u64::from_le_bytes(plain)), "{plain:?}");
+            assert_eq!(special_bytes(u64::from_le_bytes(plain)), 0, "{plain:?}");
         }
     }
 

@@ -665,3 +665,49 @@ fn batches_a_repeat_cannot_harm_are_sent_again_without_reading() {
     execute_again(&unchecked, EARLIER, &mut t).unwrap();
     assert_eq!(methods(&t), ["POST"]);
 }
+
+/// The preview is written by hand around the body; it must read as the
+/// serialised view of the same request, member for member and in order,
+/// for a batch read in one pass and for one the full reader read (it warns).
+#[test]
+fn the_preview_is_the_requests_view_with_its_warnings_and_counts() {
+    let config = format!(r#"{{"api_token":"{TOKEN}","account_id":"{ACCOUNT}"}}"#);
+    for input in [
+        format!(
+            r#"{{"deletes":[{{"id":"{ID}"}}],"patches":[{{"id":"{}","comments":"a \"quoted\" é"}}]}}"#,
+            ID.replace('f', "e")
+        ),
+        r#"{"deletes":[{"id":7}]}"#.to_string(),
+    ] {
+        let p = prepare(&config, &input).unwrap();
+        let request = p.request.as_ref().unwrap();
+        let expected = serde_json::to_string(&serde_json::json!({
+            "dry_run": true,
+            "skipped": false,
+            "request": request.view(),
+            "warnings": p.warnings,
+            "counts": p.counts,
+            "plan": null,
+        }))
+        .unwrap();
+        // serde_json's map keeps keys sorted; compare values, then order.
+        let written = preview_json(&p);
+        let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::from_str::<serde_json::Value>(&expected).unwrap()
+        );
+        let order: Vec<usize> = [
+            "dry_run", "skipped", "request", "method", "url", "headers", "body", "warnings",
+            "counts", "plan",
+        ]
+        .iter()
+        .map(|k| written.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{written}");
+        assert!(
+            written.contains(&request.body),
+            "the body is copied in as it is"
+        );
+    }
+}

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use crate::config::check_account_id;
 use crate::json::MAX_INPUT_BYTES;
 use crate::json_scan::{RawStr, Scalar, Scanner, Unsettled};
-use crate::policy::{compared_caseless, Counts, PatternType, MAX_ITEMS};
+use crate::policy::{compared_caseless, uuid_number, Counts, PatternType, MAX_ITEMS};
 use crate::validate::{pattern_problem, MAX_COMMENT_CHARS, MAX_PATTERN_CHARS};
 
 /// A batch the full reader would accept without a word.
@@ -41,7 +41,7 @@ pub fn read_clean(text: &str) -> Option<CleanInput> {
     if text.len() > MAX_INPUT_BYTES {
         return None;
     }
-    Reader::new(text.len()).document(text).ok()
+    Reader::new().document(text).ok()
 }
 
 /// The four lists, in the order the body gives them.
@@ -99,12 +99,11 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(text_len: usize) -> Self {
+    fn new() -> Self {
         Reader {
             account_id: None,
             counts: Counts::default(),
-            // The body takes about as much text as the input.
-            body: String::with_capacity(text_len + 64),
+            body: String::new(),
             in_body: 0,
             early: Default::default(),
             read: [false; 4],
@@ -161,6 +160,12 @@ impl Reader {
             return Err(Unsettled);
         }
         self.read[index] = true;
+        // The body takes about as much text as the lists still to come,
+        // and never more (see below): reserved at the first list, so that
+        // a document left to the full reader at once reserves nothing.
+        if self.body.capacity() == 0 {
+            self.body.reserve(scanner.rest().len() + 64);
+        }
         // Written into the body when its turn has come, apart otherwise.
         // A list's text never grows in writing, so what is left of the
         // input bounds it: reserving that much copies nothing as the list
@@ -594,45 +599,6 @@ fn char_count_within(s: &str, min: usize, max: usize) -> bool {
     }
     (min..=max).contains(&s.chars().count())
 }
-
-/// A UUID (`8-4-4-4-12` hexadecimal digits, either letter case) as the
-/// number it spells, or `None` for anything else: the rule of
-/// [`crate::validate`]'s `is_uuid`.
-fn uuid_number(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 || [b[8], b[13], b[18], b[23]] != [b'-'; 4] {
-        return None;
-    }
-    let mut bad = 0u8;
-    let mut digits = |group: &[u8]| {
-        group.iter().fold(0u64, |n, &c| {
-            let digit = HEX[usize::from(c)];
-            bad |= digit;
-            n << 4 | u64::from(digit & 0xf)
-        })
-    };
-    let high = digits(&b[0..8]) << 32 | digits(&b[9..13]) << 16 | digits(&b[14..18]);
-    let low = digits(&b[19..23]) << 48 | digits(&b[24..36]);
-    (bad & 0x10 == 0).then_some(u128::from(high) << 64 | u128::from(low))
-}
-
-/// Each byte's value as a hexadecimal digit; `0x10` for a byte that is
-/// not one.
-const HEX: [u8; 256] = {
-    let mut table = [0x10u8; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests;

@@ -98,10 +98,21 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 fn special_bytes(word: u64) -> u64 {
     // XOR with 0x02 turns the quote (0x22) into 0x20 and keeps control
     // characters below 0x20: one "less than 0x21" test finds both.
-    let quote_or_control = word ^ (ONES * 0x02);
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
-    (below(quote_or_control, 0x21) | below(backslash, 0x01)) & HIGHS
+    bytes_below(word ^ (ONES * 0x02), 0x21) | bytes_equal_to(word, b'\\')
+}
+
+/// The bytes of `word` below `limit` (at most 0x80), marked as
+/// [`special_bytes`] marks them: the lowest mark is exact.
+#[inline]
+fn bytes_below(word: u64, limit: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGHS
+}
+
+/// The bytes of `word` equal to `byte`, marked as [`special_bytes`] marks
+/// them: for text read eight bytes at a time.
+#[inline]
+pub fn bytes_equal_to(word: u64, byte: u8) -> u64 {
+    bytes_below(word ^ (ONES * u64::from(byte)), 1)
 }
 
 impl<'a> Scanner<'a> {

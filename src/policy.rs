@@ -38,6 +38,45 @@ impl Serialize for PolicyId {
     }
 }
 
+/// A UUID (`8-4-4-4-12` hexadecimal digits, either letter case) as the
+/// number it spells, or `None` for anything else. Two spellings of one
+/// UUID (letter case) spell the same number.
+pub fn uuid_number(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [b[8], b[13], b[18], b[23]] != [b'-'; 4] {
+        return None;
+    }
+    let mut bad = 0u8;
+    let mut digits = |group: &[u8]| {
+        group.iter().fold(0u64, |n, &c| {
+            let digit = HEX[usize::from(c)];
+            bad |= digit;
+            n << 4 | u64::from(digit & 0xf)
+        })
+    };
+    let high = digits(&b[0..8]) << 32 | digits(&b[9..13]) << 16 | digits(&b[14..18]);
+    let low = digits(&b[19..23]) << 48 | digits(&b[24..36]);
+    (bad & 0x10 == 0).then_some(u128::from(high) << 64 | u128::from(low))
+}
+
+/// Each byte's value as a hexadecimal digit; `0x10` for a byte that is
+/// not one.
+const HEX: [u8; 256] = {
+    let mut table = [0x10u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// What a pattern is matched as, in a body the component sends. Stored
 /// policies may also read `UNKNOWN`, which the API refuses in a create,
 /// replace or update, so it has no place here.

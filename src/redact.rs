@@ -17,6 +17,7 @@
 //! [`Secrets::redact_json`] and [`Secrets::redact_error`]); the validators
 //! and the outcome code need not know about it.
 
+use crate::json_scan::bytes_equal_to;
 use crate::outcome::Failure;
 use crate::problems::Problem;
 use crate::request::REDACTED;
@@ -350,13 +351,11 @@ impl Secrets {
 /// characters could stand without showing as its runs. Eight bytes at a
 /// time, since it reads every output whole: most have no backslash at all.
 fn has_hiding_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     let hides = |at: usize| bytes[at] == b'\\' && matches!(bytes.get(at + 1), Some(b'u' | b'/'));
     let mut i = 0;
     while let Some(word) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let x = u64::from_le_bytes(*word) ^ (ONES * u64::from(b'\\'));
         // Some byte of the word is a backslash.
-        if x.wrapping_sub(ONES) & !x & (ONES << 7) != 0 && (i..i + 8).any(hides) {
+        if bytes_equal_to(u64::from_le_bytes(*word), b'\\') != 0 && (i..i + 8).any(hides) {
             return true;
         }
         i += 8;

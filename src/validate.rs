@@ -5,8 +5,8 @@ use crate::config::check_account_id;
 use crate::json::{expect_object, field, quoted, reject_unknown_keys, type_name, Field};
 use crate::pattern::{check_email, check_host_name, non_global_range, parse_ip_pattern};
 use crate::policy::{
-    pattern_identity, BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch, Replacement,
-    MAX_ITEMS,
+    pattern_identity, uuid_number, BatchBody, Delete, PatternType, Policy, PolicyId, PolicyPatch,
+    Replacement, MAX_ITEMS,
 };
 use crate::problems::{Document, Pointer, Report};
 use crate::regex_syntax::check_regex;
@@ -373,7 +373,7 @@ fn read_id(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) -> Optio
             .as_u64()
             .filter(|n| (1..=i32::MAX as u64).contains(n))
             .map(|n| PolicyId::Number(n as u32)),
-        Value::String(s) if is_uuid(s) => Some(PolicyId::Uuid(s.clone())),
+        Value::String(s) if uuid_number(s).is_some() => Some(PolicyId::Uuid(s.clone())),
         _ => None,
     };
     if let Some(PolicyId::Number(n)) = parsed {
@@ -398,16 +398,6 @@ fn read_id(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) -> Optio
         );
     }
     parsed
-}
-
-/// `8-4-4-4-12` hexadecimal digits, either letter case.
-fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 /// Finds the same policy named twice anywhere in deletes, patches and puts:

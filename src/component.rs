@@ -1,4 +1,4 @@
-//! The `task` export: hands each call to [`crate::task`] and converts its
+//! The `task` export: hands each call to [`crate::run`] and converts its
 //! results into the WIT types.
 //!
 //! Everything `prepare` and `run-task` return passes through
@@ -6,14 +6,14 @@
 //! through, so a credential that reached a message, a pointer or the API's
 //! answer by any road is caught here.
 
+use crate::api::outcome::{ApiError, Failure, FailureKind, Verification};
 use crate::bindings::exports::workflow::http_task::task as wit;
-use crate::outcome::{ApiError, Failure, FailureKind, Verification};
-use crate::problems::{Document, Problem};
-use crate::redact::Secrets;
-use crate::sync_task;
-use crate::task::{
-    execute, execute_again, prepare, preview_json, success_json, EarlierAttempt, TaskError,
-};
+use crate::params::problems::{Document, Problem};
+use crate::run::documents::{preview_json, success_json};
+use crate::run::prepare::{prepare, TaskError};
+use crate::run::redact::Secrets;
+use crate::run::send::{execute, execute_again, EarlierAttempt};
+use crate::run::sync_run;
 use crate::wasi_http::WasiTransport;
 
 struct Component;
@@ -30,7 +30,7 @@ impl wit::Guest for Component {
         let preview = match &prepared.sync {
             // Sync mode reads the account to show the plan; it never writes.
             Some(spec) => {
-                sync_task::preview(&prepared, spec, &mut WasiTransport::new()).map_err(fail)?
+                sync_run::preview(&prepared, spec, &mut WasiTransport::new()).map_err(fail)?
             }
             None => preview_json(&prepared),
         };
@@ -64,7 +64,7 @@ fn run(
     let prepared = prepare(config, input).map_err(fail)?;
     let transport = &mut WasiTransport::new();
     let document = match &prepared.sync {
-        Some(spec) => sync_task::run(&prepared, spec, transport).map_err(fail)?,
+        Some(spec) => sync_run::run(&prepared, spec, transport).map_err(fail)?,
         None => {
             let completed = match earlier {
                 Some(earlier) => execute_again(&prepared, earlier, transport),

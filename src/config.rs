@@ -1,13 +1,17 @@
 //! The `config` document: where the request goes, with which credentials,
 //! and how long the task may take.
 
-use crate::json::{expect_object, field, reject_unknown_keys};
-use crate::problems::{Document, Pointer, Report};
-use crate::redact::MIN_SECRET_CHARS;
+use crate::params::json_fields::{expect_object, field, reject_unknown_keys};
+use crate::params::problems::{Document, Pointer, Report};
 use serde_json::Value;
 use std::fmt;
 
 const DOC: Document = Document::Config;
+
+/// Secrets shorter than this are left alone by redaction: no Cloudflare API token or
+/// key is this short, and matching a few characters would blank out
+/// ordinary words in messages.
+pub const MIN_SECRET_CHARS: usize = 8;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -80,7 +84,7 @@ pub struct Config {
     pub max_retries: u32,
     pub max_response_bytes: u64,
     /// After a failure that may have applied, read the account back to
-    /// tell whether it did ([`crate::verify`]).
+    /// tell whether it did ([`crate::run::read_back`]).
     pub verify_after_failure: bool,
 }
 
@@ -244,7 +248,7 @@ fn parse_credentials(
 }
 
 /// A credential this short is almost certainly something else pasted by
-/// mistake, and [`crate::redact`] leaves it in messages (matching so few
+/// mistake, and [`crate::run::redact`] leaves it in messages (matching so few
 /// characters would blank out ordinary words), so the author is told. The
 /// message never holds the value, nor its length.
 fn short_secret_message(what: &str) -> String {
@@ -280,7 +284,7 @@ pub fn check_account_id(s: &str) -> Result<(), String> {
     if s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Ok(());
     }
-    let shown = crate::json::quoted(s, 40);
+    let shown = crate::params::json_fields::quoted(s, 40);
     if s.chars()
         .any(|c| matches!(c, '/' | '?' | '#' | '%') || c.is_whitespace() || c.is_control())
         || s.contains("..")
@@ -329,7 +333,7 @@ pub fn check_base_url(s: &str) -> Result<BaseUrl, String> {
                     .into(),
             )
         }
-        other => return Err(format!("expected an https URL, got scheme {}", crate::json::quoted(other, 20))),
+        other => return Err(format!("expected an https URL, got scheme {}", crate::params::json_fields::quoted(other, 20))),
     }
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err("path must not contain \".\" or \"..\" segments".into());
@@ -343,7 +347,7 @@ pub fn check_base_url(s: &str) -> Result<BaseUrl, String> {
     {
         return Err(format!(
             "path has the character {}, which is not allowed in a base URL path",
-            crate::json::quoted(&c.to_string(), 1)
+            crate::params::json_fields::quoted(&c.to_string(), 1)
         ));
     }
     let trimmed = format!("{scheme}://{authority}{}", path.trim_end_matches('/'));

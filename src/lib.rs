@@ -1,33 +1,26 @@
 //! A workflow HTTP task for Cloudflare Email Security's
 //! `POST /accounts/{account_id}/email-security/settings/allow_policies/batch`.
 //!
-//! Everything but the last three modules is plain Rust that runs natively
-//! under `cargo test`: parameters ([`config`], [`validate`], and
-//! [`input_reader`] for the clean batch read in one pass), the request
-//! ([`request`]), what came back ([`outcome`]) and the flow that ties them
-//! together ([`task`]). Only [`wasi_http`] touches the host's HTTP.
+//! The folders follow a task's way through the component:
+//! - [`params`] reads and checks the parameters: the config and input
+//!   documents, both input readers, the pattern checks, the problems.
+//! - [`api`] is what Cloudflare's API is: the policy types and their field
+//!   table, the requests, the answer and its classification, the list of
+//!   an account's policies.
+//! - [`run`] carries a checked task out: prepare, send with safe retries,
+//!   read back after a doubtful failure, sync, redaction, and the output
+//!   documents.
+//!
+//! [`config`] and [`schema`] sit beside them. Everything so far is plain
+//! Rust that runs natively under `cargo test`. The WIT export
+//! (`component`) and the HTTP boundary (`wasi_http`, the only module that
+//! touches wasi:http) are built for wasm only.
 
+pub mod api;
 pub mod config;
-pub mod http_date;
-pub mod input_reader;
-pub mod json;
-pub mod json_scan;
-pub mod outcome;
-pub mod pattern;
-pub mod policy;
-pub mod policy_list;
-pub mod problems;
-pub mod redact;
-pub mod regex_syntax;
-pub mod request;
-pub mod retry;
+pub mod params;
+pub mod run;
 pub mod schema;
-pub mod strict_json;
-pub mod sync;
-pub mod sync_task;
-pub mod task;
-pub mod validate;
-pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;

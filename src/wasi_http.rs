@@ -3,9 +3,9 @@
 //! every wait to the task's deadline, and maps the host's error codes onto
 //! whether the request can have reached the API.
 
-use crate::outcome::{RawResponse, TransportFault};
-use crate::request::{self, ApiRequest};
-use crate::task::{AttemptLimits, Transport};
+use crate::api::outcome::{RawResponse, TransportFault};
+use crate::api::request::{self, ApiRequest};
+use crate::api::transport::{AttemptLimits, Transport};
 use wasi::clocks::{monotonic_clock, wall_clock};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{

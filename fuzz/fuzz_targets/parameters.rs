@@ -20,8 +20,9 @@
 
 #![no_main]
 
-use allow_policies_batch::problems::Document;
-use allow_policies_batch::task::{prepare, preview_json, TaskError};
+use allow_policies_batch::params::problems::Document;
+use allow_policies_batch::run::documents::preview_json;
+use allow_policies_batch::run::prepare::{prepare, TaskError};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -19,9 +19,11 @@
 
 #![no_main]
 
-use allow_policies_batch::http_date::parse_retry_after;
-use allow_policies_batch::outcome::{classify_response, FailureKind, RawResponse};
-use allow_policies_batch::task::{prepare, success_json, Completed, Prepared};
+use allow_policies_batch::api::retry_after::parse_retry_after;
+use allow_policies_batch::api::outcome::{classify_response, FailureKind, RawResponse};
+use allow_policies_batch::run::documents::success_json;
+use allow_policies_batch::run::prepare::{prepare, Prepared};
+use allow_policies_batch::run::send::Completed;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::sync::OnceLock;

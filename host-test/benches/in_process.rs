@@ -26,7 +26,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use allow_policies_batch::task::{prepare, preview_json};
+use allow_policies_batch::run::documents::preview_json;
+use allow_policies_batch::run::prepare::prepare;
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
@@ -169,8 +170,8 @@ impl Contender for NativeSyncPreview<'_> {
 }
 
 struct NativePlanOnly {
-    spec: allow_policies_batch::sync::SyncSpec,
-    account: allow_policies_batch::policy_list::Snapshot,
+    spec: allow_policies_batch::run::sync_plan::SyncSpec,
+    account: allow_policies_batch::api::stored::Snapshot,
 }
 
 impl Contender for NativePlanOnly {

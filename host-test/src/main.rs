@@ -9,7 +9,7 @@
 //! result was never taken; 128 + the signal's number when a second signal
 //! ended it.
 
-use allow_policies_batch::redact::{credentials_in, Secrets};
+use allow_policies_batch::run::redact::{credentials_in, Secrets};
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use host_test::attempts::Delivery;

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allow_policies_batch::redact::{credentials_in, Secrets};
+use allow_policies_batch::run::redact::{credentials_in, Secrets};
 use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -520,7 +520,7 @@ pub fn postpone(
         .callback_after_seconds
         .unwrap_or_else(|| {
             let retry = task.poll_count.unwrap_or(1).saturating_sub(1);
-            allow_policies_batch::retry::backoff_ms(retry, 0).div_ceil(1000)
+            allow_policies_batch::run::backoff::backoff_ms(retry, 0).div_ceil(1000)
         })
         .max(1);
     let fits = match (patience, task.start_time) {

@@ -1,17 +1,18 @@
 use super::DESCRIBE;
+use crate::api::fields::{Field, DEPRECATED};
+use crate::api::outcome::Success;
+use crate::api::policy::{PatternType, MAX_ITEMS};
 use crate::config::{
     parse_config, CONFIG_KEYS, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_MS,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MS, MAX_RESPONSE_BYTES_LIMIT,
     MAX_TIMEOUT_MS,
 };
-use crate::outcome::Success;
-use crate::policy::{PatternType, MAX_ITEMS};
-use crate::problems::Report;
-use crate::sync::DEFAULT_MAX_DELETES;
-use crate::task::{prepare, preview_json, success_json, Completed};
-use crate::validate::{
-    DEPRECATED, INPUT_KEYS, MAX_DELETES_LIMIT, MAX_SYNC_POLICIES, POLICY_FIELDS, SYNC_KEYS,
-};
+use crate::params::problems::Report;
+use crate::params::validator::{INPUT_KEYS, MAX_DELETES_LIMIT, MAX_SYNC_POLICIES, SYNC_KEYS};
+use crate::run::documents::{preview_json, success_json};
+use crate::run::prepare::prepare;
+use crate::run::send::Completed;
+use crate::run::sync_plan::DEFAULT_MAX_DELETES;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -370,11 +371,11 @@ fn items_accept_exactly_the_fields_the_parser_accepts() {
     let s = schema("input");
     let item = |list: &str| s["properties"][list]["items"].clone();
     let deprecated: Vec<&str> = DEPRECATED.iter().map(|(old, _)| *old).collect();
-    let fields: Vec<&str> = POLICY_FIELDS.iter().chain(&deprecated).copied().collect();
+    let fields: Vec<&str> = Field::NAMES.iter().chain(&deprecated).copied().collect();
     let with_id: Vec<&str> = std::iter::once("id")
         .chain(fields.iter().copied())
         .collect();
-    let create_required = set(POLICY_FIELDS.iter().copied().filter(|f| *f != "comments"));
+    let create_required = set(Field::ALL.iter().filter(|f| f.required()).map(|f| f.name()));
     let mut put_required = create_required.clone();
     put_required.insert("id".into());
 
@@ -407,7 +408,8 @@ fn deprecated_booleans_are_marked_and_name_their_replacement() {
     let posts = s["properties"]["posts"]["items"].clone();
     let props = properties(&s, &posts);
     for (old, new) in DEPRECATED {
-        let prop = &props[*old];
+        let new = new.name();
+        let prop = &props[old];
         assert_eq!(keyword(&s, prop, "deprecated"), Some(&json!(true)), "{old}");
         assert_eq!(keyword(&s, prop, "type"), Some(&json!("boolean")), "{old}");
         let text = description(&s, prop);
@@ -599,10 +601,11 @@ fn deprecated_booleans_must_agree_with_their_replacements() {
     let s = schema("input");
     let agree = &s["$defs"]["agree"]["dependentSchemas"];
     for (old, new) in DEPRECATED {
-        let rule = &agree[*old];
-        assert_eq!(rule["if"]["properties"][*old]["const"], true, "{old}");
-        assert_eq!(rule["then"]["properties"][*new]["const"], true, "{old}");
-        assert_eq!(rule["else"]["properties"][*new]["const"], false, "{old}");
+        let new = new.name();
+        let rule = &agree[old];
+        assert_eq!(rule["if"]["properties"][old]["const"], true, "{old}");
+        assert_eq!(rule["then"]["properties"][new]["const"], true, "{old}");
+        assert_eq!(rule["else"]["properties"][new]["const"], false, "{old}");
     }
     assert_eq!(agree.as_object().unwrap().len(), DEPRECATED.len());
     for def in ["create", "patch"] {

@@ -5,12 +5,14 @@
 //! validating the list, parsing 100 pages, planning and writing the
 //! preview. The plan alone is timed natively as well.
 
-use allow_policies_batch::outcome::{RawResponse, TransportFault};
-use allow_policies_batch::policy_list::{parse_page, Snapshot, PER_PAGE};
-use allow_policies_batch::request::ApiRequest;
-use allow_policies_batch::sync::plan;
-use allow_policies_batch::sync_task;
-use allow_policies_batch::task::{prepare, AttemptLimits, Transport};
+use allow_policies_batch::api::outcome::{RawResponse, TransportFault};
+use allow_policies_batch::api::policy_list::{parse_page, PER_PAGE};
+use allow_policies_batch::api::request::ApiRequest;
+use allow_policies_batch::api::stored::Snapshot;
+use allow_policies_batch::api::transport::{AttemptLimits, Transport};
+use allow_policies_batch::run::prepare::prepare;
+use allow_policies_batch::run::sync_plan::plan;
+use allow_policies_batch::run::sync_run;
 use host_test::{CannedResponse, CapturedRequest, Intercepted, TaskOptions};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -148,12 +150,15 @@ impl Transport for FromMemory {
 pub fn native_preview(config: &str, input: &str, transport: &mut FromMemory) -> String {
     let prepared = prepare(config, input).expect("a valid sync");
     let spec = prepared.sync.as_ref().expect("sync mode");
-    sync_task::preview(&prepared, spec, transport).expect("a plan")
+    sync_run::preview(&prepared, spec, transport).expect("a plan")
 }
 
 /// Native: the account as read, and the checked list, for timing the
 /// plan alone.
-pub fn parsed(config: &str, input: &str) -> (allow_policies_batch::sync::SyncSpec, Snapshot) {
+pub fn parsed(
+    config: &str,
+    input: &str,
+) -> (allow_policies_batch::run::sync_plan::SyncSpec, Snapshot) {
     let prepared = prepare(config, input).expect("a valid sync");
     let policies = pages().into_iter().flat_map(|body| {
         let v: Value = serde_json::from_str(&body).unwrap();
@@ -164,7 +169,10 @@ pub fn parsed(config: &str, input: &str) -> (allow_policies_batch::sync::SyncSpe
 }
 
 /// The plan alone; its size, so that nothing is optimised away.
-pub fn plan_only(spec: &allow_policies_batch::sync::SyncSpec, account: &Snapshot) -> usize {
+pub fn plan_only(
+    spec: &allow_policies_batch::run::sync_plan::SyncSpec,
+    account: &Snapshot,
+) -> usize {
     let plan = plan(spec, account).expect("within the limits");
     plan.posts.len() + plan.changes.len() + plan.deletes.len()
 }

@@ -36,7 +36,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime_wasi_http::io::TokioIo;
 
-use allow_policies_batch::pattern::{non_global_range, parse_ip_pattern};
+use allow_policies_batch::params::pattern::{non_global_range, parse_ip_pattern};
 
 mod batch;
 mod envelope;

@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal temporal-worker check-links lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal temporal-worker check-links check-cycles lint clean fuzz bench
 
 all: build
 
@@ -91,8 +91,19 @@ test-portability: component host $(PYTOOLS)/installed
 check-links:
 	python3 .ci/check-links.py
 
-# The link check runs first: it takes a moment, clippy takes minutes.
-lint: check-links wasm-target
+# No module may import one that imports it back, by any road: the
+# component, the host and its binaries, each crate root counted as a
+# module (.ci/module_cycles.py). Its own tests plant cycles first.
+MODULE_ROOTS := src/lib.rs host-test/src/lib.rs host-test/src/main.rs \
+	host-test/temporal-worker/src/main.rs host-test/hostile-guest/src/lib.rs
+
+check-cycles:
+	python3 .ci/test_module_cycles.py
+	python3 .ci/module_cycles.py $(MODULE_ROOTS)
+
+# The link and cycle checks run first: they take a moment, clippy takes
+# minutes.
+lint: check-links check-cycles wasm-target
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p allow-policies-batch --all-targets -- -D warnings
 	$(CARGO) clippy -p allow-policies-batch --target $(TARGET) -- -D warnings

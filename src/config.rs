@@ -8,22 +8,33 @@ use std::fmt;
 
 const DOC: Document = Document::Config;
 
-/// Secrets shorter than this are left alone by redaction: no Cloudflare API token or
-/// key is this short, and matching a few characters would blank out
-/// ordinary words in messages.
+/// Secrets shorter than this are left alone by redaction: no Cloudflare
+/// API token or key is this short, and matching a few characters would
+/// blank out ordinary words in messages.
 pub const MIN_SECRET_CHARS: usize = 8;
 
+/// Cloudflare's API, where requests go unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+/// `timeout_ms` when not given: the whole task, retries and reading back
+/// included, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+/// `connect_timeout_ms` when not given: one connection attempt, in
+/// milliseconds.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// `max_retries` when not given: retries after the first attempt, of
+/// failures that cannot have applied the batch.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// `max_response_bytes` when not given: the most of an answer's body that
+/// is read, in bytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+/// The most `timeout_ms` may be, in milliseconds: ten minutes.
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
 /// Bounded so that the response buffer, which may double while it grows,
 /// and the copy of the result in the output fit a host's usual memory limit
 /// for one task (wasmtime hosts here allow 256 MiB).
 pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 32 * 1024 * 1024;
 
+/// Every member the config document may have.
 pub const CONFIG_KEYS: &[&str] = &[
     "api_token",
     "api_email",
@@ -43,6 +54,8 @@ pub const CONFIG_KEYS: &[&str] = &[
 pub struct Secret(String);
 
 impl Secret {
+    /// The credential itself, for the request header that carries it and
+    /// nowhere else.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -58,8 +71,16 @@ impl fmt::Debug for Secret {
 /// neither.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credentials {
+    /// An API token (`api_token`), sent as `Authorization: Bearer`.
     Token(Secret),
-    Legacy { email: String, key: Secret },
+    /// The account email and Global API key (`api_email`, `api_key`), sent
+    /// as `X-Auth-Email` and `X-Auth-Key`.
+    Legacy {
+        /// The account's email address; not a secret.
+        email: String,
+        /// The Global API key.
+        key: Secret,
+    },
 }
 
 /// A base URL already checked to be `https`, or `http` to a loopback host,
@@ -68,20 +89,29 @@ pub enum Credentials {
 pub struct BaseUrl(String);
 
 impl BaseUrl {
+    /// The URL, without a trailing slash: paths are appended as they are.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// The checked config: every limit within its range, defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// How requests authenticate.
     pub credentials: Credentials,
+    /// Where requests go.
     pub base_url: BaseUrl,
-    /// Already checked with [`check_account_id`].
+    /// The account, when the config names it; the input's wins. Already
+    /// checked with [`check_account_id`].
     pub account_id: Option<String>,
+    /// The whole task's deadline, in milliseconds.
     pub timeout_ms: u64,
+    /// One connection attempt's limit, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// Retries of failures that cannot have applied the batch.
     pub max_retries: u32,
+    /// The most of an answer's body that is read, in bytes.
     pub max_response_bytes: u64,
     /// After a failure that may have applied, read the account back to
     /// tell whether it did ([`crate::run::read_back`]).

@@ -16,6 +16,8 @@
 //! (`component`) and the HTTP boundary (`wasi_http`, the only module that
 //! touches wasi:http) are built for wasm only.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod config;
 pub mod params;

@@ -27,8 +27,12 @@ pub enum Flag {
 }
 
 impl Flag {
+    /// How many flags a policy has: the length of arrays indexed by
+    /// [`Flag::index`].
+    pub const COUNT: usize = 5;
+
     /// Every flag, in the order a request sends them.
-    pub const ALL: [Flag; 5] = [
+    pub const ALL: [Flag; Flag::COUNT] = [
         Flag::IsRegex,
         Flag::IsExemptRecipient,
         Flag::IsTrustedSender,
@@ -89,8 +93,11 @@ pub enum Field {
 }
 
 impl Field {
+    /// How many fields a policy has.
+    pub const COUNT: usize = 3 + Flag::COUNT;
+
     /// Every field, in the order a request sends them.
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; Field::COUNT] = [
         Field::Pattern,
         Field::PatternType,
         Field::Flag(Flag::IsRegex),
@@ -102,8 +109,8 @@ impl Field {
     ];
 
     /// The member names of [`Field::ALL`], in the same order.
-    pub const NAMES: [&'static str; 8] = {
-        let mut names = [""; 8];
+    pub const NAMES: [&'static str; Field::COUNT] = {
+        let mut names = [""; Field::COUNT];
         let mut i = 0;
         while i < names.len() {
             names[i] = Field::ALL[i].name();
@@ -128,7 +135,7 @@ impl Field {
             Field::Pattern => 0,
             Field::PatternType => 1,
             Field::Flag(flag) => 2 + flag.index(),
-            Field::Comments => 7,
+            Field::Comments => 2 + Flag::COUNT,
         }
     }
 

@@ -105,7 +105,7 @@ impl<'a> Identity<'a> {
 pub struct PostKey<'a> {
     pattern: Cow<'a, str>,
     pattern_type: &'a str,
-    flags: [bool; 5],
+    flags: [bool; Flag::COUNT],
     comments: Option<&'a str>,
 }
 
@@ -115,7 +115,7 @@ impl<'a> PostKey<'a> {
     pub fn new(
         pattern: &'a str,
         pattern_type: &'a str,
-        flags: [bool; 5],
+        flags: [bool; Flag::COUNT],
         comments: Option<&'a str>,
     ) -> Self {
         let is_regex = flags[Flag::IsRegex.index()];

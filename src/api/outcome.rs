@@ -13,9 +13,16 @@ use serde_json::value::RawValue;
 /// carry a call failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
+    /// The host refused the destination; nothing was sent, and trying
+    /// again without changing the host's allow-list is futile.
     Denied,
+    /// Connecting, sending or receiving failed; whether the request left
+    /// decides `may_have_applied`.
     Transport,
+    /// The API answered with an error status or with `success: false`.
     Api,
+    /// A 2xx whose body is not a Cloudflare envelope, could not be read,
+    /// or ran past `max_response_bytes`: the batch may have been applied.
     BadResponse,
     /// Nothing was sent: an earlier attempt of the task may have applied
     /// the batch, and reading the account first could not tell.
@@ -38,9 +45,16 @@ impl FailureKind {
 /// One entry of the API's `errors`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
+    /// The API's error code (Cloudflare's are 1000 or more); `None` when the
+    /// entry had none, or one that is not an integer or does not fit in an
+    /// `i32`.
     pub code: Option<i32>,
+    /// The API's own text, as sent; empty when the entry had none.
     pub message: String,
+    /// `source.pointer`: a JSON Pointer into the request body that names
+    /// the item at fault, when the API gave one.
     pub pointer: Option<String>,
+    /// A link to the API's documentation of the error, when it gave one.
     pub documentation_url: Option<String>,
 }
 
@@ -66,13 +80,32 @@ pub enum Verification {
 /// A failed task, with what an engine needs to decide what to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
+    /// Who the failure is attributed to; selects the WIT `task-error` case.
     pub kind: FailureKind,
+    /// One sentence for a person, with the API's first error when it gave
+    /// one (cut to 300 characters). Callers match on `kind` and the flags,
+    /// never on this text.
     pub message: String,
+    /// Trying the same task again later may succeed. Not on its own a
+    /// licence to re-send: see `may_have_applied` and
+    /// [`Failure::auto_retryable`].
     pub retryable: bool,
+    /// The API may have carried out the batch. The API has no idempotency
+    /// key, so a batch with creates sent again could apply twice.
     pub may_have_applied: bool,
+    /// The HTTP status, when a response arrived; for
+    /// [`FailureKind::Unconfirmed`], the status of the read that failed.
     pub status: Option<u16>,
+    /// How long to wait before trying again, in milliseconds: from
+    /// `Retry-After` (seconds or an HTTP date), or the wait the task did not
+    /// take because it would have passed `timeout_ms`.
     pub retry_after_ms: Option<u64>,
+    /// The entries of the API's `errors`, in the order sent; empty when
+    /// there was no envelope.
     pub api_errors: Vec<ApiError>,
+    /// Batch requests sent, retries included; reads of the account and a
+    /// destination the host refused are not counted. Set by the sender:
+    /// the classification leaves it 0.
     pub attempts: u32,
     /// What reading the account back showed, for a failure that may have
     /// applied.
@@ -114,6 +147,10 @@ pub enum TransportFault {
     Unsendable(String),
 }
 
+/// What a request that got no response comes to. Only
+/// [`TransportFault::AfterSend`] may have applied the batch; `BeforeSend`
+/// is retryable and safe to send again, `Denied` and `Unsendable` are final.
+/// `status` is `None` and `attempts` is 0: the caller counts the attempts.
 pub fn classify_fault(fault: &TransportFault) -> Failure {
     match fault {
         TransportFault::Denied => Failure::new(
@@ -146,8 +183,13 @@ pub fn classify_fault(fault: &TransportFault) -> Failure {
 /// A response as read from the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// The first `Retry-After` header's value as sent, when there was one
+    /// and it is UTF-8; [`classify_response`] reads it.
     pub retry_after: Option<String>,
+    /// The body as read: at most `max_response_bytes` bytes, and only what
+    /// arrived before a read error.
     pub body: Vec<u8>,
     /// The body went on past `max_response_bytes` and was not read further.
     pub truncated: bool,
@@ -161,6 +203,7 @@ pub struct RawResponse {
 /// the API's word to the user and are passed on, never dropped.
 #[derive(Debug)]
 pub struct Success {
+    /// The 2xx status the API answered with.
     pub status: u16,
     /// `None` when the API sent no `result` (or `null`).
     pub result: Option<Box<RawValue>>,
@@ -399,6 +442,7 @@ fn api_message(status: u16, errors: &[WireError], fallback: &str) -> String {
         .find_map(|e| e.message.as_deref().filter(|m| !m.is_empty()));
     match (first, errors.len()) {
         (Some(m), 1) => format!("HTTP {status}: {}", clip(m)),
+        (Some(m), 2) => format!("HTTP {status}: {} (and 1 more error)", clip(m)),
         (Some(m), n) => format!("HTTP {status}: {} (and {} more errors)", clip(m), n - 1),
         (None, _) => format!("HTTP {status}: {fallback}"),
     }

@@ -85,8 +85,11 @@ const HEX: [u8; 256] = {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PatternType {
+    /// An email address.
     Email,
+    /// A domain name.
     Domain,
+    /// An IP address or a CIDR range.
     Ip,
 }
 
@@ -96,6 +99,8 @@ impl PatternType {
     /// The name stored policies may carry that no request may send.
     pub const UNKNOWN: &'static str = "UNKNOWN";
 
+    /// The type a request names, or `None` for any other name (`UNKNOWN`
+    /// included).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "EMAIL" => PatternType::Email,
@@ -105,6 +110,7 @@ impl PatternType {
         })
     }
 
+    /// The type's name in the API's JSON.
     pub fn name(self) -> &'static str {
         match self {
             PatternType::Email => "EMAIL",
@@ -117,12 +123,20 @@ impl PatternType {
 /// A complete policy: the body of a create, and of a replace after its id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Policy {
+    /// What the policy matches, as its type and `is_regex` say.
     pub pattern: String,
+    /// What the pattern is matched as.
     pub pattern_type: PatternType,
+    /// The pattern is a Java regular expression.
     pub is_regex: bool,
+    /// Mail to the pattern bypasses every detection.
     pub is_exempt_recipient: bool,
+    /// Mail from the pattern bypasses every detection and link following.
     pub is_trusted_sender: bool,
+    /// Mail from the pattern is exempt from the spam, spoof and bulk
+    /// dispositions only.
     pub is_acceptable_sender: bool,
+    /// The policy holds only for mail that passes DMARC, SPF or DKIM.
     pub verify_sender: bool,
     /// Absent, `null` (`Some(None)`), or a comment.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,7 +169,9 @@ impl Policy {
 /// A replace: an existing policy's id and every field anew.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Replacement {
+    /// The policy to replace.
     pub id: PolicyId,
+    /// Every field, as the policy is to be.
     #[serde(flatten)]
     pub policy: Policy,
 }
@@ -163,18 +179,25 @@ pub struct Replacement {
 /// The fields a patch sets, each optional: only those given are sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PolicyFields {
+    /// The new pattern.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// The new type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern_type: Option<PatternType>,
+    /// The new `is_regex`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_regex: Option<bool>,
+    /// The new `is_exempt_recipient`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exempt_recipient: Option<bool>,
+    /// The new `is_trusted_sender`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_trusted_sender: Option<bool>,
+    /// The new `is_acceptable_sender`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_acceptable_sender: Option<bool>,
+    /// The new `verify_sender`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_sender: Option<bool>,
     /// Absent, `null` (`Some(None)`), or a comment.
@@ -272,7 +295,7 @@ pub struct SentFields<'a> {
     /// `pattern_type`, if set.
     pub pattern_type: Option<PatternType>,
     /// The flags, indexed by [`Flag::index`], each if set.
-    pub flags: [Option<bool>; 5],
+    pub flags: [Option<bool>; Flag::COUNT],
     /// `comments`, if set: `Some(None)` is `null`.
     pub comments: Option<Option<&'a str>>,
 }
@@ -304,19 +327,25 @@ impl SentFields<'_> {
 /// A delete names only the policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Delete {
+    /// The policy to delete.
     pub id: PolicyId,
 }
 
 /// The request body, in the order the API applies the operations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BatchBody {
+    /// Applied first.
     pub deletes: Vec<Delete>,
+    /// Applied after the deletes.
     pub patches: Vec<PolicyPatch>,
+    /// Applied after the patches.
     pub puts: Vec<Replacement>,
+    /// Applied last: each creates a policy, and a repeat creates it again.
     pub posts: Vec<Policy>,
 }
 
 impl BatchBody {
+    /// True when the batch has no item: it is not sent.
     pub fn is_empty(&self) -> bool {
         self.deletes.is_empty()
             && self.patches.is_empty()
@@ -324,6 +353,7 @@ impl BatchBody {
             && self.posts.is_empty()
     }
 
+    /// How many items of each kind the batch carries.
     pub fn counts(&self) -> Counts {
         Counts {
             deletes: self.deletes.len(),
@@ -337,8 +367,12 @@ impl BatchBody {
 /// How many items of each kind the batch carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Deletes.
     pub deletes: usize,
+    /// Partial updates.
     pub patches: usize,
+    /// Replacements.
     pub puts: usize,
+    /// Creates.
     pub posts: usize,
 }

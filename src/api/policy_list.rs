@@ -45,7 +45,11 @@ pub fn page_request(config: &Config, account_id: &str, page: u32) -> ApiRequest 
 /// when the API said.
 #[derive(Debug)]
 pub struct Page {
+    /// The page's policies in the API's order (oldest first, as
+    /// [`page_url`] asks), each with a readable id.
     pub policies: Vec<StoredPolicy>,
+    /// `result_info.total_count`: the number of policies the account has;
+    /// `None` when the API did not give it, or not as an integer.
     pub total_count: Option<u64>,
 }
 
@@ -137,7 +141,11 @@ impl std::fmt::Display for ReadError {
 /// How many requests a read made, whether or not it finished.
 #[derive(Debug)]
 pub struct Read {
+    /// Requests sent, the one that failed included; verification reports
+    /// them as its `reads`, and each counts against the API's rate limit.
     pub requests: u32,
+    /// Every policy of the account, each id once; or why the read stopped,
+    /// in which case no verdict may rest on what was read.
     pub result: Result<Snapshot, ReadError>,
 }
 

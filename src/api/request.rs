@@ -6,15 +6,25 @@ use crate::api::policy::BatchBody;
 use crate::config::{Config, Credentials};
 use serde::Serialize;
 
+/// The `User-Agent` of every request, `allow-policies-batch/<version>`
+/// with the crate's version, so that a call can be traced to the build that
+/// sent it.
 pub const USER_AGENT: &str = concat!("allow-policies-batch/", env!("CARGO_PKG_VERSION"));
+/// What a credential reads as wherever a request is shown; the redaction of
+/// outputs ([`crate::run::redact`]) puts the same text in place of a secret.
 pub const REDACTED: &str = "[redacted]";
 
 /// One request header. Credentials are marked so that every view of the
 /// request except the wire shows them as `[redacted]`, `Debug` included.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
+    /// In lower case, as sent; a preview shows it as people write it
+    /// (`Content-Type`).
     pub name: &'static str,
+    /// The value as sent, a credential in full.
     pub value: String,
+    /// A credential: the value is shown as [`REDACTED`] everywhere but on
+    /// the wire.
     pub sensitive: bool,
 }
 
@@ -32,11 +42,14 @@ impl std::fmt::Debug for Header {
 /// The two methods the task uses: `POST` writes the batch, `GET` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// A read of the account's policies; changes nothing.
     Get,
+    /// The batch; the only request that changes the account.
     Post,
 }
 
 impl Method {
+    /// The method's name as HTTP spells it, in upper case.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -48,8 +61,13 @@ impl Method {
 /// A request exactly as it goes on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiRequest {
+    /// `POST` for the batch, `GET` for a read.
     pub method: Method,
+    /// The full URL: the config's `base_url`, the path and, for a read, the
+    /// query.
     pub url: String,
+    /// Every header but `content-length`, which the wasi:http boundary adds
+    /// to a `POST` from the body's length.
     pub headers: Vec<Header>,
     /// Serialised JSON; empty for a `GET`.
     pub body: String,
@@ -130,12 +148,22 @@ fn plain(name: &'static str, value: &str) -> Header {
 /// The request as a preview shows it: credentials redacted, body as JSON.
 #[derive(Serialize)]
 pub struct RequestView<'a> {
+    /// `GET` or `POST`.
     pub method: &'static str,
+    /// The URL as sent.
     pub url: &'a str,
+    /// The headers as a JSON object, credentials reading [`REDACTED`].
     pub headers: HeadersView<'a>,
+    /// The body as JSON; `None` (shown as `null`) for a `GET` and in
+    /// [`ApiRequest::view_without_body`]. It must stay the last field:
+    /// [`preview_json`](crate::run::documents::preview_json) puts the body
+    /// in at the first `,"body":null}` of the document.
     pub body: Option<&'a serde_json::value::RawValue>,
 }
 
+/// The headers as a preview shows them: one JSON object member per header,
+/// named as people write it (`Content-Type`), its value [`REDACTED`] when
+/// the header is a credential.
 pub struct HeadersView<'a>(&'a [Header]);
 
 impl Serialize for HeadersView<'_> {

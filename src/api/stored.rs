@@ -19,18 +19,25 @@ use crate::api::retry_after::parse_rfc3339_ms;
 /// may leave any out; comparisons treat a missing field as unknown.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct StoredFields {
+    /// The pattern as stored.
     #[serde(default)]
     pub pattern: Option<String>,
+    /// The type's name: a request's, or `UNKNOWN`, which no request sends.
     #[serde(default)]
     pub pattern_type: Option<String>,
+    /// `is_regex` as stored.
     #[serde(default)]
     pub is_regex: Option<bool>,
+    /// `is_exempt_recipient` as stored.
     #[serde(default)]
     pub is_exempt_recipient: Option<bool>,
+    /// `is_trusted_sender` as stored.
     #[serde(default)]
     pub is_trusted_sender: Option<bool>,
+    /// `is_acceptable_sender` as stored.
     #[serde(default)]
     pub is_acceptable_sender: Option<bool>,
+    /// `verify_sender` as stored.
     #[serde(default)]
     pub verify_sender: Option<bool>,
     /// `None` for `null`, absent, or empty: all three mean "no comment".
@@ -48,13 +55,17 @@ fn comment<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 pub struct StoredPolicy {
     /// The id as [`PolicyId::identity`](crate::api::policy::PolicyId::identity) spells it.
     pub id: String,
+    /// The fields, read from `raw`.
     pub fields: StoredFields,
+    /// The API's JSON for the policy, passed on verbatim in a rebuilt
+    /// result.
     pub raw: Box<RawValue>,
 }
 
 /// The whole list, indexed by id.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
+    /// Each policy once, in the order read: oldest first.
     pub policies: Vec<StoredPolicy>,
     by_id: HashMap<String, usize>,
 }
@@ -75,6 +86,7 @@ impl Snapshot {
         snapshot
     }
 
+    /// The policy with this id, spelt as [`StoredPolicy::id`] is.
     pub fn get(&self, id: &str) -> Option<&StoredPolicy> {
         self.by_id.get(id).map(|&i| &self.policies[i])
     }
@@ -84,14 +96,17 @@ impl Snapshot {
         self.by_id.get(id).copied()
     }
 
+    /// Whether the account has a policy with this id.
     pub fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }
 
+    /// How many policies the account has.
     pub fn len(&self) -> usize {
         self.policies.len()
     }
 
+    /// Whether the account has no policy.
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
@@ -176,7 +191,7 @@ impl StoredFields {
     /// What the stored policy looks like as a post's, when every field a
     /// post sets is there.
     pub fn post_key(&self) -> Option<PostKey<'_>> {
-        let mut flags = [false; 5];
+        let mut flags = [false; Flag::COUNT];
         for flag in Flag::ALL {
             flags[flag.index()] = self.flag(flag)?;
         }

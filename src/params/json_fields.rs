@@ -226,9 +226,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub struct Field<'v, 'p> {
     parent: &'p Pointer,
     name: &'p str,
+    /// The member's value; `None` when the key is absent. A `null` is
+    /// `Some(Value::Null)`, so absent and `null` stay apart.
     pub value: Option<&'v Value>,
 }
 
+/// Member `name` of `map`, the object at `parent`. Reports nothing itself:
+/// [`Field::boolean`], [`Field::string`], [`Field::integer`] and
+/// [`Field::required`] report what is wrong with it.
 pub fn field<'v, 'p>(
     map: &'v Map<String, Value>,
     name: &'p str,
@@ -248,10 +253,13 @@ impl<'v> Field<'v, '_> {
         self.parent.key(self.name)
     }
 
+    /// Whether the key is in the object, with any value, `null` included.
     pub fn present(&self) -> bool {
         self.value.is_some()
     }
 
+    /// The value as a boolean. `None` when the field is absent (nothing is
+    /// reported) or is not a boolean (an error is reported at the field).
     pub fn boolean(&self, document: Document, report: &mut Report) -> Option<bool> {
         match self.value? {
             Value::Bool(b) => Some(*b),
@@ -266,6 +274,8 @@ impl<'v> Field<'v, '_> {
         }
     }
 
+    /// The value as a string. `None` when the field is absent (nothing is
+    /// reported) or is not a string (an error is reported at the field).
     pub fn string(&self, document: Document, report: &mut Report) -> Option<&'v str> {
         match self.value? {
             Value::String(s) => Some(s),

@@ -76,8 +76,12 @@ pub fn write_json_string(value: &str, out: &mut String) {
 /// A scalar that may stand for a field's value in a clean batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scalar<'a> {
+    /// A string, still as it stands in the text: an id, a pattern, a
+    /// pattern type or a comment.
     Str(RawStr<'a>),
+    /// `true` or `false`: one of a policy's flags.
     Bool(bool),
+    /// `null`: a clean batch has it only as `comments`, meaning no comment.
     Null,
 }
 
@@ -108,14 +112,17 @@ fn bytes_below(word: u64, limit: u8) -> u64 {
     word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGHS
 }
 
-/// The bytes of `word` equal to `byte`, marked as [`special_bytes`] marks
-/// them: for text read eight bytes at a time.
+/// The bytes of `word` (little-endian) equal to `byte`, marked as
+/// `special_bytes` marks them: the high bit of each such byte, the lowest
+/// mark exact, and a byte after a true hit possibly marked too. For text
+/// read eight bytes at a time.
 #[inline]
 pub fn bytes_equal_to(word: u64, byte: u8) -> u64 {
     bytes_below(word ^ (ONES * u64::from(byte)), 1)
 }
 
 impl<'a> Scanner<'a> {
+    /// A cursor at the start of `text`.
     pub fn new(text: &'a str) -> Self {
         Scanner { text, pos: 0 }
     }
@@ -154,6 +161,8 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Consumes `byte`, which must come next after any whitespace; anything
+    /// else is [`Unsettled`].
     pub fn expect(&mut self, byte: u8) -> Result<(), Unsettled> {
         if self.eat(byte) {
             Ok(())

@@ -28,6 +28,7 @@ use crate::params::validator::{pattern_problem, MAX_COMMENT_CHARS, MAX_PATTERN_C
 pub struct CleanInput {
     /// The input's own account id, when it gave one.
     pub account_id: Option<String>,
+    /// How many items of each kind the batch carries.
     pub counts: Counts,
     /// The request body, written while reading: the same text as
     /// `serde_json::to_string` of the full reader's
@@ -310,7 +311,7 @@ struct Item<'a> {
     id: Option<RawStr<'a>>,
     pattern: Option<RawStr<'a>>,
     pattern_type: Option<RawStr<'a>>,
-    flags: [Option<bool>; 5],
+    flags: [Option<bool>; Flag::COUNT],
     /// Absent, `null` (`Some(None)`), or a string.
     comments: Option<Option<RawStr<'a>>>,
 }
@@ -319,7 +320,7 @@ struct Item<'a> {
 struct Fields<'a> {
     pattern: Option<(RawStr<'a>, Cow<'a, str>)>,
     pattern_type: Option<PatternType>,
-    flags: [Option<bool>; 5],
+    flags: [Option<bool>; Flag::COUNT],
     /// Absent, `null` (`Some(None)`), or a comment.
     comments: Option<Option<(RawStr<'a>, Cow<'a, str>)>>,
 }
@@ -471,8 +472,8 @@ impl<'a> Fields<'a> {
 /// Each member's name as it stands in the text when written plainly,
 /// with its quotes and colon (`"pattern":`), numbered as [`field_number`]
 /// numbers them.
-const PLAIN_NAMES: [PlainName; 9] = {
-    let mut names = [PlainName::new(b"id"); 9];
+const PLAIN_NAMES: [PlainName; 1 + Field::COUNT] = {
+    let mut names = [PlainName::new(b"id"); 1 + Field::COUNT];
     let mut i = 0;
     while i < Field::ALL.len() {
         names[number_of(Field::ALL[i])] = PlainName::new(Field::ALL[i].name().as_bytes());

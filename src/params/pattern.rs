@@ -24,8 +24,20 @@ const SNIPPET: usize = 60;
 /// host bits set (`10.1.2.3/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpPattern {
-    V4 { addr: Ipv4Addr, prefix: u8 },
-    V6 { addr: Ipv6Addr, prefix: u8 },
+    /// An IPv4 address or range.
+    V4 {
+        /// The address as written, host bits included.
+        addr: Ipv4Addr,
+        /// The prefix length in bits, 0 to 32.
+        prefix: u8,
+    },
+    /// An IPv6 address or range.
+    V6 {
+        /// The address as written, host bits included.
+        addr: Ipv6Addr,
+        /// The prefix length in bits, 0 to 128.
+        prefix: u8,
+    },
 }
 
 /// Checks an email address `local@domain`, splitting at the last `@`.
@@ -276,8 +288,12 @@ pub enum Via {
     /// The pattern is the IPv6 `form` of the IPv4 network `ipv4`/`prefix`
     /// (host bits cleared), and that network meets the range.
     Embedded {
+        /// The IPv6 block the pattern lies in.
         form: Ipv4Form,
+        /// The embedded IPv4 network's address, host bits cleared.
         ipv4: Ipv4Addr,
+        /// The embedded IPv4 network's prefix length in bits, 0 to 32; 32
+        /// is a single address, which messages show without `/32`.
         prefix: u8,
     },
     /// The pattern's network holds all of `form`'s block, and so the IPv6 form

@@ -10,16 +10,23 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Document {
+    /// The `config` document: the credentials, where to send, and how long
+    /// and how often to try.
     Config,
+    /// The `input` document: the account, and the batch's four arrays or a
+    /// `sync`.
     Input,
 }
 
 /// One error or warning: where it is and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// The document `pointer` points into; shown as `config` or `input`.
     pub document: Document,
     /// RFC 6901 JSON Pointer; `""` is the whole document.
     pub pointer: String,
+    /// What is wrong, worded to follow the pointer (`/posts/0/pattern:
+    /// is not an email address: ...`).
     pub message: String,
 }
 
@@ -31,7 +38,10 @@ pub const MAX_LISTED: usize = 1000;
 /// Errors block the call; warnings travel with the result.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The errors listed so far, at most [`MAX_LISTED`];
+    /// [`Report::error_count`] counts the rest as well.
     pub errors: Vec<Problem>,
+    /// The warnings listed so far, at most [`MAX_LISTED`].
     pub warnings: Vec<Problem>,
     unlisted_errors: Unlisted,
     unlisted_warnings: Unlisted,
@@ -64,6 +74,8 @@ impl Unlisted {
 }
 
 impl Report {
+    /// Records an error at `pointer` in `document`; past [`MAX_LISTED`]
+    /// errors it is only counted. Any error stops the task before sending.
     pub fn error(&mut self, document: Document, pointer: &Pointer, message: impl Into<String>) {
         if self.errors.len() >= MAX_LISTED {
             self.unlisted_errors.note(document);
@@ -76,6 +88,8 @@ impl Report {
         });
     }
 
+    /// Records a warning at `pointer` in `document`; past [`MAX_LISTED`]
+    /// warnings it is only counted. A warning does not stop the task.
     pub fn warn(&mut self, document: Document, pointer: &Pointer, message: impl Into<String>) {
         if self.warnings.len() >= MAX_LISTED {
             self.unlisted_warnings.note(document);
@@ -112,6 +126,7 @@ impl Report {
 pub struct Pointer(String);
 
 impl Pointer {
+    /// The pointer to the whole document: the empty string.
     pub fn root() -> Self {
         Pointer(String::new())
     }
@@ -136,6 +151,8 @@ impl Pointer {
         Pointer(format!("{}/{}", self.0, index))
     }
 
+    /// The pointer as RFC 6901 text, with `~` and `/` in keys escaped as
+    /// `~0` and `~1`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

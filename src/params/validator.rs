@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 
 const DOC: Document = Document::Input;
 
+/// The members the input may have at its top level; any other key is
+/// reported as unknown, with the nearest of these suggested.
 pub const INPUT_KEYS: &[&str] = &["account_id", "deletes", "patches", "puts", "posts", "sync"];
 
 /// The members of the input's `sync` object.
@@ -45,6 +47,8 @@ pub(crate) const MAX_COMMENT_CHARS: usize = 1024;
 pub struct ValidInput {
     /// The input's own account id, when it gave one.
     pub account_id: Option<String>,
+    /// The four arrays as checked, ready to serialise. All empty in sync
+    /// mode, which cannot be given with them; an empty batch is not sent.
     pub body: BatchBody,
     /// Sync mode: the desired policies instead of the four arrays.
     pub sync: Option<SyncSpec>,

@@ -1,9 +1,9 @@
 //! Every output document, written here and only here.
 //!
 //! Two shapes, each one struct:
-//! - [`ResultDocument`], what `run-task` returns: a batch's result
+//! - `ResultDocument`, what `run-task` returns: a batch's result
 //!   ([`success_json`]) and a sync's ([`sync_result_json`]).
-//! - [`PreviewDocument`], what `prepare` returns: a batch's exact request
+//! - `PreviewDocument`, what `prepare` returns: a batch's exact request
 //!   ([`preview_json`]) and a sync's plan ([`sync_preview_json`]).
 //!
 //! The output schema (`schema.json`) describes these two structs; its

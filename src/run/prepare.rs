@@ -19,13 +19,16 @@ use crate::run::sync_plan::SyncSpec;
 pub enum TaskError {
     /// Config problems, with any input problems found in the same pass.
     InvalidConfig(Vec<Problem>),
+    /// Input problems; the config had none.
     InvalidInput(Vec<Problem>),
+    /// The call failed, or, in sync mode, reading the account did.
     Call(Failure),
 }
 
 /// A checked task, ready to send.
 #[derive(Debug)]
 pub struct Prepared {
+    /// The checked config.
     pub config: Config,
     /// The account the batch goes to, from the input or else the config.
     pub account_id: String,
@@ -36,7 +39,9 @@ pub struct Prepared {
     pub request: Option<ApiRequest>,
     /// Sync mode: the policies the account should have.
     pub sync: Option<SyncSpec>,
+    /// How many items of each kind the batch carries.
     pub counts: Counts,
+    /// What was accepted but deserves a look, each at its place.
     pub warnings: Vec<Problem>,
 }
 

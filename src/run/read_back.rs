@@ -257,15 +257,25 @@ pub enum Verdict {
         reads: u32,
     },
     /// Two reads, [`PAUSE_MS`] apart, showed none of its effects.
-    NotVisible { reads: u32 },
-    /// What was read does not say; in words.
-    Undetermined { why: String, reads: u32 },
-    /// No verdict could be reached: a read failed, was rate-limited, or
-    /// there was no time for it; in words, with the read's own failure
-    /// when one failed.
-    Incomplete {
-        why: String,
+    NotVisible {
+        /// List requests made.
         reads: u32,
+    },
+    /// What was read does not say.
+    Undetermined {
+        /// What was seen, in words.
+        why: String,
+        /// List requests made.
+        reads: u32,
+    },
+    /// No verdict could be reached: a read failed, was rate-limited, or
+    /// there was no time for it.
+    Incomplete {
+        /// Why, in words.
+        why: String,
+        /// List requests made.
+        reads: u32,
+        /// The read's own failure, when one failed.
         read_failure: Option<Failure>,
     },
 }

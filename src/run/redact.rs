@@ -8,10 +8,10 @@
 //! JSON string and clips it with `…`, a pointer escapes `~` and `/`, a regular
 //! expression snippet escapes control characters, and the pattern checks
 //! quote a single label, prefix length or stretch of it. So instead of
-//! searching for a secret whole, this module treats every run of [`WINDOW`]
+//! searching for a secret whole, this module treats every run of `WINDOW`
 //! bytes of every one of those shapes of a secret as a leak, and replaces
 //! any stretch of text covered by such runs with
-//! [`REDACTED`](crate::api::request::REDACTED), whatever produced it.
+//! [`REDACTED`], whatever produced it.
 //!
 //! The component applies it to everything it returns (see
 //! [`Secrets::redact_json`] and [`Secrets::redact_error`]); the validators

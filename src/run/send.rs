@@ -18,7 +18,10 @@ use crate::run::read_back::{reserve_ms, verify, RebuiltResult, Verdict};
 /// What a finished call returns.
 #[derive(Debug)]
 pub struct Completed {
+    /// The API's answer when it accepted the batch; `None` when nothing
+    /// was sent, or the batch was found applied by reading back.
     pub success: Option<Success>,
+    /// Batch requests sent.
     pub attempts: u32,
     /// Set when the batch failed in a way that may have applied it, and
     /// reading the account back showed that it was.
@@ -43,6 +46,7 @@ pub struct EarlierAttempt {
 /// The account as read before a task run again sent anything.
 #[derive(Debug)]
 pub struct Rechecked {
+    /// What the engine said of the earlier attempts.
     pub earlier: EarlierAttempt,
     /// List requests made.
     pub reads: u32,

@@ -27,9 +27,11 @@ pub const DEFAULT_MAX_DELETES: u32 = 50;
 /// The input's `sync` member, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncSpec {
+    /// The policies the account should have, in the input's order.
     pub desired: Vec<Desired>,
     /// Delete the account's policies that no desired one stands for.
     pub delete_unlisted: bool,
+    /// The most deletes a plan may have before it is refused.
     pub max_deletes: u32,
     /// Allow a plan that deletes more than half of the account's policies,
     /// or every one of them (an empty desired list).
@@ -41,28 +43,36 @@ pub struct SyncSpec {
 pub struct Desired {
     /// The existing policy it stands for, when the workflow knows it.
     pub id: Option<PolicyId>,
+    /// Every field, as the policy should be.
     pub policy: Policy,
 }
 
 /// One field a patch changes: the stored value and the desired one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldChange {
+    /// The field's name ([`Field::name`](crate::api::fields::Field::name)).
     pub field: &'static str,
+    /// As stored; `null` when the account gave none.
     pub old: Value,
+    /// As the patch sets it.
     pub new: Value,
 }
 
 /// A policy that changes, and how.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
+    /// The patch that makes the change: the fields that differ, no more.
     pub patch: PolicyPatch,
+    /// Each field the patch changes, old and new, in the order sent.
     pub fields: Vec<FieldChange>,
 }
 
 /// An existing policy to delete, with its pattern for the preview.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Removal {
+    /// The policy to delete.
     pub id: PolicyId,
+    /// Its pattern, when the account gave one.
     pub pattern: Option<String>,
     /// Why: not listed, or a second policy of the same identity.
     pub duplicate: bool,
@@ -71,8 +81,11 @@ pub struct Removal {
 /// What a sync would do.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
+    /// Desired policies that no existing one stands for: to create.
     pub posts: Vec<Policy>,
+    /// Existing policies to patch.
     pub changes: Vec<Change>,
+    /// Existing policies to delete.
     pub deletes: Vec<Removal>,
     /// Desired policies the account already has as they should be.
     pub unchanged: usize,
@@ -88,13 +101,33 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlanError {
     /// `desired[index].id` names no policy of the account.
-    UnknownId { index: usize, id: String },
+    UnknownId {
+        /// Where in the desired list.
+        index: usize,
+        /// The id as given, folded as ids are compared.
+        id: String,
+    },
     /// Two desired policies name the same existing policy.
-    SameIdTwice { index: usize, first: usize },
+    SameIdTwice {
+        /// The second of the two.
+        index: usize,
+        /// The first of the two.
+        first: usize,
+    },
     /// More deletes than `max_deletes`.
-    TooManyDeletes { planned: usize, limit: u32 },
+    TooManyDeletes {
+        /// Deletes the plan has.
+        planned: usize,
+        /// `max_deletes`.
+        limit: u32,
+    },
     /// More than half of the account's policies, or all of them.
-    MostDeleted { planned: usize, total: usize },
+    MostDeleted {
+        /// Deletes the plan has.
+        planned: usize,
+        /// Policies the account has.
+        total: usize,
+    },
 }
 
 impl PlanError {
@@ -109,6 +142,7 @@ impl PlanError {
         }
     }
 
+    /// What is wrong and how to go on, in words.
     pub fn message(&self) -> String {
         match self {
             PlanError::UnknownId { id, .. } => format!(

@@ -41,12 +41,23 @@ fn success_without_result_or_messages() {
 }
 
 #[test]
+fn the_message_counts_the_errors_it_leaves_out() {
+    let three = r#"{"success":false,"errors":[{"code":1,"message":"first"},{"code":2,"message":"second"},{"code":3,"message":"third"}],"messages":[],"result":null}"#;
+    let f = classify_response(&response(400, three), 0).unwrap_err();
+    assert_eq!(f.message, "HTTP 400: first (and 2 more errors)");
+    let one =
+        r#"{"success":false,"errors":[{"code":1,"message":"only"}],"messages":[],"result":null}"#;
+    let f = classify_response(&response(400, one), 0).unwrap_err();
+    assert_eq!(f.message, "HTTP 400: only");
+}
+
+#[test]
 fn api_errors_keep_code_pointer_and_link() {
     let f = classify_response(&response(400, FAIL_BODY), 0).unwrap_err();
     assert_eq!(f.kind, FailureKind::Api);
     assert_eq!(
         f.message,
-        "HTTP 400: DNS Validation Error (and 1 more errors)"
+        "HTTP 400: DNS Validation Error (and 1 more error)"
     );
     assert_eq!(
         f.api_errors,

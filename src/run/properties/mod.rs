@@ -2,8 +2,9 @@
 //!
 //! Four families, one module each: `valid` (every batch that follows the
 //! contract's rules is sent exactly as given), `arbitrary` (no document
-//! makes `prepare` panic or name a place that is not in it) and `secrets`
-//! (no configured credential comes back in any output).
+//! makes `prepare` panic or name a place that is not in it), `readers`
+//! (the one-pass reader agrees with the full reader) and `secrets` (no
+//! configured credential comes back in any output).
 
 use crate::api::fields::DEPRECATED;
 use crate::api::outcome::{RawResponse, TransportFault};

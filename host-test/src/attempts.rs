@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use crate::{EarlierAttempt, TaskError, Verification, WallClockLimitExceeded};
+use crate::bindings::{EarlierAttempt, TaskError, Verification};
+use crate::wall_clock::WallClockLimitExceeded;
 
 /// How an engine handed out a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +94,7 @@ pub fn disposition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CallFailure;
+    use crate::bindings::CallFailure;
 
     fn failure(retryable: bool, may_have_applied: bool, verification: Verification) -> CallFailure {
         CallFailure {

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::{ApiError, Document, FieldError, TaskError, Verification};
+use crate::bindings::{ApiError, Document, FieldError, TaskError, Verification};
 
 /// The contract's `kind` of an error.
 pub fn error_kind(e: &TaskError) -> &'static str {
@@ -100,6 +100,16 @@ pub fn field_error_to_json(problem: &FieldError) -> Value {
     })
 }
 
+/// A problem's pointer, `/` for the whole document (whose pointer is
+/// empty), as log lines and reasons show it.
+pub(crate) fn shown_pointer(problem: &FieldError) -> &str {
+    if problem.pointer.is_empty() {
+        "/"
+    } else {
+        &problem.pointer
+    }
+}
+
 /// `{"code", "message", "pointer", "documentation_url"}` without the keys the
 /// API did not give.
 pub fn api_error_to_json(error: &ApiError) -> Value {
@@ -120,7 +130,7 @@ pub fn api_error_to_json(error: &ApiError) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CallFailure;
+    use crate::bindings::CallFailure;
 
     fn failure() -> CallFailure {
         CallFailure {

@@ -9,20 +9,18 @@
 //! result was never taken; 128 + the signal's number when a second signal
 //! ended it.
 
-use allow_policies_batch::run::redact::{credentials_in, Secrets};
+use allow_policies_batch::run::redact::Secrets;
 use anyhow::{bail, Context as _};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use host_test::attempts::Delivery;
+use host_test::cli::{AllowHostArgs, ComponentArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
-use host_test::task_config::{
-    check_config, read_document, wall_clock_limit, with_environment_token, worker_config,
-    TOKEN_VARIABLE,
-};
+use host_test::task_config::{check_config, read_document, TaskConfig, TOKEN_VARIABLE};
 use host_test::worker::{run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES};
 use host_test::{
-    default_component_path, error_to_json, AllowedHost, EarlierAttempt, HostSettings, TaskError,
-    TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
+    error_to_json, EarlierAttempt, HostSettings, TaskError, TaskHost, TaskOptions,
+    DEFAULT_MAX_CONCURRENT_TASKS,
 };
 use serde_json::json;
 use std::borrow::Cow;
@@ -51,29 +49,6 @@ const KEY_SECRET_VARIABLE: &str = "CONDUCTOR_AUTH_SECRET";
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Which component to load.
-#[derive(Args)]
-struct ComponentArg {
-    /// The component; defaults to the one `make build` produces.
-    #[arg(long)]
-    component: Option<PathBuf>,
-}
-
-impl ComponentArg {
-    fn path(self) -> PathBuf {
-        self.component.unwrap_or_else(default_component_path)
-    }
-}
-
-/// Where a task's requests may go besides the Cloudflare API.
-#[derive(Args)]
-struct AllowHostArgs {
-    /// Allow requests to HOST (every port) or HOST:PORT, besides
-    /// api.cloudflare.com. Repeatable.
-    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-    allow_hosts: Vec<AllowedHost>,
 }
 
 #[derive(Subcommand)]
@@ -225,18 +200,14 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             if config == Path::new("-") && input == Path::new("-") {
                 bail!("--config and --input cannot both be read from stdin");
             }
-            let config = with_environment_token(read_document(&config, "config")?);
+            let config = TaskConfig::with_environment_token(read_document(&config, "config")?);
             remember_secrets(&config, None);
             let input = read_document(&input, "input")?;
             let host = load(component)?;
-            let mut options = TaskOptions::default();
-            options.allow_hosts.extend(allow.allow_hosts);
-            if let Some(limit) = wall_clock_limit(&config) {
-                options.wall_clock_limit = limit;
-            }
+            let options = config.task_options(allow.allow_hosts);
             let outcome = runtime.block_on(async {
                 if dry_run {
-                    return host.prepare(&options, &config, &input).await;
+                    return host.prepare(&options, config.text(), &input).await;
                 }
                 let delivery = match again_since {
                     Some(ms) => Delivery::Again(EarlierAttempt {
@@ -244,7 +215,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                     }),
                     None => Delivery::First,
                 };
-                host.run_delivered(&options, &config, &input, delivery)
+                host.run_delivered(&options, config.text(), &input, delivery)
                     .await
             })?;
             Ok(print_outcome(outcome))
@@ -293,7 +264,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             component,
             allow,
         } => {
-            let config = worker_config(config.as_deref())?;
+            let config = TaskConfig::for_worker(config.as_deref())?;
             let key = access_key(key_id, key_secret)?;
             remember_secrets(&config, key.as_ref().map(AccessKey::secret));
             let mut client = ConductorClient::new(&server)?;
@@ -312,11 +283,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                     ..HostSettings::default()
                 },
             )?;
-            let mut task_options = TaskOptions::default();
-            task_options.allow_hosts.extend(allow.allow_hosts);
-            if let Some(limit) = wall_clock_limit(&config) {
-                task_options.wall_clock_limit = limit;
-            }
+            let task_options = config.task_options(allow.allow_hosts);
             let mut settings = WorkerSettings::new(
                 task_type,
                 worker_id.unwrap_or_else(default_worker_id),
@@ -451,8 +418,8 @@ fn load(component: ComponentArg) -> anyhow::Result<TaskHost> {
 /// environment's token. Nothing this process prints may show them.
 static SECRETS: OnceLock<Secrets> = OnceLock::new();
 
-fn remember_secrets(config: &str, key_secret: Option<&str>) {
-    let mut found = credentials_in(config);
+fn remember_secrets(config: &TaskConfig, key_secret: Option<&str>) {
+    let mut found = config.credentials().to_vec();
     found.extend(std::env::var(TOKEN_VARIABLE).ok());
     found.extend(key_secret.map(str::to_string));
     let _ = SECRETS.set(Secrets::new(found));

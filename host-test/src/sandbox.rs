@@ -2,18 +2,87 @@
 //! files or sockets (only stderr, so a guest panic reaches the console), a
 //! resource table and a memory of bounded size, and the outbound hooks that
 //! decide where its HTTP requests may go. A new [`TaskState`] is made for
-//! every task, so nothing of one task is left for the next.
+//! every task, so nothing of one task is left for the next; [`TaskOptions`]
+//! is what a caller chooses of it.
 
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::outbound::hooks::TaskHooks;
+use crate::outbound::allow::AllowedHost;
+use crate::outbound::hooks::{Interceptor, TaskHooks};
 use crate::outbound::pool::ConnectionPool;
-use crate::{TaskOptions, MAX_RESOURCES, MEMORY_LIMIT};
+use crate::wall_clock::DEFAULT_WALL_CLOCK_LIMIT;
+
+/// Linear memory one task may use. The limit is per memory, so a task may
+/// have only one (the component's own).
+pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Resources (header fields, requests, streams, pollables...) one task may
+/// hold at once. They live in host memory, outside [`MEMORY_LIMIT`]: a header
+/// fields resource alone can hold 128 KiB, so without this bound a guest
+/// could make the host hold far more than its own memory. The component
+/// holds a handful at a time (a request, its body, the response, their
+/// streams and pollables).
+pub const MAX_RESOURCES: usize = 1024;
+
+/// How one task call is sandboxed.
+#[derive(Clone)]
+pub struct TaskOptions {
+    /// Destinations the guest may send requests to; anything else is refused
+    /// with `HTTP-request-denied` before it is sent or intercepted.
+    pub allow_hosts: Vec<AllowedHost>,
+    /// Answers allowed requests instead of the network when set.
+    pub interceptor: Option<Arc<dyn Interceptor>>,
+    /// Limit for the whole call; past it the call fails with
+    /// [`WallClockLimitExceeded`](crate::WallClockLimitExceeded).
+    pub wall_clock_limit: Duration,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        Self {
+            allow_hosts: AllowedHost::defaults(),
+            interceptor: None,
+            wall_clock_limit: DEFAULT_WALL_CLOCK_LIMIT,
+        }
+    }
+}
+
+impl TaskOptions {
+    /// These options, with `host` allowed besides those already allowed.
+    pub fn with_allowed_host(mut self, host: AllowedHost) -> Self {
+        self.allow_hosts.push(host);
+        self
+    }
+
+    /// These options, with allowed requests answered by `interceptor`.
+    pub fn with_interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    /// These options, with every call held to `limit`.
+    pub fn with_wall_clock_limit(mut self, limit: Duration) -> Self {
+        self.wall_clock_limit = limit;
+        self
+    }
+}
+
+impl fmt::Debug for TaskOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskOptions")
+            .field("allow_hosts", &self.allow_hosts)
+            .field("interceptor", &self.interceptor.as_ref().map(|_| ".."))
+            .field("wall_clock_limit", &self.wall_clock_limit)
+            .finish()
+    }
+}
 
 pub(crate) struct TaskState {
     wasi: WasiCtx,
@@ -130,5 +199,18 @@ impl WasiHttpView for TaskState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_allow_only_the_cloudflare_api() {
+        let opts = TaskOptions::default();
+        assert_eq!(opts.allow_hosts, AllowedHost::defaults());
+        assert!(opts.interceptor.is_none());
+        assert_eq!(opts.wall_clock_limit, Duration::from_secs(620));
     }
 }

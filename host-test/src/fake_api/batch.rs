@@ -1,7 +1,19 @@
 //! The batch rules: what the current (or, with legacy ids, the older) API
 //! accepts in a batch body, every problem reported with its pointer.
 
-use super::*;
+use std::fmt;
+
+use allow_policies_batch::params::pattern::{non_global_range, parse_ip_pattern};
+use serde_json::{json, Map, Value};
+
+use super::code;
+use super::envelope::{pointer, ApiError};
+
+/// The API's limit per array of a batch.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+const MAX_PATTERN_CHARS: usize = 1024;
+const MAX_COMMENT_CHARS: usize = 1024;
 
 pub(super) struct BatchOps {
     pub(super) deletes: Vec<PolicyId>,

@@ -1,7 +1,15 @@
 //! Cloudflare's v4 envelope: `success`, `errors`, `messages`, `result`,
 //! and the answers built from it.
 
-use super::*;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{json, Map, Value};
+
+use super::code;
+
+/// An answer of the fake, its body whole.
+pub(super) type Reply = Response<Full<Bytes>>;
 
 /// One entry of the envelope's `errors`.
 pub(super) struct ApiError {
@@ -116,12 +124,13 @@ pub(super) fn malformed(error: &serde_json::Error) -> Reply {
     )
 }
 
-pub(super) fn too_large() -> Reply {
+/// The answer to a body larger than `max_bytes`.
+pub(super) fn too_large(max_bytes: usize) -> Reply {
     failure(
         StatusCode::PAYLOAD_TOO_LARGE,
         vec![ApiError::new(
             code::BODY_TOO_LARGE,
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            format!("the body is larger than {max_bytes} bytes"),
         )],
     )
 }

@@ -7,100 +7,42 @@
 //! can be told to misbehave on the next batch requests ([`Fault`]), in process
 //! or through `POST /__fake/faults` from another process.
 //!
-//! This module is the public face (options, faults, [`FakeApi`]); `server`
-//! holds the routes and handlers, `batch` the rules a batch body must
-//! follow, `store` the policies and their ids and timestamps, and
-//! `envelope` Cloudflare's answer format.
+//! This module is the public face (options, [`FakeApi`]); `server` holds
+//! the routes and handlers, `batch` the rules a batch body must follow,
+//! `store` the policies and their ids and timestamps, `fault` the ways the
+//! fake can be told to misbehave, `envelope` Cloudflare's answer format
+//! and `code` the codes of the fake's own errors. This file defines none of
+//! what those modules share, so none of them imports from here.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::BuildHasher;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _};
-use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use serde_json::{json, Map, Value};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use serde_json::Value;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
-use wasmtime_wasi_http::io::TokioIo;
-
-use allow_policies_batch::params::pattern::{non_global_range, parse_ip_pattern};
+use tokio::task::JoinHandle;
 
 mod batch;
+pub mod code;
 mod envelope;
+mod fault;
 mod server;
 mod store;
 
-use batch::*;
-use envelope::*;
-use server::*;
-use store::*;
+pub use batch::MAX_BATCH_ITEMS;
+pub use fault::Fault;
+pub use server::{ADMIN_PREFIX, API_PREFIX};
+
+use batch::{complete, parse_changes, Kind, PolicyId};
+use envelope::{pointer, ApiError};
+use server::{accept_loop, is_account_id};
+use store::{Policy, Shared, State};
 
 /// Where `task-host fake-api` listens unless told otherwise.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
-
-/// Path prefix of the API, as in `https://api.cloudflare.com/client/v4`.
-pub const API_PREFIX: &str = "/client/v4";
-
-/// Path prefix of the test-control routes; they need no credentials and are
-/// not counted by [`FakeApi::requests`].
-pub const ADMIN_PREFIX: &str = "/__fake/";
-
-/// The API's limit per array of a batch.
-pub const MAX_BATCH_ITEMS: usize = 1000;
-
-const MAX_PATTERN_CHARS: usize = 1024;
-const MAX_COMMENT_CHARS: usize = 1024;
-const DEFAULT_PER_PAGE: u64 = 20;
-const MAX_PER_PAGE: u64 = 100;
-
-/// 4 × 1000 items with 1024-character patterns and comments stay far below it.
-const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-/// A delay longer than any task's deadline only ties up a connection.
-const MAX_DELAY: Duration = Duration::from_secs(600);
-
-/// The `code`s of the fake's own errors (HTTP status in brackets).
-pub mod code {
-    /// The body is not JSON, or not a JSON object (400); also an admin body
-    /// that is not valid JSON (400).
-    pub const MALFORMED_BODY: u32 = 1001;
-    /// A field of the batch is missing, of the wrong type, out of range or
-    /// unknown; `source.pointer` names it (400).
-    pub const INVALID_FIELD: u32 = 1002;
-    /// `page` or `per_page` is not acceptable; `source.parameter` names it (400).
-    pub const INVALID_PARAMETER: u32 = 1003;
-    /// A delete, patch or put names an id the account does not have, at that
-    /// point of the batch; `source.pointer` is `/<array>/<index>/id` (404).
-    pub const POLICY_NOT_FOUND: u32 = 1004;
-    /// The body is larger than the fake accepts (413).
-    pub const BODY_TOO_LARGE: u32 = 1005;
-    /// An entry of `POST /__fake/faults` is not a fault (400).
-    pub const INVALID_FAULT: u32 = 1006;
-    /// No route for that URI (404).
-    pub const NO_ROUTE: u32 = 7000;
-    /// The route exists, the method does not (405, with `Allow`).
-    pub const METHOD_NOT_ALLOWED: u32 = 7001;
-    /// The account id is not 32 lowercase hexadecimal characters (400).
-    pub const INVALID_ACCOUNT_ID: u32 = 7003;
-    /// Credentials missing, or not the ones the fake accepts (401).
-    pub const AUTHENTICATION: u32 = 10000;
-    /// A canned [`super::Fault::Status`] queued without a body gets an
-    /// envelope with code `CANNED_BASE + status`, e.g. 1429.
-    pub const CANNED_BASE: u32 = 1000;
-}
 
 /// How the fake is started.
 #[derive(Clone)]
@@ -133,44 +75,6 @@ impl fmt::Debug for FakeApiOptions {
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("legacy_ids", &self.legacy_ids)
             .finish()
-    }
-}
-
-/// How the fake answers the next batch request instead of (or before)
-/// handling it. Faults are used up one per batch request, in queue order;
-/// other routes leave the queue alone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this status, these headers and this body verbatim; the
-    /// batch is not applied. Without a `content-type` header one is chosen
-    /// from the body (JSON, HTML or plain text).
-    Status {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
-    /// Wait, then handle the request normally. The batch is applied even if
-    /// the client has given up and gone by then, as a real server would.
-    Delay(Duration),
-    /// Read the request, then close the connection with a TCP reset and no
-    /// answer; the batch is not applied.
-    Reset,
-    /// Handle the request (apply the batch), then answer as the inner fault
-    /// says instead of with the result: a status such as a proxy's 502, a
-    /// reset, or a delay before the real answer. What a client sees then
-    /// says nothing of whether the batch was applied; it was.
-    AfterApplying(Box<Fault>),
-}
-
-impl Fault {
-    /// A canned error with Cloudflare's envelope, code
-    /// [`code::CANNED_BASE`]` + status`.
-    pub fn status(status: u16, headers: Vec<(String, String)>) -> Fault {
-        Fault::Status {
-            status,
-            headers,
-            body: canned_envelope(status),
-        }
     }
 }
 
@@ -344,23 +248,5 @@ impl FakeApi {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.accept_loop.await;
-    }
-}
-
-struct Shared {
-    token: Option<String>,
-    legacy_ids: bool,
-    requests: AtomicUsize,
-    /// Requests to the batch endpoint, answered or not.
-    batch_requests: AtomicUsize,
-    connections: AtomicUsize,
-    state: Mutex<State>,
-}
-
-impl Shared {
-    /// Nothing panics while holding the lock, but a poisoned lock must not
-    /// take the whole fake down with it either.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,7 +1,45 @@
 //! The HTTP side: the accept loop, routes, the test-control routes, and
 //! the batch and list handlers that apply the batch rules to the store.
 
-use super::*;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use wasmtime_wasi_http::io::TokioIo;
+
+use super::batch::{parse_batch, PolicyId};
+use super::code;
+use super::envelope::{
+    failure, malformed, method_not_allowed, success, too_large, ApiError, Reply,
+};
+use super::fault::{canned, parse_faults, Fault, MAX_DELAY};
+use super::store::{Policy, Shared};
+
+/// Path prefix of the API, as in `https://api.cloudflare.com/client/v4`.
+pub const API_PREFIX: &str = "/client/v4";
+
+/// Path prefix of the test-control routes; they need no credentials and are
+/// not counted by [`FakeApi::requests`](super::FakeApi::requests).
+pub const ADMIN_PREFIX: &str = "/__fake/";
+
+const DEFAULT_PER_PAGE: u64 = 20;
+const MAX_PER_PAGE: u64 = 100;
+
+/// 4 × 1000 items with 1024-character patterns and comments stay far below it.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 pub(super) async fn accept_loop(
     listener: TcpListener,
@@ -108,8 +146,6 @@ impl AsyncWrite for ResettableStream {
     }
 }
 
-pub(super) type Reply = Response<Full<Bytes>>;
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Endpoint {
     List,
@@ -166,7 +202,7 @@ pub(super) async fn handle(
     // that never arrives does not use up a fault.
     let body = match read_body(body).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return Ok(too_large()),
+        Err(BodyError::TooLarge) => return Ok(too_large(MAX_BODY_BYTES)),
         Err(BodyError::Broken) => return Err(DropConnection),
     };
     let fault = match endpoint {
@@ -303,7 +339,7 @@ pub(super) async fn admin(
     }
     let body = match read_body(body).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return Ok(too_large()),
+        Err(BodyError::TooLarge) => return Ok(too_large(MAX_BODY_BYTES)),
         Err(BodyError::Broken) => return Err(DropConnection),
     };
     let value: Value = match serde_json::from_slice(&body) {
@@ -319,198 +355,6 @@ pub(super) async fn admin(
         }
         Err(errors) => Ok(failure(StatusCode::BAD_REQUEST, errors)),
     }
-}
-
-/// `[{"status", "headers"?, "body"?}, {"delay_ms"}, {"reset": true}]`, all
-/// or nothing.
-pub(super) fn parse_faults(value: &Value) -> Result<Vec<Fault>, Vec<ApiError>> {
-    let Value::Array(items) = value else {
-        return Err(vec![ApiError::at(
-            code::INVALID_FAULT,
-            "expected an array of faults",
-            "",
-        )]);
-    };
-    let mut faults = Vec::new();
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match parse_fault(item, &format!("/{i}")) {
-            Ok(fault) => faults.push(fault),
-            Err(error) => errors.push(error),
-        }
-    }
-    if errors.is_empty() {
-        Ok(faults)
-    } else {
-        Err(errors)
-    }
-}
-
-pub(super) fn parse_fault(item: &Value, at: &str) -> Result<Fault, ApiError> {
-    let invalid =
-        |message: &str, pointer: String| ApiError::at(code::INVALID_FAULT, message, pointer);
-    let Value::Object(fields) = item else {
-        return Err(invalid(
-            "expected {\"status\"}, {\"delay_ms\"} or {\"reset\": true}",
-            at.to_string(),
-        ));
-    };
-    let allowed: &[&str] = if fields.contains_key("status") {
-        &["status", "headers", "body", "after_applying"]
-    } else if fields.contains_key("delay_ms") {
-        &["delay_ms", "after_applying"]
-    } else if fields.contains_key("reset") {
-        &["reset", "after_applying"]
-    } else {
-        return Err(invalid(
-            "expected {\"status\"}, {\"delay_ms\"} or {\"reset\": true}",
-            at.to_string(),
-        ));
-    };
-    if let Some(extra) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid("unknown field", pointer(at, extra)));
-    }
-    match fields.get("after_applying") {
-        None | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            let mut inner = fields.clone();
-            inner.remove("after_applying");
-            let then = parse_fault(&Value::Object(inner), at)?;
-            return Ok(Fault::AfterApplying(Box::new(then)));
-        }
-        Some(_) => return Err(invalid("must be a boolean", pointer(at, "after_applying"))),
-    }
-    if let Some(reset) = fields.get("reset") {
-        return match reset {
-            Value::Bool(true) => Ok(Fault::Reset),
-            _ => Err(invalid("must be true", pointer(at, "reset"))),
-        };
-    }
-    if let Some(delay) = fields.get("delay_ms") {
-        return match delay.as_u64() {
-            Some(ms) if Duration::from_millis(ms) <= MAX_DELAY => {
-                Ok(Fault::Delay(Duration::from_millis(ms)))
-            }
-            _ => Err(invalid(
-                "must be an integer number of milliseconds from 0 to 600000",
-                pointer(at, "delay_ms"),
-            )),
-        };
-    }
-    let status = fields
-        .get("status")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .filter(|s| (200..=599).contains(s))
-        .ok_or_else(|| {
-            invalid(
-                "must be an HTTP status from 200 to 599",
-                pointer(at, "status"),
-            )
-        })?;
-    let mut headers = Vec::new();
-    match fields.get("headers") {
-        None => {}
-        Some(Value::Object(map)) => {
-            for (name, value) in map {
-                let value = value
-                    .as_str()
-                    .filter(|v| HeaderValue::from_str(v).is_ok())
-                    .ok_or_else(|| {
-                        invalid(
-                            "must be a string usable as a header value",
-                            pointer(&pointer(at, "headers"), name),
-                        )
-                    })?;
-                if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    return Err(invalid(
-                        "not a valid header name",
-                        pointer(&pointer(at, "headers"), name),
-                    ));
-                }
-                headers.push((name.clone(), value.to_string()));
-            }
-        }
-        Some(_) => {
-            return Err(invalid(
-                "must be an object of header names to values",
-                pointer(at, "headers"),
-            ))
-        }
-    }
-    let body = match fields.get("body") {
-        None => canned_envelope(status),
-        Some(Value::String(body)) => body.clone(),
-        Some(_) => return Err(invalid("must be a string", pointer(at, "body"))),
-    };
-    Ok(Fault::Status {
-        status,
-        headers,
-        body,
-    })
-}
-
-pub(super) fn canned_envelope(status: u16) -> String {
-    let message = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Canned error");
-    envelope(
-        false,
-        vec![ApiError::new(
-            code::CANNED_BASE + u32::from(status),
-            message,
-        )],
-        Value::Null,
-        None,
-    )
-    .to_string()
-}
-
-pub(super) fn canned(status: u16, headers: &[(String, String)], body: String) -> Reply {
-    let Ok(status) = StatusCode::from_u16(status) else {
-        return failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            vec![ApiError::new(
-                code::INVALID_FAULT,
-                format!("the queued fault's status {status} is not an HTTP status"),
-            )],
-        );
-    };
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(name), Ok(value)) => {
-                map.append(name, value);
-            }
-            _ => {
-                return failure(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    vec![ApiError::new(
-                        code::INVALID_FAULT,
-                        format!("the queued fault's header {name:?} is not a valid header"),
-                    )],
-                )
-            }
-        }
-    }
-    if !map.contains_key(header::CONTENT_TYPE) {
-        let kind = if serde_json::from_str::<Value>(&body).is_ok() {
-            "application/json"
-        } else if body.trim_start().starts_with('<') {
-            "text/html; charset=utf-8"
-        } else {
-            "text/plain; charset=utf-8"
-        };
-        map.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    }
-    let mut reply = Response::new(Full::new(Bytes::from(body)));
-    *reply.status_mut() = status;
-    *reply.headers_mut() = map;
-    reply
 }
 
 pub(super) fn list(shared: &Shared, account: &str, query: &str) -> Reply {
@@ -653,6 +497,7 @@ pub(super) fn batch(shared: &Shared, account: &str, body: &[u8]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn bearer_and_legacy_credentials() {

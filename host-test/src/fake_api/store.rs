@@ -1,7 +1,38 @@
-//! The policies kept per account, with the ids and timestamps the API
-//! gives them.
+//! The fake's memory: the policies kept per account, with the ids and
+//! timestamps the API gives them, the queued faults, and the counts of
+//! requests, shared by every connection.
 
-use super::*;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use super::batch::{Changes, PolicyBody, PolicyId, FLAGS};
+use super::fault::Fault;
+
+/// What every connection of one fake shares: its settings, its counters
+/// and its state.
+pub(super) struct Shared {
+    pub(super) token: Option<String>,
+    pub(super) legacy_ids: bool,
+    pub(super) requests: AtomicUsize,
+    /// Requests to the batch endpoint, answered or not.
+    pub(super) batch_requests: AtomicUsize,
+    pub(super) connections: AtomicUsize,
+    pub(super) state: Mutex<State>,
+}
+
+impl Shared {
+    /// Nothing panics while holding the lock, but a poisoned lock must not
+    /// take the whole fake down with it either.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 #[derive(Default)]
 pub(super) struct State {
@@ -159,6 +190,7 @@ pub(super) fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_api::batch::is_uuid;
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -121,7 +121,7 @@ fn set_method<T: WasiHttpView>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TaskState;
+    use crate::sandbox::TaskState;
     use wasmtime::Engine;
 
     /// The shadowed function must land in the instance wasi-http defined: in

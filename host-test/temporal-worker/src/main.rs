@@ -22,10 +22,11 @@ use clap::Parser;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use host_test::attempts::{self, Delivery, Disposition};
-use host_test::task_config::{
-    check_config, verifies_after_failure, wall_clock_limit, worker_config,
+use host_test::cli::{AllowHostArgs, ComponentArg};
+use host_test::task_config::{check_config, TaskConfig};
+use host_test::{
+    EarlierAttempt, HostSettings, TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
-use host_test::{AllowedHost, EarlierAttempt, HostSettings, TaskHost, TaskOptions};
 use serde_json::{json, Value};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, TlsOptions, Url};
 use temporalio_common::ActivityDefinition;
@@ -47,6 +48,10 @@ const EXIT_USAGE: u8 = 2;
 /// worker hears of one (the SDK sends at most one per 80 % of the
 /// activity's heartbeat timeout).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// How long past a run's wall-clock limit a stopping worker waits for the
+/// activities in hand: room to report the last of them.
+const REPORT_ROOM: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(
@@ -71,7 +76,7 @@ struct Cli {
     )]
     activity_name: String,
     /// Most activities in hand at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=i64::from(DEFAULT_MAX_CONCURRENT_TASKS)))]
     concurrency: u32,
     /// The config document given to every task: a file, or `-` for stdin.
     /// Without it, $TASK_HOST_CONFIG, else `{}`; either way
@@ -87,12 +92,10 @@ struct Cli {
     tls: bool,
     #[arg(long = "tls-ca", value_name = "FILE")]
     tls_ca: Option<PathBuf>,
-    /// The component to run; by default the one `make build` produced.
-    #[arg(long)]
-    component: Option<PathBuf>,
-    /// Hosts the component may reach besides api.cloudflare.com.
-    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-    allow_hosts: Vec<AllowedHost>,
+    #[command(flatten)]
+    component: ComponentArg,
+    #[command(flatten)]
+    allow: AllowHostArgs,
     /// Shown in Temporal as the worker's identity; by default the host
     /// name and process id.
     #[arg(long)]
@@ -134,33 +137,24 @@ static ACTIVITY_NAME: OnceLock<String> = OnceLock::new();
 /// What every activity task shares.
 struct Batches {
     host: TaskHost,
-    config: String,
+    /// The config every task is given; its `verify_after_failure` says
+    /// whether a retry reads the account before it sends.
+    config: TaskConfig,
     options: TaskOptions,
-    /// The config's `verify_after_failure`: whether a retry reads the
-    /// account before it sends.
-    checks_first: bool,
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
-    let config = worker_config(cli.config.as_deref())?;
-    let checks_first = verifies_after_failure(&config);
-    let mut options = TaskOptions::default();
-    options.allow_hosts.extend(cli.allow_hosts);
-    if let Some(limit) = wall_clock_limit(&config) {
-        options.wall_clock_limit = limit;
-    }
-    let component = cli
-        .component
-        .unwrap_or_else(host_test::default_component_path);
+    let config = TaskConfig::for_worker(cli.config.as_deref())?;
+    let options = config.task_options(cli.allow.allow_hosts);
     let host = TaskHost::load_with_settings(
-        &component,
+        &cli.component.path(),
         &HostSettings {
             max_concurrent_tasks: cli.concurrency,
             ..HostSettings::default()
         },
     )?;
     check_config(&host, &options, &config).await?;
-    let grace = options.wall_clock_limit + Duration::from_secs(5);
+    let grace = options.wall_clock_limit + REPORT_ROOM;
     ACTIVITY_NAME
         .set(cli.activity_name.clone())
         .map_err(|_| anyhow::anyhow!("the activity name was set twice"))?;
@@ -200,7 +194,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         host,
         config,
         options,
-        checks_first,
     });
     let worker_options = WorkerOptions::new(cli.task_queue.clone())
         .register_activity::<BatchActivity>(batches)
@@ -299,7 +292,7 @@ impl Batches {
         let input = input.to_string();
         let call = self
             .host
-            .run_delivered(&self.options, &self.config, &input, delivery);
+            .run_delivered(&self.options, self.config.text(), &input, delivery);
         let mut call = std::pin::pin!(call);
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
         let outcome = loop {
@@ -322,7 +315,7 @@ impl Batches {
                 }
             }
         };
-        let disposition = attempts::disposition(&outcome, self.checks_first);
+        let disposition = attempts::disposition(&outcome, self.config.checks_first());
         if delivery == Delivery::First
             && matches!(disposition, Disposition::RetryNothingApplied { .. })
         {

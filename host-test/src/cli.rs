@@ -1,0 +1,35 @@
+//! The command-line flags that `task-host` and `task-host-temporal` share,
+//! declared once so that both take them alike, with the same help. Each
+//! binary adds them to its own commands with `#[command(flatten)]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::component_path::default_component_path;
+use crate::outbound::allow::AllowedHost;
+
+/// `--component`: which component to load.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ComponentArg {
+    /// The component; defaults to the one `make build` produces.
+    #[arg(long)]
+    pub component: Option<PathBuf>,
+}
+
+impl ComponentArg {
+    /// The file given, else [`default_component_path`].
+    pub fn path(self) -> PathBuf {
+        self.component.unwrap_or_else(default_component_path)
+    }
+}
+
+/// `--allow-host`: where a task's requests may go besides the Cloudflare
+/// API.
+#[derive(Args, Clone, Debug, Default)]
+pub struct AllowHostArgs {
+    /// Allow requests to HOST (every port) or HOST:PORT, besides
+    /// api.cloudflare.com. Repeatable.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    pub allow_hosts: Vec<AllowedHost>,
+}

@@ -170,7 +170,7 @@ impl Contender for NativeSyncPreview<'_> {
 }
 
 struct NativePlanOnly {
-    spec: allow_policies_batch::run::sync_plan::SyncSpec,
+    spec: allow_policies_batch::params::sync_spec::SyncSpec,
     account: allow_policies_batch::api::stored::Snapshot,
 }
 

@@ -6,7 +6,8 @@
 //! a clean batch, which [`one_pass`] reads straight from the text with its
 //! own tokenizer ([`json_tokens`]), leaving anything else to the full
 //! reader. Both apply the same pattern checks ([`pattern`], and
-//! [`java_regex`] for regular expressions).
+//! [`java_regex`] for regular expressions). Sync mode's parameters are a
+//! [`sync_spec`].
 
 pub mod java_regex;
 pub mod json_fields;
@@ -15,4 +16,5 @@ pub mod json_tokens;
 pub mod one_pass;
 pub mod pattern;
 pub mod problems;
+pub mod sync_spec;
 pub mod validator;

@@ -14,7 +14,7 @@ use crate::params::json_fields::{
 };
 use crate::params::pattern::{check_email, check_host_name, non_global_range, parse_ip_pattern};
 use crate::params::problems::{Document, Pointer, Report};
-use crate::run::sync_plan::{Desired, SyncSpec, DEFAULT_MAX_DELETES};
+use crate::params::sync_spec::{Desired, SyncSpec, DEFAULT_MAX_DELETES};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 

@@ -11,8 +11,8 @@ use crate::config::{parse_config, Config};
 use crate::params::json_fields::parse_document;
 use crate::params::one_pass::{read_clean, CleanInput};
 use crate::params::problems::{Document, Pointer, Problem, Report};
+use crate::params::sync_spec::SyncSpec;
 use crate::params::validator::{parse_input, ValidInput};
-use crate::run::sync_plan::SyncSpec;
 
 /// Why a task failed; mirrors the WIT `task-error` variant.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,11 +8,12 @@ use crate::api::policy_list::read_all;
 use crate::api::request::build_request;
 use crate::api::transport::Transport;
 use crate::params::problems::{Document, Problem};
+use crate::params::sync_spec::SyncSpec;
 use crate::run::documents::{sync_preview_json, sync_result_json};
 use crate::run::prepare::{Prepared, TaskError};
 use crate::run::read_back::reserve_ms;
 use crate::run::send::{send_batch, Completed};
-use crate::run::sync_plan::{plan, Plan, SyncSpec};
+use crate::run::sync_plan::{plan, Plan};
 
 /// The least time, after verification's reserve, in which a batch after
 /// the first is started.

@@ -8,11 +8,11 @@ use crate::config::{
     MAX_TIMEOUT_MS,
 };
 use crate::params::problems::Report;
+use crate::params::sync_spec::DEFAULT_MAX_DELETES;
 use crate::params::validator::{INPUT_KEYS, MAX_DELETES_LIMIT, MAX_SYNC_POLICIES, SYNC_KEYS};
 use crate::run::documents::{preview_json, success_json};
 use crate::run::prepare::prepare;
 use crate::run::send::Completed;
-use crate::run::sync_plan::DEFAULT_MAX_DELETES;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;

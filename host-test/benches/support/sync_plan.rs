@@ -158,7 +158,7 @@ pub fn native_preview(config: &str, input: &str, transport: &mut FromMemory) -> 
 pub fn parsed(
     config: &str,
     input: &str,
-) -> (allow_policies_batch::run::sync_plan::SyncSpec, Snapshot) {
+) -> (allow_policies_batch::params::sync_spec::SyncSpec, Snapshot) {
     let prepared = prepare(config, input).expect("a valid sync");
     let policies = pages().into_iter().flat_map(|body| {
         let v: Value = serde_json::from_str(&body).unwrap();
@@ -170,7 +170,7 @@ pub fn parsed(
 
 /// The plan alone; its size, so that nothing is optimised away.
 pub fn plan_only(
-    spec: &allow_policies_batch::run::sync_plan::SyncSpec,
+    spec: &allow_policies_batch::params::sync_spec::SyncSpec,
     account: &Snapshot,
 ) -> usize {
     let plan = plan(spec, account).expect("within the limits");

@@ -1,6 +1,7 @@
 use super::*;
 use crate::api::policy::PatternType;
 use crate::api::policy_list::parse_page;
+use crate::params::sync_spec::{Desired, DEFAULT_MAX_DELETES};
 use proptest::prelude::*;
 use serde_json::json;
 use serde_json::value::RawValue;

@@ -645,7 +645,10 @@ impl Parser {
     }
 
     /// `\N{name}` names a character; the name cannot be checked without
-    /// Unicode's name table, so only its shape is.
+    /// Unicode's name table, so only its shape is. Every character name
+    /// (and every name Java derives for an unnamed code point) holds a
+    /// letter, so a name without one, such as the count in `\N{2}`, names
+    /// nothing, and Java refuses the pattern.
     fn char_name(&mut self, at: usize) -> Result<(), String> {
         let end = if self.arg() == Some('{') {
             self.chars[self.pos..].iter().position(|&c| c == '}')
@@ -654,6 +657,14 @@ impl Parser {
         };
         match end {
             Some(len) if len > 1 => {
+                let name = &self.chars[self.pos + 1..self.pos + len];
+                if !name.iter().any(char::is_ascii_alphabetic) {
+                    let name: String = name.iter().collect();
+                    return Err(format!(
+                        "the \\N{{{name}}} at character {} names no character: \\N{{...}} takes a character name such as LATIN SMALL LETTER A, not a count",
+                        at + 1
+                    ));
+                }
                 self.pos += len + 1;
                 Ok(())
             }

@@ -290,6 +290,37 @@ async fn invalid_input_names_every_problem() {
     assert!(rec.requests().is_empty());
 }
 
+/// Java reads `\N{...}` as a character name, so a count written that way
+/// fails the whole batch at the API; the component refuses it first, and
+/// still takes a real name that holds digits.
+#[tokio::test]
+async fn a_regex_count_written_as_a_character_name_is_refused_before_sending() {
+    let rec = Recorder::default();
+    let opts = rec.options(vec![
+        CannedResponse::json(200, &ok_envelope(json!({}))).into()
+    ]);
+    let regex = |pattern: &str| with_fields(post(pattern), json!({"is_regex": true}));
+    let input = json!({"posts": [
+        regex("a\\N{2}@example\\.com"),
+        regex("\\N{EGYPTIAN HIEROGLYPH A001}@example\\.com"),
+        regex("b\\N{,2}@example\\.com"),
+    ]});
+    let err = run(&opts, &config(json!({})), &input).await.unwrap_err();
+    assert_eq!(err["kind"], "invalid_input");
+    let errors = err["errors"].as_array().unwrap();
+    let pointers: Vec<&str> = errors
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/posts/0/pattern", "/posts/2/pattern"]);
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\\N{2} at character 2 names no character"),
+        "{message}"
+    );
+    assert!(rec.requests().is_empty());
+}
+
 #[tokio::test]
 async fn a_destination_not_allowed_is_denied_and_never_reached() {
     let rec = Recorder::default();

@@ -46,6 +46,7 @@ fn accepts_escapes() {
         "\\p{Lu}\\P{L}\\pL\\p{IsLatin}\\p{InGreek}\\p{InBasic Latin}",
         "\\p{javaLowerCase}\\p{Alpha}\\p{IsAlphabetic}\\p{sc=Latin}\\p{gc=Lu}",
         "\\N{LATIN SMALL LETTER A}",
+        "\\N{EGYPTIAN HIEROGLYPH A001}",
         "\\b\\B\\A\\G\\Z\\z\\b{g}\\b{2}",
         "(a)\\1\\2\\9",
         "(?<year>\\d{4})-\\k<year>",
@@ -78,6 +79,11 @@ fn rejects_bad_escapes() {
     bad("\\N", "\\N at character 1");
     bad("\\N{}", "\\N at character 1");
     bad("\\N{LATIN", "\\N at character 1");
+    // Java reads \N{...} as a character name, never as a count.
+    bad("\\N{2}", "\\N{2} at character 1 names no character");
+    bad("a\\N{,2}", "\\N{,2} at character 2 names no character");
+    bad("\\N{2,}", "names no character");
+    bad("\\N{1,3}", "names no character");
     bad("\\b{gx", "\\b{g at character 1");
     bad("\\b{x}", "'{' at character 3");
     bad("\\k", "\\k at character 1 must be followed by <group name>");

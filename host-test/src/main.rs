@@ -12,6 +12,7 @@
 use allow_policies_batch::run::redact::Secrets;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use host_test::again_since::{parse_again_since, AgainSinceError};
 use host_test::attempts::Delivery;
 use host_test::cli::{AllowHostArgs, ComponentArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
@@ -68,12 +69,14 @@ enum Command {
         dry_run: bool,
         /// Run the task as an engine runs one again after an attempt whose
         /// outcome it does not know, which started at this time
-        /// (milliseconds since the Unix epoch): the account is read first,
-        /// and the batch is sent only when none of it shows.
+        /// (milliseconds since the Unix epoch, from a year ago to a minute
+        /// ahead): the account is read first, and the batch is sent only
+        /// when none of it shows.
         #[arg(
             long = "again-since",
             value_name = "UNIX_MS",
-            conflicts_with = "dry_run"
+            conflicts_with = "dry_run",
+            value_parser = again_since_flag
         )]
         again_since: Option<u64>,
         #[command(flatten)]
@@ -180,6 +183,14 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// `--again-since`, checked against this host's clock.
+fn again_since_flag(text: &str) -> Result<u64, AgainSinceError> {
+    let now_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    parse_again_since(text, now_unix_ms)
 }
 
 fn execute(command: Command) -> anyhow::Result<u8> {

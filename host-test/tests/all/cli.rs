@@ -92,6 +92,43 @@ fn a_command_that_cannot_run_exits_2_with_the_reason_on_stderr() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// A start time in the future would read the batch's own posts as older
+/// and create them again; one in seconds would take any look-alike for
+/// the batch's. Both are refused at the flag, before anything runs.
+#[test]
+fn again_since_takes_milliseconds_from_the_last_year_only() {
+    let config = examples_dir().join("config.json");
+    let input = examples_dir().join("batch.json");
+    let run_again = |since: &str| {
+        task_host(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--again-since",
+            since,
+        ])
+    };
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (since, reason) in [
+        ("99999999999999".to_string(), "ahead of this host's clock"),
+        (now_s.to_string(), "looks like seconds"),
+        ("1".to_string(), "more than a year ago"),
+        ("yesterday".to_string(), "expected a whole number"),
+    ] {
+        let out = run_again(&since);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{since}: {stderr}");
+        assert!(out.stdout.is_empty(), "{since}");
+        assert!(stderr.contains("--again-since"), "{since}: {stderr}");
+        assert!(stderr.contains(reason), "{since}: {stderr}");
+    }
+}
+
 #[test]
 fn describe_prints_the_schemas() {
     let out = task_host(&["describe"]);

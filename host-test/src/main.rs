@@ -489,3 +489,35 @@ fn print_outcome(outcome: Result<String, TaskError>) -> u8 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `--help` describes every flag of every command: one without a
+    /// description leaves a person guessing what it does.
+    #[test]
+    fn every_flag_of_every_command_is_described() {
+        let command = Cli::command();
+        let mut seen = 0;
+        for sub in command.get_subcommands() {
+            assert!(
+                sub.get_about().is_some(),
+                "{} has no description",
+                sub.get_name()
+            );
+            for arg in sub.get_arguments() {
+                seen += 1;
+                assert!(
+                    arg.get_help()
+                        .is_some_and(|h| !h.to_string().trim().is_empty()),
+                    "{} --{} has no description",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+        assert!(seen > 20, "only {seen} flags found");
+    }
+}

@@ -64,8 +64,11 @@ struct Cli {
     /// Temporal Cloud).
     #[arg(long, default_value = "http://127.0.0.1:7233")]
     address: Url,
+    /// The Temporal namespace the task queue is in.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// The task queue to poll: the one the workflows schedule the
+    /// activity on.
     #[arg(long = "task-queue", value_name = "NAME")]
     task_queue: String,
     /// The activity type the worker registers.
@@ -86,10 +89,12 @@ struct Cli {
     /// A Temporal Cloud API key (turns TLS on); default $TEMPORAL_API_KEY.
     #[arg(long = "api-key", env = "TEMPORAL_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Connect with TLS, trusting the public web's roots and, when given,
-    /// the certificate authority in this PEM file.
+    /// Connect with TLS, trusting the public web's roots and, when --tls-ca
+    /// is given, its certificate authority.
     #[arg(long)]
     tls: bool,
+    /// A PEM file with the certificate authority of a self-hosted
+    /// server, trusted besides the public web's roots (turns TLS on).
     #[arg(long = "tls-ca", value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     #[command(flatten)]
@@ -377,6 +382,22 @@ fn delivery(attempt: u32, scheduled: Option<SystemTime>, previous: Option<&Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--help` describes every flag: one without a description leaves a
+    /// person guessing what it does.
+    #[test]
+    fn every_flag_is_described() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        for arg in command.get_arguments() {
+            assert!(
+                arg.get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty()),
+                "--{} has no description",
+                arg.get_id()
+            );
+        }
+    }
 
     #[test]
     fn every_attempt_after_the_first_looks_first_from_the_first_schedule() {

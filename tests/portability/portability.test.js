@@ -563,6 +563,19 @@ test('the wasmtime CLI: describe, prepare and run-task agree with task-host', { 
   sameDocuments(sent.document, cliSent.document, SERVER_GENERATED);
 });
 
+test('run.js says how it is used, and a wrong flag gets the usage, not a stack', { timeout: TEST_LIMIT_MS }, async () => {
+  const help = await run(process.execPath, [RUN_JS, '--help']);
+  assert.equal(help.status, 0, help.stderr);
+  for (const flag of ['--component', '--config', '--input', '--dry-run', '--again-since', '--allow-host']) {
+    assert.ok(help.stdout.includes(flag), `--help does not name ${flag}`);
+  }
+  const wrong = await run(process.execPath, [RUN_JS, '--bogus']);
+  assert.equal(wrong.status, 2);
+  assert.ok(wrong.stderr.includes("Unknown option '--bogus'"), wrong.stderr);
+  assert.ok(wrong.stderr.includes('Usage: node run.js'), wrong.stderr);
+  assert.ok(!/\n\s+at /.test(wrong.stderr), `a stack trace: ${wrong.stderr}`);
+});
+
 test('the comparison names every difference by its pointer', () => {
   const left = { a: [1, { 'x/y~z': 'v' }], b: null, c: true, id: 'same' };
   const right = { a: [1, { 'x/y~z': 'w' }, 3], b: {}, d: false, id: 'same' };

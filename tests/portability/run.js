@@ -30,19 +30,57 @@ import { errorPayload, exitStatus, taskErrorToJson } from './task-error.js';
 
 const EXIT_USAGE = 2;
 
+const USAGE = `Usage: node run.js --component DIR --config FILE --input FILE [--dry-run | --again-since UNIX_MS] [--allow-host HOST[:PORT]]...
+
+Runs one task of the allow-policies-batch component in Node, from the output
+of \`jco transpile --instantiation async\`, as \`task-host run\` does.
+
+  --component DIR          the folder jco wrote
+  --config FILE            the config document
+  --input FILE             the input document
+  --dry-run                validate and print the request instead of sending it
+  --again-since UNIX_MS    run the task again after an attempt that started
+                           then (milliseconds since the Unix epoch): the
+                           account is read before anything is sent
+  --allow-host HOST[:PORT] allow requests to HOST besides api.cloudflare.com;
+                           repeatable
+  -h, --help               print this and exit
+
+Prints one JSON document: the result, the dry-run preview, or {"error": ...}.
+Exit status: 0 success, 1 terminal failure, 75 retryable failure, 2 when the
+task could not run (the reason goes to stderr).
+`;
+
+/** A mistake in the command line: said with the usage, not a stack. */
+class UsageError extends Error {}
+
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      options: {
+        component: { type: 'string' },
+        config: { type: 'string' },
+        input: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        'again-since': { type: 'string' },
+        'allow-host': { type: 'string', multiple: true, default: [] },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (e) {
+    throw new UsageError(e.message);
+  }
+}
+
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      component: { type: 'string' },
-      config: { type: 'string' },
-      input: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      'again-since': { type: 'string' },
-      'allow-host': { type: 'string', multiple: true, default: [] },
-    },
-  });
+  const values = parseCommandLine();
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exitCode = 0;
+    return;
+  }
   for (const required of ['component', 'config', 'input']) {
-    if (values[required] === undefined) throw new Error(`--${required} is required`);
+    if (values[required] === undefined) throw new UsageError(`--${required} is required`);
   }
   const config = await readFile(values.config, 'utf8');
   const input = await readFile(values.input, 'utf8');
@@ -125,6 +163,10 @@ function allowed(authority, allowHosts) {
 }
 
 main().catch((e) => {
-  process.stderr.write(`run.js: ${e?.stack ?? e}\n`);
+  if (e instanceof UsageError) {
+    process.stderr.write(`run.js: ${e.message}\n\n${USAGE}`);
+  } else {
+    process.stderr.write(`run.js: ${e?.stack ?? e}\n`);
+  }
   process.exitCode = EXIT_USAGE;
 });

@@ -229,6 +229,11 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 host.run_delivered(&options, config.text(), &input, delivery)
                     .await
             })?;
+            if let Err(TaskError::Denied(_)) = &outcome {
+                eprintln!(
+                    "task-host: the task may reach api.cloudflare.com only; to let it reach another host, add --allow-host HOST[:PORT]"
+                );
+            }
             Ok(print_outcome(outcome))
         }
         Command::FakeApi {

@@ -147,6 +147,30 @@ pub enum TransportFault {
     Unsendable(String),
 }
 
+/// What a request to `url` that got no response comes to: as
+/// [`classify_fault`] says, with a refused destination named, so that a
+/// person sees what to allow.
+pub fn classify_request_fault(fault: &TransportFault, url: &str) -> Failure {
+    let mut failure = classify_fault(fault);
+    if *fault == TransportFault::Denied {
+        failure.message = format!(
+            "the host refused to connect to {}; nothing was sent (allow that destination in the host's configuration)",
+            origin(url)
+        );
+    }
+    failure
+}
+
+/// `scheme://host[:port]` of a URL: where a request goes, without its path
+/// and query. The base URL was checked to hold no userinfo.
+fn origin(url: &str) -> &str {
+    let host_from = url.find("://").map_or(0, |i| i + 3);
+    let host_len = url[host_from..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - host_from);
+    &url[..host_from + host_len]
+}
+
 /// What a request that got no response comes to. Only
 /// [`TransportFault::AfterSend`] may have applied the batch; `BeforeSend`
 /// is retryable and safe to send again, `Denied` and `Unsendable` are final.

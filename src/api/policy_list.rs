@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::api::outcome::{
-    classify_fault, classify_response, Failure, FailureKind, TransportFault,
+    classify_fault, classify_request_fault, classify_response, Failure, FailureKind, TransportFault,
 };
 use crate::api::request::{build_read, ApiRequest};
 use crate::api::stored::{Snapshot, StoredFields, StoredPolicy};
@@ -188,7 +188,7 @@ pub fn read_all(
             requests += 1;
             let response = transport
                 .send(&request, &limits)
-                .map_err(|fault| ReadError::of(read_fault(&fault), page))?;
+                .map_err(|fault| ReadError::of(read_fault(&fault, &request.url), page))?;
             let success = classify_response(&response, transport.unix_ms())
                 .map_err(|failure| ReadError::of(failure, page))?;
             let parsed = parse_page(success.result.as_deref(), success.result_info.as_deref())
@@ -249,10 +249,10 @@ fn changed_while_read(page: u32) -> ReadError {
     )
 }
 
-/// A failed read as the batch's classification words it, but without the
-/// batch's "may have been applied": a read applies nothing.
-fn read_fault(fault: &TransportFault) -> Failure {
-    let mut failure = classify_fault(fault);
+/// A failed read of `url` as the batch's classification words it, but
+/// without the batch's "may have been applied": a read applies nothing.
+fn read_fault(fault: &TransportFault, url: &str) -> Failure {
+    let mut failure = classify_request_fault(fault, url);
     if let TransportFault::AfterSend(detail) = fault {
         failure.message = format!("no complete answer ({detail})");
     }

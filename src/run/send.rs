@@ -4,7 +4,8 @@
 //! flow, retries and deadlines included, runs in native tests.
 
 use crate::api::outcome::{
-    classify_fault, classify_response, Failure, FailureKind, Success, TransportFault, Verification,
+    classify_fault, classify_request_fault, classify_response, Failure, FailureKind, Success,
+    TransportFault, Verification,
 };
 use crate::api::policy::BatchBody;
 use crate::api::request::ApiRequest;
@@ -267,7 +268,7 @@ fn send_batch_since<'b>(
         }
         let outcome = match sent {
             Ok(response) => classify_response(&response, transport.unix_ms()),
-            Err(fault) => Err(classify_fault(&fault)),
+            Err(fault) => Err(classify_request_fault(&fault, &request.url)),
         };
         let mut failure = match outcome {
             Ok(success) => {

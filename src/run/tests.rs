@@ -222,6 +222,14 @@ fn terminal_failures_are_not_retried() {
         (FailureKind::Denied, false, false, 0)
     );
     assert_eq!(t.sent.len(), 1);
+    // The destination is named, without the path that holds the account.
+    assert!(
+        f.message
+            .starts_with("the host refused to connect to https://api.cloudflare.com;"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains(ACCOUNT), "{}", f.message);
 }
 
 #[test]

@@ -129,6 +129,45 @@ fn again_since_takes_milliseconds_from_the_last_year_only() {
     }
 }
 
+/// A destination the host does not allow is named in the error, and the
+/// command says which flag allows it; nothing is sent.
+#[test]
+fn a_denied_destination_is_named_with_the_flag_that_allows_it() {
+    let dir = TempDir::new("cli-denied");
+    let config = dir.join("config.json");
+    let input = dir.join("input.json");
+    let port = crate::support::unused_port();
+    std::fs::write(
+        &config,
+        json!({"base_url": format!("http://127.0.0.1:{port}/client/v4"), "account_id": ACCOUNT})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &input,
+        json!({"posts": [post("ops@example.com")]}).to_string(),
+    )
+    .unwrap();
+    let out = task_host(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = stdout_json(&out);
+    assert_eq!(doc["error"]["kind"], "denied", "{doc}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("refused to connect to http://127.0.0.1:{port};")),
+        "{message}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--allow-host HOST[:PORT]"), "{stderr}");
+    assert_no_secret(&stderr, &[TOKEN]);
+}
+
 #[test]
 fn describe_prints_the_schemas() {
     let out = task_host(&["describe"]);

@@ -41,6 +41,36 @@ fn success_without_result_or_messages() {
 }
 
 #[test]
+fn a_refused_destination_is_named_by_its_origin() {
+    for (url, origin) in [
+        (
+            "https://api.example.net/client/v4/accounts/x/batch",
+            "https://api.example.net",
+        ),
+        (
+            "http://127.0.0.1:8787/client/v4?page=1",
+            "http://127.0.0.1:8787",
+        ),
+        ("https://host.example", "https://host.example"),
+    ] {
+        let f = classify_request_fault(&TransportFault::Denied, url);
+        assert_eq!(f.kind, FailureKind::Denied);
+        assert!(
+            f.message
+                .starts_with(&format!("the host refused to connect to {origin};")),
+            "{url}: {}",
+            f.message
+        );
+    }
+    // Every other fault reads as classify_fault words it.
+    let refused = TransportFault::BeforeSend("connection refused".into());
+    assert_eq!(
+        classify_request_fault(&refused, "https://api.example.net/x"),
+        classify_fault(&refused)
+    );
+}
+
+#[test]
 fn the_message_counts_the_errors_it_leaves_out() {
     let three = r#"{"success":false,"errors":[{"code":1,"message":"first"},{"code":2,"message":"second"},{"code":3,"message":"third"}],"messages":[],"result":null}"#;
     let f = classify_response(&response(400, three), 0).unwrap_err();

@@ -229,6 +229,12 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 host.run_delivered(&options, config.text(), &input, delivery)
                     .await
             })?;
+            if matches!(&outcome, Err(TaskError::InvalidConfig(_))) && config.names_no_credentials()
+            {
+                eprintln!(
+                    "task-host: the config names no credentials: set ${TOKEN_VARIABLE}, or give api_token (or api_email and api_key) in it"
+                );
+            }
             if let Err(TaskError::Denied(_)) = &outcome {
                 eprintln!(
                     "task-host: the task may reach api.cloudflare.com only; to let it reach another host, add --allow-host HOST[:PORT]"

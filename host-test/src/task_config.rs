@@ -71,6 +71,8 @@ pub struct TaskConfig {
     config: Option<Config>,
     /// Whether the document gives `timeout_ms` itself.
     timeout_given: bool,
+    /// Whether the document is an object naming no credentials.
+    names_no_credentials: bool,
     /// The credentials the config names, to be kept out of every output.
     credentials: Vec<String>,
 }
@@ -129,6 +131,12 @@ impl TaskConfig {
         let timeout_given = value
             .as_ref()
             .is_some_and(|v| v.get("timeout_ms").is_some());
+        let names_no_credentials = match &value {
+            Some(Value::Object(members)) => {
+                !CREDENTIAL_KEYS.iter().any(|key| members.contains_key(*key))
+            }
+            _ => false,
+        };
         let config = value.as_ref().and_then(|v| parse_config(v, &mut report));
         let credentials = match &config {
             Some(config) => vec![match &config.credentials {
@@ -144,8 +152,17 @@ impl TaskConfig {
             text,
             config,
             timeout_given,
+            names_no_credentials,
             credentials,
         }
+    }
+
+    /// Whether the config is an object that names no credentials, even
+    /// after the environment's token was looked for: the component then
+    /// refuses it, and a person needs to hear of [`TOKEN_VARIABLE`] as
+    /// well as of the config's own members.
+    pub fn names_no_credentials(&self) -> bool {
+        self.names_no_credentials
     }
 
     /// The text every call of the component is given.
@@ -224,7 +241,12 @@ pub async fn check_config(
         _ => Vec::new(),
     };
     if !problems.is_empty() {
-        anyhow::bail!("the config is not usable: {}", problems.join("; "));
+        let hint = if config.names_no_credentials() {
+            format!(", or set ${TOKEN_VARIABLE}")
+        } else {
+            String::new()
+        };
+        anyhow::bail!("the config is not usable: {}{hint}", problems.join("; "));
     }
     Ok(())
 }
@@ -256,6 +278,23 @@ mod tests {
             assert_eq!(with_token(named).text(), named);
         }
         assert_eq!(TaskConfig::read("{}".into()).text(), "{}");
+    }
+
+    #[test]
+    fn a_config_without_credentials_is_told_apart() {
+        assert!(TaskConfig::read(r#"{"timeout_ms": 1000}"#.into()).names_no_credentials());
+        assert!(!with_token(r#"{"timeout_ms": 1000}"#).names_no_credentials());
+        for named in [
+            r#"{"api_token": "own-token-0123456789"}"#,
+            r#"{"api_email": "a@example.com"}"#,
+            "[1]",
+            "not json",
+        ] {
+            assert!(
+                !TaskConfig::read(named.into()).names_no_credentials(),
+                "{named}"
+            );
+        }
     }
 
     #[test]

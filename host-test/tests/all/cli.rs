@@ -168,6 +168,54 @@ fn a_denied_destination_is_named_with_the_flag_that_allows_it() {
     assert_no_secret(&stderr, &[TOKEN]);
 }
 
+/// With no credentials anywhere, `run` and `worker` name the environment
+/// variable the host reads, not only the config's members.
+#[test]
+fn no_credentials_names_the_environment_variable() {
+    let dir = TempDir::new("cli-no-credentials");
+    let config = dir.join("config.json");
+    let input = dir.join("input.json");
+    std::fs::write(&config, json!({"account_id": ACCOUNT}).to_string()).unwrap();
+    std::fs::write(
+        &input,
+        json!({"posts": [post("ops@example.com")]}).to_string(),
+    )
+    .unwrap();
+    let without_token = |args: &[&str]| {
+        Command::new(TASK_HOST)
+            .args(args)
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("TASK_HOST_CONFIG")
+            .output()
+            .expect("task-host runs")
+    };
+    let out = without_token(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["error"]["kind"], "invalid_config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$CLOUDFLARE_API_TOKEN"), "{stderr}");
+
+    let out = without_token(&[
+        "worker",
+        "--server",
+        "http://127.0.0.1:9",
+        "--task-type",
+        "allow_policies_batch",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$CLOUDFLARE_API_TOKEN"), "{stderr}");
+    assert!(stderr.contains("api_token"), "{stderr}");
+}
+
 #[test]
 fn describe_prints_the_schemas() {
     let out = task_host(&["describe"]);

@@ -10,17 +10,18 @@ use crate::component_path::default_component_path;
 use crate::outbound::allow::AllowedHost;
 
 /// `--component`: which component to load.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct ComponentArg {
-    /// The component; defaults to the one `make build` produces.
-    #[arg(long)]
-    pub component: Option<PathBuf>,
+    /// The component to load; by default the one `make build` produces,
+    /// found near this binary (the path `--help` shows).
+    #[arg(long, value_name = "FILE", default_value_os_t = default_component_path())]
+    pub component: PathBuf,
 }
 
 impl ComponentArg {
     /// The file given, else [`default_component_path`].
     pub fn path(self) -> PathBuf {
-        self.component.unwrap_or_else(default_component_path)
+        self.component
     }
 }
 

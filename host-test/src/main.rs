@@ -52,9 +52,24 @@ struct Cli {
     command: Command,
 }
 
+/// What `task-host run --help` adds after the flags: what the command
+/// reads from the environment, and what its exit status means (as
+/// docs/task-contract.md's table).
+const RUN_AFTER_HELP: &str = "\
+Environment:
+  CLOUDFLARE_API_TOKEN  the API token, used when the config names no credentials
+
+Exit status:
+  0   success; also a skipped batch, a dry run, and a batch found applied by reading back
+  1   terminal failure
+  75  retryable failure (also one that reading back showed not applied)
+  2   the command could not run: bad flags, an unreadable file, a component that
+      does not load, the wall-clock limit; the reason goes to stderr";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run one task (or, with --dry-run, show the request without sending it).
+    #[command(after_help = RUN_AFTER_HELP)]
     Run {
         #[command(flatten)]
         component: ComponentArg,

@@ -216,6 +216,33 @@ fn no_credentials_names_the_environment_variable() {
     assert!(stderr.contains("api_token"), "{stderr}");
 }
 
+/// `run --help` names what a person needs beyond the flags: the token's
+/// variable, the exit statuses and where the component comes from.
+#[test]
+fn run_help_names_the_token_variable_the_exit_statuses_and_the_component() {
+    let out = task_host(&["run", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needed in [
+        "CLOUDFLARE_API_TOKEN",
+        "Exit status:",
+        "  75  ",
+        "  2   ",
+        "--component <FILE>",
+    ] {
+        assert!(help.contains(needed), "{needed:?} missing from:\n{help}");
+    }
+    let default = help
+        .lines()
+        .skip_while(|l| !l.contains("--component"))
+        .take(4)
+        .collect::<String>();
+    assert!(
+        default.contains("[default: ") && default.contains("allow_policies_batch.wasm"),
+        "{help}"
+    );
+}
+
 #[test]
 fn describe_prints_the_schemas() {
     let out = task_host(&["describe"]);

@@ -230,7 +230,8 @@ impl PolicyFields {
 
     /// True when no field is given: a patch of these would change nothing.
     pub fn is_empty(&self) -> bool {
-        Field::ALL.into_iter().all(|field| !self.sent().sets(field))
+        let sent = self.sent();
+        Field::ALL.into_iter().all(|field| !sent.sets(field))
     }
 
     /// The fields as a complete policy, or `None` when a required one is

@@ -19,6 +19,17 @@ fn task_host(args: &[&str]) -> Output {
         .expect("task-host runs")
 }
 
+/// `run --config CONFIG --input INPUT`, for more flags to follow.
+fn run_args<'a>(config: &'a Path, input: &'a Path) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]
+}
+
 fn stdout_json(out: &Output) -> Value {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(text.lines().count(), 1, "exactly one document: {text}");
@@ -58,13 +69,7 @@ fn invalid_input_exits_1_with_the_error_document() {
     let input = dir.join("input.json");
     std::fs::write(&input, r#"{"deletes":[{"id":"nope"}]}"#).unwrap();
     let config = examples_dir().join("config.json");
-    let out = task_host(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let out = task_host(&run_args(&config, &input));
     assert_eq!(out.status.code(), Some(1));
     let doc = stdout_json(&out);
     assert_eq!(doc["error"]["kind"], "invalid_input");
@@ -100,15 +105,7 @@ fn again_since_takes_milliseconds_from_the_last_year_only() {
     let config = examples_dir().join("config.json");
     let input = examples_dir().join("batch.json");
     let run_again = |since: &str| {
-        task_host(&[
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--again-since",
-            since,
-        ])
+        task_host(&[&run_args(&config, &input)[..], &["--again-since", since]].concat())
     };
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -148,13 +145,7 @@ fn a_denied_destination_is_named_with_the_flag_that_allows_it() {
         json!({"posts": [post("ops@example.com")]}).to_string(),
     )
     .unwrap();
-    let out = task_host(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let out = task_host(&run_args(&config, &input));
     assert_eq!(out.status.code(), Some(1));
     let doc = stdout_json(&out);
     assert_eq!(doc["error"]["kind"], "denied", "{doc}");
@@ -189,13 +180,7 @@ fn no_credentials_names_the_environment_variable() {
             .output()
             .expect("task-host runs")
     };
-    let out = without_token(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let out = without_token(&run_args(&config, &input));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout_json(&out)["error"]["kind"], "invalid_config");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -41,6 +41,10 @@ pub async fn send_on(
     let request = request
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
+    // The connection takes the next request only once it has finished
+    // with the last answer; sending before then fails with "connection
+    // was not ready".
+    sender.ready().await?;
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();

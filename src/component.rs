@@ -105,6 +105,7 @@ fn field_errors(problems: Vec<Problem>) -> Vec<wit::FieldError> {
             },
             pointer: p.pointer,
             message: p.message,
+            unlisted: u32::try_from(p.unlisted).unwrap_or(u32::MAX),
         })
         .collect()
 }
@@ -125,6 +126,7 @@ fn call_failure(f: Failure) -> wit::CallFailure {
             Verification::NotVisible => wit::Verification::NotVisible,
             Verification::Undetermined => wit::Verification::Undetermined,
         },
+        first_sent_unix_ms: f.first_sent_unix_ms,
     }
 }
 

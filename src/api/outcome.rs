@@ -103,13 +103,19 @@ pub struct Failure {
     /// The entries of the API's `errors`, in the order sent; empty when
     /// there was no envelope.
     pub api_errors: Vec<ApiError>,
-    /// Batch requests sent, retries included; reads of the account and a
-    /// destination the host refused are not counted. Set by the sender:
-    /// the classification leaves it 0.
+    /// Batch requests that left, retries included: a try that failed
+    /// before the request left, a destination the host refused and reads
+    /// of the account are not counted. Set by the sender: the
+    /// classification leaves it 0.
     pub attempts: u32,
     /// What reading the account back showed, for a failure that may have
     /// applied.
     pub verification: Verification,
+    /// Set by the sender exactly when `may_have_applied`: milliseconds since
+    /// the Unix epoch, taken before the batch first left (or the earlier
+    /// attempt's start, for a task run again). The moment from which a run
+    /// again must read the account; an earlier moment is the safe error.
+    pub first_sent_unix_ms: Option<u64>,
 }
 
 impl Failure {
@@ -124,12 +130,27 @@ impl Failure {
             api_errors: Vec::new(),
             attempts: 0,
             verification: Verification::NotNeeded,
+            first_sent_unix_ms: None,
         }
     }
 
     /// Safe to send again without asking anyone.
     pub fn auto_retryable(&self) -> bool {
         self.retryable && !self.may_have_applied
+    }
+
+    /// Marks a failure that may have applied with the moment a run again
+    /// must read the account from, and tells the reader how to run it
+    /// again safely. Leaves any other failure as it is.
+    pub fn note_first_sent(&mut self, first_sent_unix_ms: u64) {
+        if !self.may_have_applied || self.first_sent_unix_ms.is_some() {
+            return;
+        }
+        self.first_sent_unix_ms = Some(first_sent_unix_ms);
+        self.message.push_str(&format!(
+            "; to run it again safely, run it as a task run again from {} (first_sent_unix_ms {first_sent_unix_ms}), which reads the account before sending",
+            crate::api::retry_after::format_rfc3339_ms(first_sent_unix_ms)
+        ));
     }
 }
 
@@ -145,6 +166,14 @@ pub enum TransportFault {
     AfterSend(String),
     /// The host could not send this request at all; trying again is futile.
     Unsendable(String),
+}
+
+impl TransportFault {
+    /// Whether the request left before the fault: what a failure's
+    /// `attempts` counts.
+    pub fn request_left(&self) -> bool {
+        matches!(self, TransportFault::AfterSend(_))
+    }
 }
 
 /// What a request to `url` that got no response comes to: as

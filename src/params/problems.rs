@@ -28,6 +28,29 @@ pub struct Problem {
     /// What is wrong, worded to follow the pointer (`/posts/0/pattern:
     /// is not an email address: ...`).
     pub message: String,
+    /// 0 for a problem; for the entry that closes a list cut short at
+    /// [`MAX_LISTED`], how many problems it stands for. Its message says
+    /// the same in words, so documents do not repeat it.
+    #[serde(skip)]
+    pub unlisted: usize,
+}
+
+impl Problem {
+    /// A problem at `pointer` (RFC 6901 text) in `document`.
+    pub fn new(document: Document, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            document,
+            pointer: pointer.into(),
+            message: message.into(),
+            unlisted: 0,
+        }
+    }
+
+    /// How many problems this entry counts for: 1, or for the closing
+    /// entry of a list cut short, the problems it stands for.
+    pub fn weight(&self) -> usize {
+        self.unlisted.max(1)
+    }
 }
 
 /// The most errors, and separately warnings, listed one by one. A document
@@ -69,6 +92,7 @@ impl Unlisted {
                 "{} more {what} not listed (only the first {MAX_LISTED} are)",
                 self.count
             ),
+            unlisted: self.count,
         })
     }
 }
@@ -81,11 +105,8 @@ impl Report {
             self.unlisted_errors.note(document);
             return;
         }
-        self.errors.push(Problem {
-            document,
-            pointer: pointer.0.clone(),
-            message: message.into(),
-        });
+        self.errors
+            .push(Problem::new(document, pointer.0.clone(), message));
     }
 
     /// Records a warning at `pointer` in `document`; past [`MAX_LISTED`]
@@ -95,11 +116,8 @@ impl Report {
             self.unlisted_warnings.note(document);
             return;
         }
-        self.warnings.push(Problem {
-            document,
-            pointer: pointer.0.clone(),
-            message: message.into(),
-        });
+        self.warnings
+            .push(Problem::new(document, pointer.0.clone(), message));
     }
 
     /// Errors found so far, listed or not.
@@ -195,6 +213,9 @@ mod tests {
         let errors = report.into_errors();
         assert_eq!(errors.len(), MAX_LISTED + 1);
         assert!(errors[MAX_LISTED].message.starts_with("5 more problems"));
+        assert_eq!(errors[MAX_LISTED].unlisted, 5);
+        let counted: usize = errors.iter().map(Problem::weight).sum();
+        assert_eq!(counted, MAX_LISTED + 5);
     }
 
     #[test]

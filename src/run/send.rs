@@ -202,6 +202,7 @@ fn unconfirmed(
         "an earlier attempt of this task, started at {} or later, may have applied the batch, and reading the account first could not tell, so the batch was not sent: {why}",
         format_rfc3339_ms(earlier.first_started_unix_ms)
     );
+    failure.note_first_sent(earlier.first_started_unix_ms);
     failure
 }
 
@@ -240,7 +241,11 @@ fn send_batch_since<'b>(
     deadline_ms: u64,
     sent_unix_ms: u64,
 ) -> Result<Completed, Failure> {
+    // Requests that left, as the result reports them; and tries, which
+    // `max_retries` and the backoff count, so that a host that cannot be
+    // reached still stops after `max_retries`.
     let mut attempts = 0u32;
+    let mut tries = 0u32;
     // Set once the batch was sent again after reading back showed nothing:
     // the first request may still land, so no later failure can say it
     // cannot have applied without reading the account again.
@@ -262,8 +267,8 @@ fn send_batch_since<'b>(
             max_response_bytes: config.max_response_bytes,
         };
         let sent = transport.send(request, &limits);
-        // A destination the host refused was never tried.
-        if sent != Err(TransportFault::Denied) {
+        tries += 1;
+        if sent.as_ref().err().is_none_or(TransportFault::request_left) {
             attempts += 1;
         }
         let outcome = match sent {
@@ -291,6 +296,7 @@ fn send_batch_since<'b>(
         if failure.may_have_applied {
             if !config.verify_after_failure {
                 failure.verification = Verification::SwitchedOff;
+                failure.note_first_sent(sent_unix_ms);
                 return Err(failure);
             }
             let batch = batch();
@@ -318,18 +324,20 @@ fn send_batch_since<'b>(
                 }
             }
         }
-        if !failure.auto_retryable() || attempts > config.max_retries {
+        if !failure.auto_retryable() || tries > config.max_retries {
+            failure.note_first_sent(sent_unix_ms);
             return Err(failure);
         }
         let wait = match failure.retry_after_ms {
             Some(ms) => ms,
-            None => backoff_ms(attempts - 1, transport.entropy()),
+            None => backoff_ms(tries - 1, transport.entropy()),
         };
         if transport.monotonic_ms().saturating_add(wait) >= deadline_ms {
             failure.retry_after_ms = Some(wait);
             failure
                 .message
                 .push_str("; not retried because the wait would pass timeout_ms");
+            failure.note_first_sent(sent_unix_ms);
             return Err(failure);
         }
         transport.sleep_ms(wait);

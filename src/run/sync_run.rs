@@ -49,21 +49,17 @@ fn plan_now(
     );
     let account = read.result.map_err(|e| TaskError::Call(e.0))?;
     let plan = plan(spec, &account).map_err(|e| {
-        TaskError::InvalidInput(vec![Problem {
-            document: Document::Input,
-            pointer: e.member(),
-            message: e.message(),
-        }])
+        TaskError::InvalidInput(vec![Problem::new(Document::Input, e.member(), e.message())])
     })?;
     let mut warnings = prepared.warnings.clone();
     for (id, kept) in &plan.duplicates {
-        warnings.push(Problem {
-            document: Document::Input,
-            pointer: "/sync".into(),
-            message: format!(
+        warnings.push(Problem::new(
+            Document::Input,
+            "/sync",
+            format!(
                 "the account's policy {id} has the same pattern_type, is_regex and pattern as {kept}; it is kept because delete_unlisted is false"
             ),
-        });
+        ));
     }
     Ok(Planned {
         plan,

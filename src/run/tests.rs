@@ -186,6 +186,7 @@ fn faults_after_sending_are_never_resent_unverified() {
         (FailureKind::Transport, true, true, 1)
     );
     assert_eq!(t.sent.len(), 1);
+    assert_eq!(f.first_sent_unix_ms, Some(1_700_000_001_000));
 }
 
 #[test]
@@ -194,15 +195,33 @@ fn faults_before_sending_back_off_up_to_max_retries() {
     let refused = || Err(TransportFault::BeforeSend("connection refused".into()));
     let mut t = Scripted::new(vec![refused(), refused(), refused()]);
     let f = execute(&p, &mut t).unwrap_err();
+    // Three tries, none of which left: nothing was sent, and the result
+    // says so in the count as in the message.
     assert_eq!(
         (f.kind, f.retryable, f.may_have_applied, f.attempts),
-        (FailureKind::Transport, true, false, 3)
+        (FailureKind::Transport, true, false, 0)
     );
+    assert_eq!(t.sent.len(), 3);
+    assert!(f.message.contains("nothing was sent"), "{}", f.message);
     assert_eq!(t.slept, [500, 1000]);
+    assert_eq!(f.first_sent_unix_ms, None);
 
     let p = prepared(r#","max_retries":0"#);
     let mut t = Scripted::new(vec![refused()]);
-    assert_eq!(execute(&p, &mut t).unwrap_err().attempts, 1);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert_eq!((f.attempts, t.sent.len()), (0, 1));
+}
+
+#[test]
+fn attempts_count_the_requests_that_left() {
+    let p = prepared("");
+    let refused = || Err(TransportFault::BeforeSend("connection refused".into()));
+    let mut t = Scripted::new(vec![status(429, None, ""), refused(), refused()]);
+    let f = execute(&p, &mut t).unwrap_err();
+    // The 429 left; the two refusals did not. Tries, not requests, stop
+    // at max_retries and set the backoff.
+    assert_eq!((f.attempts, t.sent.len()), (1, 3));
+    assert_eq!(t.slept, [500, 1000]);
 }
 
 #[test]
@@ -250,7 +269,8 @@ fn a_wait_past_the_deadline_is_not_taken() {
     let mut t = Scripted::new(vec![refused(), refused(), refused()]);
     let f = execute(&p, &mut t).unwrap_err();
     assert_eq!(t.slept, [500]);
-    assert_eq!((f.attempts, f.retry_after_ms), (2, Some(1000)));
+    assert_eq!((f.attempts, f.retry_after_ms), (0, Some(1000)));
+    assert_eq!(t.sent.len(), 2);
 }
 
 #[test]
@@ -426,6 +446,7 @@ fn not_applied_with_no_retry_left_is_retryable_and_cannot_have_applied() {
         (true, false, Verification::NotVisible, 1)
     );
     assert!(f.message.contains("was not applied"), "{}", f.message);
+    assert_eq!(f.first_sent_unix_ms, None);
 }
 
 #[test]
@@ -445,6 +466,14 @@ fn a_batch_with_posts_found_not_applied_is_left_to_the_engine() {
         (true, true, Verification::NotVisible)
     );
     assert!(f.message.contains("not sent again"), "{}", f.message);
+    // The moment to run it again from: the clock read before it was sent.
+    assert_eq!(f.first_sent_unix_ms, Some(1_700_000_001_000));
+    assert!(
+        f.message
+            .contains("run it as a task run again from 2023-11-14T22:13:21.000Z"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ export function errorPayload(thrown) {
 
 /**
  * `{ kind, message, retryable, may_have_applied, status, retry_after_ms,
- * errors, attempts, verification }`.
+ * errors, attempts, verification, first_sent_unix_ms }`.
  */
 export function taskErrorToJson({ tag, val }) {
   const kind = KINDS[tag];
@@ -44,6 +44,7 @@ export function taskErrorToJson({ tag, val }) {
       errors: val.map(({ pointer, message, document }) => ({ pointer, message, document })),
       attempts: 0,
       verification: 'not_needed',
+      first_sent_unix_ms: null,
     };
   }
   return {
@@ -58,6 +59,8 @@ export function taskErrorToJson({ tag, val }) {
     attempts: val.attempts,
     // jco gives an enum case as its WIT name, "not-visible".
     verification: val.verification.replaceAll('-', '_'),
+    // Milliseconds since the epoch: well below 2^53 for millennia.
+    first_sent_unix_ms: val.firstSentUnixMs === undefined ? null : Number(val.firstSentUnixMs),
   };
 }
 
@@ -77,8 +80,10 @@ function apiErrorToJson({ code, message, pointer, documentationUrl }) {
 }
 
 // "the input has 1 problem", "the config has 2 problems and the input 1 problem".
+// The entry that closes a list cut short counts for the problems it stands for.
 function problemsMessage(problems) {
-  const count = (document) => problems.filter((p) => p.document === document).length;
+  const count = (document) =>
+    problems.filter((p) => p.document === document).reduce((n, p) => n + Math.max(p.unlisted, 1), 0);
   const phrase = (n) => (n === 1 ? '1 problem' : `${n} problems`);
   const config = count('config');
   const input = count('input');

@@ -549,11 +549,7 @@ proptest! {
 #[test]
 pub(super) fn grounded_rule_accepts_absent_members_and_refuses_strays() {
     let doc = Some(json!({"posts": [{"pattern": "x"}], "a/b": {"~": 1}}));
-    let problem = |document, pointer: &str| Problem {
-        document,
-        pointer: pointer.to_string(),
-        message: String::new(),
-    };
+    let problem = |document, pointer: &str| Problem::new(document, pointer, "");
     for ok in [
         "",
         "/posts/0/pattern",

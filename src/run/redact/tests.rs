@@ -288,11 +288,11 @@ fn a_preview_keeps_its_shape() {
 #[test]
 fn every_string_of_an_error_is_redacted() {
     let s = secrets();
-    let problem = Problem {
-        document: Document::Input,
-        pointer: format!("/{SECRET}"),
-        message: format!("unknown field {SECRET}"),
-    };
+    let problem = Problem::new(
+        Document::Input,
+        format!("/{SECRET}"),
+        format!("unknown field {SECRET}"),
+    );
     let e = s.redact_error(TaskError::InvalidConfig(vec![problem.clone()]));
     let TaskError::InvalidConfig(problems) = e else {
         panic!("{e:?}")
@@ -316,6 +316,7 @@ fn every_string_of_an_error_is_redacted() {
         }],
         attempts: 1,
         verification: Verification::NotNeeded,
+        first_sent_unix_ms: None,
     };
     let TaskError::Call(f) = s.redact_error(TaskError::Call(failure.clone())) else {
         panic!("a call failure stays one")

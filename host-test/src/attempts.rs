@@ -106,6 +106,7 @@ mod tests {
             api_errors: Vec::new(),
             attempts: 1,
             verification,
+            first_sent_unix_ms: None,
         }
     }
 

@@ -35,6 +35,7 @@ pub fn error_to_json(e: &TaskError) -> Value {
                 "errors": problems.iter().map(field_error_to_json).collect::<Vec<_>>(),
                 "attempts": 0,
                 "verification": "not_needed",
+                "first_sent_unix_ms": null,
             })
         }
         TaskError::Denied(failure)
@@ -51,6 +52,7 @@ pub fn error_to_json(e: &TaskError) -> Value {
             "errors": failure.api_errors.iter().map(api_error_to_json).collect::<Vec<_>>(),
             "attempts": failure.attempts,
             "verification": verification_name(failure.verification),
+            "first_sent_unix_ms": failure.first_sent_unix_ms,
         }),
     }
 }
@@ -66,9 +68,17 @@ pub fn verification_name(v: Verification) -> &'static str {
     }
 }
 
-/// "the config has 2 problems and the input 1 problem".
+/// "the config has 2 problems and the input 1 problem". The entry that
+/// closes a list cut short counts for the problems it stands for, so the
+/// number agrees with its "N more problems not listed".
 fn problems_message(problems: &[FieldError]) -> String {
-    let count = |document: Document| problems.iter().filter(|p| p.document == document).count();
+    let count = |document: Document| {
+        problems
+            .iter()
+            .filter(|p| p.document == document)
+            .map(|p| usize::try_from(p.unlisted.max(1)).unwrap_or(usize::MAX))
+            .fold(0usize, usize::saturating_add)
+    };
     let phrase = |n: usize| {
         if n == 1 {
             "1 problem".to_string()
@@ -155,6 +165,7 @@ mod tests {
             ],
             attempts: 3,
             verification: Verification::Undetermined,
+            first_sent_unix_ms: None,
         }
     }
 
@@ -165,11 +176,13 @@ mod tests {
                 document: Document::Config,
                 pointer: "/api_token".into(),
                 message: "expected a string".into(),
+                unlisted: 0,
             },
             FieldError {
                 document: Document::Config,
                 pointer: "".into(),
                 message: "unknown field \"x\"".into(),
+                unlisted: 0,
             },
         ];
         assert_eq!(
@@ -187,6 +200,7 @@ mod tests {
                 ],
                 "attempts": 0,
                 "verification": "not_needed",
+                "first_sent_unix_ms": null,
             })
         );
 
@@ -194,6 +208,7 @@ mod tests {
             document: Document::Input,
             pointer: "/posts/3/pattern_type".into(),
             message: "bad".into(),
+            unlisted: 0,
         }]);
         let value = error_to_json(&input);
         assert_eq!(value["kind"], "invalid_input");
@@ -205,22 +220,47 @@ mod tests {
                 document: Document::Config,
                 pointer: "/a".into(),
                 message: "m".into(),
+                unlisted: 0,
             },
             FieldError {
                 document: Document::Input,
                 pointer: "/b".into(),
                 message: "m".into(),
+                unlisted: 0,
             },
             FieldError {
                 document: Document::Input,
                 pointer: "/c".into(),
                 message: "m".into(),
+                unlisted: 0,
             },
         ]);
         assert_eq!(
             error_to_json(&both)["message"],
             "the config has 1 problem and the input 2 problems"
         );
+    }
+
+    /// A list cut short ends with an entry that stands for the rest: the
+    /// message counts those too, as that entry's own words do.
+    #[test]
+    fn a_list_cut_short_counts_every_problem() {
+        let mut problems: Vec<FieldError> = (0..1000)
+            .map(|i| FieldError {
+                document: Document::Input,
+                pointer: format!("/posts/{i}"),
+                message: "bad".into(),
+                unlisted: 0,
+            })
+            .collect();
+        problems.push(FieldError {
+            document: Document::Input,
+            pointer: String::new(),
+            message: "5000 more problems not listed (only the first 1000 are)".into(),
+            unlisted: 5000,
+        });
+        let value = error_to_json(&TaskError::InvalidInput(problems));
+        assert_eq!(value["message"], "the input has 6000 problems");
     }
 
     #[test]
@@ -252,6 +292,7 @@ mod tests {
                     "errors": expected_errors,
                     "attempts": 3,
                     "verification": "undetermined",
+                    "first_sent_unix_ms": null,
                 })
             );
         }
@@ -267,6 +308,6 @@ mod tests {
         assert_eq!(value["status"], Value::Null);
         assert_eq!(value["retry_after_ms"], Value::Null);
         assert_eq!(value["errors"], json!([]));
-        assert_eq!(value.as_object().unwrap().len(), 9);
+        assert_eq!(value.as_object().unwrap().len(), 10);
     }
 }

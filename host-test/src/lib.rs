@@ -16,9 +16,11 @@ pub mod conductor;
 mod failure;
 pub mod fake_api;
 mod outbound;
+pub mod private_dir;
 mod sandbox;
 pub mod task_config;
 mod task_host;
+pub mod unsettled;
 mod wall_clock;
 pub mod worker;
 

@@ -23,6 +23,7 @@ use host_test::{
     error_to_json, EarlierAttempt, HostSettings, TaskError, TaskHost, TaskOptions,
     DEFAULT_MAX_CONCURRENT_TASKS,
 };
+use rerun::BatchRecord;
 use serde_json::json;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -31,11 +32,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 mod demo;
+mod rerun;
 
 /// sysexits' EX_TEMPFAIL: try again later.
 const EXIT_RETRYABLE: u8 = 75;
 const EXIT_TERMINAL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+/// `run --dry-run --detailed-exitcode`: the run would send something.
+const EXIT_CHANGES: u8 = 3;
 
 /// The access key of `task-host worker`, as Conductor's SDKs name them.
 const KEY_ID_VARIABLE: &str = "CONDUCTOR_AUTH_KEY";
@@ -94,6 +98,17 @@ enum Command {
             value_parser = again_since_flag
         )]
         again_since: Option<u64>,
+        /// Send the batch as new even when an earlier run of it may have
+        /// applied. By default such a batch, recorded when that run
+        /// failed, is run as with --again-since from when it was first
+        /// sent: the account is read first.
+        #[arg(long, conflicts_with_all = ["dry_run", "again_since"])]
+        fresh: bool,
+        /// With --dry-run: exit 3 when the run would send anything (a sync
+        /// plan with changes, a batch that is not empty), 0 when it would
+        /// send nothing. For a pipeline that checks the account for drift.
+        #[arg(long = "detailed-exitcode", requires = "dry_run")]
+        detailed_exitcode: bool,
         #[command(flatten)]
         allow: AllowHostArgs,
     },
@@ -221,39 +236,65 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             input,
             dry_run,
             again_since,
+            fresh,
+            detailed_exitcode,
             allow,
         } => {
             if config == Path::new("-") && input == Path::new("-") {
                 bail!("--config and --input cannot both be read from stdin");
             }
             let config = TaskConfig::with_environment_token(read_document(&config, "config")?);
-            remember_secrets(&config, None);
             let input = read_document(&input, "input")?;
             let host = load(component)?;
             let options = config.task_options(allow.allow_hosts);
-            let outcome = runtime.block_on(async {
-                if dry_run {
-                    return host.prepare(&options, config.text(), &input).await;
-                }
-                let delivery = match again_since {
-                    Some(ms) => Delivery::Again(EarlierAttempt {
-                        first_started_unix_ms: ms,
-                    }),
-                    None => Delivery::First,
+            if dry_run {
+                let (config, placeholder) = if rerun::is_sync(&input) {
+                    (config, false)
+                } else {
+                    config.with_placeholder_token()
                 };
-                host.run_delivered(&options, config.text(), &input, delivery)
-                    .await
-            })?;
-            if matches!(&outcome, Err(TaskError::InvalidConfig(_))) && config.names_no_credentials()
-            {
-                eprintln!(
-                    "task-host: the config names no credentials: set ${TOKEN_VARIABLE}, or give api_token (or api_email and api_key) in it"
-                );
+                remember_secrets(&config, None);
+                if placeholder {
+                    eprintln!(
+                        "task-host: no credentials: the preview shows a placeholder; a real run needs ${TOKEN_VARIABLE}, or api_token (or api_email and api_key) in the config"
+                    );
+                }
+                let outcome = runtime.block_on(host.prepare(&options, config.text(), &input))?;
+                explain_failure(&outcome, &config);
+                let sends = outcome.as_ref().ok().map(|preview| {
+                    if let Some(record) = BatchRecord::of_preview(preview) {
+                        record.note_in_preview();
+                    }
+                    rerun::preview_sends_anything(preview)
+                });
+                let code = print_outcome(outcome);
+                return Ok(match sends {
+                    Some(true) if detailed_exitcode => EXIT_CHANGES,
+                    _ => code,
+                });
             }
-            if let Err(TaskError::Denied(_)) = &outcome {
-                eprintln!(
-                    "task-host: the task may reach api.cloudflare.com only; to let it reach another host, add --allow-host HOST[:PORT]"
-                );
+            remember_secrets(&config, None);
+            let record = if rerun::is_sync(&input) {
+                // A sync plans from the account on every run.
+                None
+            } else {
+                match runtime.block_on(host.prepare(&options, config.text(), &input))? {
+                    Ok(preview) => BatchRecord::of_preview(&preview),
+                    Err(_) => None,
+                }
+            };
+            let delivery = match (again_since, &record) {
+                (Some(ms), _) => Delivery::Again(EarlierAttempt {
+                    first_started_unix_ms: ms,
+                }),
+                (None, Some(record)) if !fresh => record.delivery(),
+                (None, _) => Delivery::First,
+            };
+            let outcome =
+                runtime.block_on(host.run_delivered(&options, config.text(), &input, delivery))?;
+            explain_failure(&outcome, &config);
+            if let Some(record) = &record {
+                record.settle(&outcome);
             }
             Ok(print_outcome(outcome))
         }
@@ -389,6 +430,20 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             println!("{}", schemas.trim_end());
             Ok(0)
         }
+    }
+}
+
+/// What stderr adds to a failure for a person at the terminal: the
+/// variable that supplies credentials, the flag that allows a destination.
+fn explain_failure(outcome: &Result<String, TaskError>, config: &TaskConfig) {
+    match outcome {
+        Err(TaskError::InvalidConfig(_)) if config.names_no_credentials() => eprintln!(
+            "task-host: the config names no credentials: set ${TOKEN_VARIABLE}, or give api_token (or api_email and api_key) in it"
+        ),
+        Err(TaskError::Denied(_)) => eprintln!(
+            "task-host: the task may reach api.cloudflare.com only; to let it reach another host, add --allow-host HOST[:PORT]"
+        ),
+        _ => {}
     }
 }
 

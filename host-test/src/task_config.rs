@@ -32,6 +32,10 @@ use crate::wall_clock::DEFAULT_WALL_CLOCK_LIMIT;
 /// The credentials used when the config names none.
 pub const TOKEN_VARIABLE: &str = "CLOUDFLARE_API_TOKEN";
 
+/// The token a preview without credentials is given: long enough for the
+/// component's checks, and plainly not a real one.
+const PLACEHOLDER_TOKEN: &str = "placeholder-token-of-a-dry-run-never-sent";
+
 /// A worker's config document when no `--config` is given.
 pub const CONFIG_VARIABLE: &str = "TASK_HOST_CONFIG";
 
@@ -102,6 +106,18 @@ impl TaskConfig {
             .ok()
             .filter(|token| !token.is_empty());
         TaskConfig::read_with_token(text, token)
+    }
+
+    /// This config, or, when it names no credentials, the same with a
+    /// placeholder token: for a preview that sends nothing and so needs
+    /// none. The component shows no credential, so the placeholder never
+    /// appears; the second value says whether it was put in.
+    pub fn with_placeholder_token(self) -> (TaskConfig, bool) {
+        if !self.names_no_credentials {
+            return (self, false);
+        }
+        let placeholder = Some(PLACEHOLDER_TOKEN.to_string());
+        (TaskConfig::read_with_token(self.text, placeholder), true)
     }
 
     /// A worker's config: the file at `path` (or stdin for `-`), else

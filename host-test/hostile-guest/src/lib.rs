@@ -144,6 +144,7 @@ fn invalid_input(pointer: &str, message: String) -> TaskError {
         document: Document::Input,
         pointer: pointer.to_string(),
         message,
+        unlisted: 0,
     }])
 }
 
@@ -293,6 +294,7 @@ fn failure(message: String) -> CallFailure {
         api_errors: Vec::new(),
         attempts: 0,
         verification: Verification::NotNeeded,
+        first_sent_unix_ms: None,
     }
 }
 

@@ -251,6 +251,7 @@ mod tests {
             }],
             attempts: 1,
             verification: Verification::NotNeeded,
+            first_sent_unix_ms: None,
         }
     }
 
@@ -301,6 +302,7 @@ mod tests {
                 pointer: format!("/posts/{i}/pattern_type"),
                 message: "expected one of EMAIL, DOMAIN, IP, UNKNOWN".into(),
                 document: Document::Input,
+                unlisted: 0,
             })
             .collect();
         let result = judged(

@@ -93,6 +93,7 @@ mod tests {
             api_errors: Vec::new(),
             attempts: 1,
             verification,
+            first_sent_unix_ms: None,
         }
     }
 
@@ -140,6 +141,7 @@ mod tests {
             document: host_test::Document::Input,
             pointer: "/posts/0/pattern".into(),
             message: "required".into(),
+            unlisted: 0,
         }]))));
         let Ending::Failed {
             kind,

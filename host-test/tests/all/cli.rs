@@ -2,17 +2,16 @@
 
 use crate::support::{
     assert_no_secret, examples_dir, fake_api, hostile_component_path, post, TempDir, ACCOUNT,
-    TASK_HOST,
 };
 use host_test::fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const TOKEN: &str = "cf-CLI-TOKEN-never-shown-31c7";
 
 fn task_host(args: &[&str]) -> Output {
-    Command::new(TASK_HOST)
+    crate::support::task_host_command()
         .args(args)
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .output()
@@ -173,7 +172,7 @@ fn no_credentials_names_the_environment_variable() {
     )
     .unwrap();
     let without_token = |args: &[&str]| {
-        Command::new(TASK_HOST)
+        crate::support::task_host_command()
             .args(args)
             .env_remove("CLOUDFLARE_API_TOKEN")
             .env_remove("TASK_HOST_CONFIG")

@@ -677,7 +677,7 @@ fn the_component_exports_the_task_and_imports_only_wasi() {
         .exports(&engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    assert_eq!(exports, ["workflow:http-task/task@0.3.0"]);
+    assert_eq!(exports, ["workflow:http-task/task@0.4.0"]);
     let imports: Vec<String> = ty
         .imports(&engine)
         .map(|(name, _)| name.to_string())

@@ -3,10 +3,10 @@
 //! stdout. Nothing here talks to anything but 127.0.0.1.
 
 use crate::support::loopback_http::{connect, send_on};
-use crate::support::{assert_no_secret, post, with_fields, TempDir, ACCOUNT, TASK_HOST};
+use crate::support::{assert_no_secret, post, with_fields, TempDir, ACCOUNT};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 const TOKEN: &str = "e2e-TOKEN-that-must-never-be-printed";
 
@@ -19,7 +19,7 @@ struct FakeApiProcess {
 
 impl FakeApiProcess {
     fn start() -> Self {
-        let mut child = Command::new(TASK_HOST)
+        let mut child = crate::support::task_host_command()
             .args(["fake-api", "--listen", "127.0.0.1:0", "--token", TOKEN])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -122,7 +122,7 @@ fn run(
         args.extend(["--allow-host", &allow]);
     }
     args.extend(extra.iter().filter(|a| **a != "--no-allow"));
-    let out = Command::new(TASK_HOST)
+    let out = crate::support::task_host_command()
         .args(&args)
         .current_dir(dir.path())
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
@@ -269,7 +269,7 @@ fn a_destination_not_allowed_is_denied_and_not_reached() {
 
 #[test]
 fn bad_flags_exit_2() {
-    let out = Command::new(TASK_HOST)
+    let out = crate::support::task_host_command()
         .args(["run", "--config"])
         .output()
         .unwrap();

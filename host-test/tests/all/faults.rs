@@ -6,14 +6,11 @@
 //! credential appears anywhere in what the task or the command printed.
 
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
-use crate::support::{
-    assert_no_secret, host, post, unused_port, with_fields, TempDir, ACCOUNT, TASK_HOST,
-};
+use crate::support::{assert_no_secret, host, post, unused_port, with_fields, TempDir, ACCOUNT};
 use host_test::{error_to_json, AllowedHost, TaskOptions, CACHE_DIR_ENV};
 use serde_json::{json, Value};
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,7 +37,7 @@ fn cli_cache_dir() -> &'static Path {
     static DIR: OnceLock<TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = TempDir::new("faults");
-        let out = Command::new(TASK_HOST)
+        let out = crate::support::task_host_command()
             .arg("describe")
             .env(CACHE_DIR_ENV, dir.path())
             .output()
@@ -224,7 +221,7 @@ impl Scenario {
         let port = server.port();
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {
-            Command::new(TASK_HOST)
+            crate::support::task_host_command()
                 .args(["run", "--config"])
                 .arg(&config_path)
                 .arg("--input")

@@ -5,10 +5,9 @@
 //! never echoes a credential, and leaves the host serving the next task.
 
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
-use crate::support::{assert_no_secret, host, TempDir, ACCOUNT, TASK_HOST};
+use crate::support::{assert_no_secret, host, TempDir, ACCOUNT};
 use host_test::{error_to_json, AllowedHost, TaskOptions, CACHE_DIR_ENV};
 use serde_json::{json, Value};
-use std::process::Command;
 
 const TOKEN: &str = "cf-HOSTILE-TOKEN-must-not-leak-0c4e";
 const KEY: &str = "cf-HOSTILE-KEY-must-not-leak-a81f";
@@ -247,7 +246,7 @@ fn the_command_line_refuses_the_same_way_and_prints_no_secret() {
         json!({"account_id": "../../user", "deletes": [{"id": 1}]}).to_string(),
     )
     .unwrap();
-    let out = Command::new(TASK_HOST)
+    let out = crate::support::task_host_command()
         .args(["run", "--config"])
         .arg(&config)
         .arg("--input")

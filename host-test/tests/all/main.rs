@@ -24,6 +24,7 @@ mod fake_api;
 mod faults;
 mod hostile_guest;
 mod hostile_input;
+mod rerun;
 mod schema;
 mod sync;
 mod verification;

@@ -6,7 +6,7 @@
 //! for it, with the server's endpoints, answers and task lifecycle.
 
 use crate::support::fake_conductor::FakeConductor;
-use crate::support::{self, post, with_fields, TempDir, ACCOUNT, TASK_HOST};
+use crate::support::{self, post, with_fields, TempDir, ACCOUNT};
 use host_test::conductor::MAX_REASON_CHARS;
 use host_test::fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
@@ -56,7 +56,7 @@ struct Stopped {
 
 impl Worker {
     fn start(conductor: &FakeConductor, config: &ConfigFile, extra: &[&str]) -> Worker {
-        let child = Command::new(TASK_HOST)
+        let child = crate::support::task_host_command()
             .args([
                 "worker",
                 "--server",
@@ -512,7 +512,7 @@ async fn a_worker_whose_config_every_task_would_reject_does_not_start() {
     assert!(conductor.polls().is_empty());
     assert!(!stopped.stderr.contains(TOKEN));
 
-    let unreachable = Command::new(TASK_HOST)
+    let unreachable = crate::support::task_host_command()
         .args([
             "worker",
             "--server",

@@ -19,6 +19,19 @@ use serde_json::{json, Value};
 /// The `task-host` binary of this package.
 pub const TASK_HOST: &str = env!("CARGO_BIN_EXE_task-host");
 
+/// The `task-host` binary as a test runs it: its records of batches that
+/// may have applied are kept in a folder of this test process, not in the
+/// user's state directory.
+pub fn task_host_command() -> std::process::Command {
+    static STATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| {
+        std::env::temp_dir().join(format!("task-host-tests-state-{}", std::process::id()))
+    });
+    let mut command = std::process::Command::new(TASK_HOST);
+    command.env("TASK_HOST_STATE_DIR", state);
+    command
+}
+
 /// An account id of the shape the API takes: 32 lower-case hex digits.
 pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 

@@ -157,11 +157,12 @@ mod tests {
 
     #[test]
     fn a_new_directory_is_private_and_trusted() {
-        let dir = scratch("new").join("a").join("b");
+        let top = scratch("new");
+        let dir = top.join("a").join("b");
         create_private_dir(&dir).unwrap();
         let mode = fs::metadata(&dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "{mode:o}");
-        fs::remove_dir_all(scratch("new")).unwrap();
+        fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

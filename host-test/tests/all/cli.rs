@@ -457,3 +457,90 @@ mod planted_secrets {
         }
     }
 }
+
+/// A dry run sends nothing, so it needs no credentials: the preview shows
+/// the request with a placeholder it never prints, and stderr says a real
+/// run needs a token. A sync preview reads the account, so it still does.
+#[test]
+fn a_dry_run_without_credentials_previews_with_a_placeholder() {
+    let dir = TempDir::new("cli-placeholder");
+    let config = dir.join("config.json");
+    std::fs::write(&config, json!({"account_id": ACCOUNT}).to_string()).unwrap();
+    let input = examples_dir().join("batch.json");
+    let without_token = |args: &[&str]| {
+        crate::support::task_host_command()
+            .args(args)
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .output()
+            .expect("task-host runs")
+    };
+    let out = without_token(&[&run_args(&config, &input)[..], &["--dry-run"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc = stdout_json(&out);
+    assert_eq!(doc["request"]["headers"]["Authorization"], "[redacted]");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("placeholder"));
+    assert!(stderr.contains("placeholder"), "{stderr}");
+    assert!(stderr.contains("$CLOUDFLARE_API_TOKEN"), "{stderr}");
+
+    let sync = dir.join("sync.json");
+    std::fs::write(&sync, json!({"sync": {"policies": []}}).to_string()).unwrap();
+    let out = without_token(&[&run_args(&config, &sync)[..], &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["error"]["kind"], "invalid_config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$CLOUDFLARE_API_TOKEN"), "{stderr}");
+}
+
+/// `--detailed-exitcode` turns a dry run into a drift check: 3 when the
+/// run would send anything, 0 when it would not.
+#[test]
+fn a_dry_run_with_detailed_exitcode_exits_3_on_changes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(fake_api(None));
+    fake.seed(ACCOUNT, [post("ops@example.com")]).unwrap();
+    let dir = TempDir::new("cli-drift");
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        json!({"base_url": fake.base_url(), "account_id": ACCOUNT}).to_string(),
+    )
+    .unwrap();
+    let allow = fake.addr().to_string();
+    let check = |input: Value| {
+        let path = dir.join("input.json");
+        std::fs::write(&path, input.to_string()).unwrap();
+        let out = task_host(
+            &[
+                &run_args(&config, &path)[..],
+                &["--dry-run", "--detailed-exitcode", "--allow-host", &allow],
+            ]
+            .concat(),
+        );
+        let doc = stdout_json(&out);
+        (out.status.code(), doc)
+    };
+    let unchanged = json!({"sync": {"policies": [post("ops@example.com")]}});
+    let (code, doc) = check(unchanged);
+    assert_eq!(code, Some(0), "{doc}");
+    let drifted = json!({"sync": {"policies": [post("ops@example.com"), post("new@example.com")]}});
+    let (code, doc) = check(drifted);
+    assert_eq!(code, Some(3), "{doc}");
+    assert_eq!(doc["plan"]["create"].as_array().unwrap().len(), 1);
+    let (code, doc) = check(json!({"posts": [post("x@example.com")]}));
+    assert_eq!(code, Some(3), "{doc}");
+    let (code, doc) = check(json!({}));
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(fake.batches_applied(), 0);
+    runtime.block_on(fake.shutdown());
+
+    // Only a dry run has changes to report.
+    let input = examples_dir().join("batch.json");
+    let out = task_host(&[&run_args(&config, &input)[..], &["--detailed-exitcode"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+}

@@ -357,6 +357,7 @@ async fn api_errors_are_terminal_and_keep_codes_and_pointers() {
         err,
         json!({"kind": "api", "message": "HTTP 400: Invalid pattern", "retryable": false, "may_have_applied": false,
             "status": 400, "retry_after_ms": null, "attempts": 1, "verification": "not_needed",
+            "first_sent_unix_ms": null,
             "errors": [{"code": 1002, "message": "Invalid pattern", "pointer": "/posts/0/pattern"}]})
     );
     assert_eq!(rec.requests().len(), 1);
@@ -515,7 +516,8 @@ async fn connection_refused_is_retried_and_not_applied() {
         .await
         .unwrap_err();
     assert_eq!(err["kind"], "transport");
-    assert_eq!(classification(&err), (true, false, 2));
+    // Two tries, neither of which left.
+    assert_eq!(classification(&err), (true, false, 0));
     assert!(
         err["message"]
             .as_str()

@@ -1,15 +1,16 @@
 //! The `task` export: hands each call to [`crate::run`] and converts its
 //! results into the WIT types.
 //!
-//! Everything `prepare` and `run-task` return passes through
-//! [`Secrets`] on its way out: this is the one place every output goes
-//! through, so a credential that reached a message, a pointer or the API's
+//! Everything `prepare`, `run-task` and `export-policies` return passes
+//! through [`Secrets`] on its way out: this is the one place every output
+//! goes through, so a credential that reached a message, a pointer or the API's
 //! answer by any road is caught here.
 
 use crate::api::outcome::{ApiError, Failure, FailureKind, Verification};
 use crate::bindings::exports::workflow::http_task::task as wit;
 use crate::params::problems::{Document, Problem};
 use crate::run::documents::{preview_json, success_json};
+use crate::run::export::export_policies;
 use crate::run::prepare::{prepare, TaskError};
 use crate::run::redact::Secrets;
 use crate::run::send::{execute, execute_again, EarlierAttempt};
@@ -50,6 +51,13 @@ impl wit::Guest for Component {
             first_started_unix_ms: earlier.first_started_unix_ms,
         };
         run(&config, &input, Some(earlier))
+    }
+
+    fn export_policies(config: String, input: String) -> Result<String, wit::TaskError> {
+        let secrets = Secrets::from_config(&config);
+        export_policies(&config, &input, &mut WasiTransport::new())
+            .map(|document| secrets.redact_json(document))
+            .map_err(|e| into_wit(secrets.redact_error(e)))
     }
 }
 

@@ -2,10 +2,10 @@
 //! command line, or show the request it would send; or work for a Conductor
 //! server.
 //!
-//! Exactly one JSON document goes to stdout. Exit status of `run`: 0 success
-//! (also a skipped batch and a dry run), 1 terminal failure, 75 retryable
-//! failure, 2 when the command itself could not run (the reason goes to
-//! stderr). `worker` prints its summary when it stops: 0, or 75 when a
+//! Exactly one JSON document goes to stdout. Exit status of `run` and
+//! `export`: 0 success (also a skipped batch and a dry run), 1 terminal
+//! failure, 75 retryable failure, 2 when the command itself could not run
+//! (the reason goes to stderr). `worker` prints its summary when it stops: 0, or 75 when a
 //! result was never taken; 128 + the signal's number when a second signal
 //! ended it.
 
@@ -70,6 +70,18 @@ Exit status:
   2   the command could not run: bad flags, an unreadable file, a component that
       does not load, the wall-clock limit; the reason goes to stderr";
 
+/// What `task-host export --help` adds after the flags, as for `run`.
+const EXPORT_AFTER_HELP: &str = "\
+Environment:
+  CLOUDFLARE_API_TOKEN  the API token, used when the config names no credentials
+
+Exit status:
+  0   the sync input was printed
+  1   terminal failure
+  75  retryable failure
+  2   the command could not run: bad flags, an unreadable file, a component that
+      does not load, the wall-clock limit; the reason goes to stderr";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run one task (or, with --dry-run, show the request without sending it).
@@ -109,6 +121,23 @@ enum Command {
         /// send nothing. For a pipeline that checks the account for drift.
         #[arg(long = "detailed-exitcode", requires = "dry_run")]
         detailed_exitcode: bool,
+        #[command(flatten)]
+        allow: AllowHostArgs,
+    },
+    /// Read the account's policies and print them as a sync input (with
+    /// their ids, delete_unlisted false) to edit and run. Only reads: the
+    /// host lets no request but GET out.
+    #[command(after_help = EXPORT_AFTER_HELP)]
+    Export {
+        #[command(flatten)]
+        component: ComponentArg,
+        /// The config document: a file, or `-` for stdin.
+        #[arg(long)]
+        config: PathBuf,
+        /// The account to read (32 lowercase hexadecimal characters); by
+        /// default the config's account_id.
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
         #[command(flatten)]
         allow: AllowHostArgs,
     },
@@ -296,6 +325,29 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             if let Some(record) = &record {
                 record.settle(&outcome);
             }
+            Ok(print_outcome(outcome))
+        }
+        Command::Export {
+            component,
+            config,
+            account,
+            allow,
+        } => {
+            let config = TaskConfig::with_environment_token(read_document(&config, "config")?);
+            remember_secrets(&config, None);
+            // The component checks the account as the input's account_id.
+            let input = match account {
+                Some(id) => json!({ "account_id": id }),
+                None => json!({}),
+            };
+            let host = load(component)?;
+            let options = config.task_options(allow.allow_hosts);
+            let outcome = runtime.block_on(host.export_policies(
+                &options,
+                config.text(),
+                &input.to_string(),
+            ))?;
+            explain_failure(&outcome, &config);
             Ok(print_outcome(outcome))
         }
         Command::FakeApi {

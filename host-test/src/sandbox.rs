@@ -94,7 +94,8 @@ pub(crate) struct TaskState {
 }
 
 impl TaskState {
-    /// Lets only `GET` requests out (during `prepare`), or every method.
+    /// Lets only `GET` requests out (during `prepare` and
+    /// `export-policies`), or every method.
     pub(crate) fn set_reads_only(&mut self, reads_only: bool) {
         self.hooks.reads_only = reads_only;
     }

@@ -1,7 +1,7 @@
 //! The component compiled and linked once, and each call of it run in a
 //! fresh sandbox of its own: loading (with the compiled-code cache), the
 //! pool of instance slots that bounds how many tasks run at once, and the
-//! four calls of the task interface, each held to its wall-clock limit.
+//! five calls of the task interface, each held to its wall-clock limit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -214,6 +214,25 @@ impl TaskHost {
         .await
     }
 
+    /// `export-policies`: the account's policies as a sync input. Like
+    /// `prepare`, it may only read: any request other than `GET` is
+    /// refused as `HTTP-request-denied`.
+    pub async fn export_policies(
+        &self,
+        opts: &TaskOptions,
+        config: &str,
+        input: &str,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        let limit = opts.wall_clock_limit;
+        within_limit(limit, async {
+            self.instance(opts)
+                .await?
+                .export_policies(config, input)
+                .await
+        })
+        .await
+    }
+
     /// The task as `delivery` says it came: `run-task` the first time,
     /// `run-task-again` after an earlier attempt.
     pub async fn run_delivered(
@@ -336,6 +355,26 @@ impl TaskInstance {
         .await
     }
 
+    /// The export. Like the preview it only reads, and the host makes sure
+    /// of it: any request other than `GET` is refused as
+    /// `HTTP-request-denied`.
+    pub async fn export_policies(
+        &mut self,
+        config: &str,
+        input: &str,
+    ) -> anyhow::Result<Result<String, TaskError>> {
+        let task = self.task.workflow_http_task_task();
+        self.store.data_mut().set_reads_only(true);
+        let outcome = within_limit(self.wall_clock_limit, async {
+            task.call_export_policies(&mut self.store, config, input)
+                .await
+                .map_err(wasm_error)
+        })
+        .await;
+        self.store.data_mut().set_reads_only(false);
+        outcome
+    }
+
     /// The largest linear memory this instance has had, in bytes: wasm
     /// memories never shrink, so this is the guest's peak so far.
     pub fn peak_memory_bytes(&self) -> usize {
@@ -393,6 +432,7 @@ mod tests {
             assert_send(host.describe(opts));
             assert_send(host.prepare(opts, "{}", "{}"));
             assert_send(host.run_task(opts, "{}", "{}"));
+            assert_send(host.export_policies(opts, "{}", "{}"));
         }
         let _ = futures;
         fn assert_sync<T: Send + Sync>() {}

@@ -7,8 +7,10 @@
 //! own tokenizer ([`json_tokens`]), leaving anything else to the full
 //! reader. Both apply the same pattern checks ([`pattern`], and
 //! [`java_regex`] for regular expressions). Sync mode's parameters are a
-//! [`sync_spec`].
+//! [`sync_spec`]; an export's, which name only the account, are read by
+//! [`export_input`].
 
+pub mod export_input;
 pub mod java_regex;
 pub mod json_fields;
 pub mod json_text;

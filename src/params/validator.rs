@@ -24,13 +24,20 @@ const DOC: Document = Document::Input;
 /// reported as unknown, with the nearest of these suggested.
 pub const INPUT_KEYS: &[&str] = &["account_id", "deletes", "patches", "puts", "posts", "sync"];
 
-/// The members of the input's `sync` object.
+/// The members of the input's `sync` object. `left_out` is written by
+/// `export-policies` for the person reading its document
+/// ([`crate::run::export`]); a sync does not act on it.
 pub const SYNC_KEYS: &[&str] = &[
     "policies",
     "delete_unlisted",
     "max_deletes",
     "allow_deleting_most",
+    "left_out",
 ];
+
+/// The members of an item of `sync.left_out`, as `export-policies` writes
+/// them.
+pub const LEFT_OUT_KEYS: &[&str] = &["id", "pattern", "pattern_type", "reason", "message"];
 
 /// The most desired policies one sync takes: as many as the list reader
 /// reads back.
@@ -217,6 +224,8 @@ fn parse_sync(value: &Value, at: &Pointer, report: &mut Report) -> Option<SyncSp
         }
     };
 
+    check_left_out(obj, at, report);
+
     let list_at = at.key("policies");
     let list: &[Value] = match obj.get("policies") {
         None => {
@@ -296,6 +305,30 @@ fn parse_sync(value: &Value, at: &Pointer, report: &mut Report) -> Option<SyncSp
         max_deletes: u32::try_from(max_deletes?).ok()?,
         allow_deleting_most: allow_deleting_most?,
     })
+}
+
+/// `sync.left_out`: the policies an export could not list, with why. It
+/// is there for a person to read and nothing acts on it, so only its shape
+/// is checked, as the schema states it: an array of objects with no
+/// members but [`LEFT_OUT_KEYS`], whatever their values.
+fn check_left_out(obj: &Map<String, Value>, at: &Pointer, report: &mut Report) {
+    let left_out = field(obj, "left_out", at);
+    match left_out.value {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_at = left_out.at().index(i);
+                if let Some(item) = expect_object(item, DOC, &item_at, report) {
+                    reject_unknown_keys(item, LEFT_OUT_KEYS, DOC, &item_at, report);
+                }
+            }
+        }
+        Some(other) => report.error(
+            DOC,
+            &left_out.at(),
+            format!("expected an array, got {}", type_name(other)),
+        ),
+    }
 }
 
 /// The items of one of the four arrays, each with its pointer. A missing

@@ -5,9 +5,11 @@
 //! failure that may have applied the batch, whether it was; [`sync_plan`]
 //! and [`sync_run`] make and send a sync's plan; [`documents`] writes
 //! every output document, and [`redact`] keeps credentials out of them.
+//! [`export`] turns the account's policies into a sync input.
 
 pub mod backoff;
 pub mod documents;
+pub mod export;
 pub mod prepare;
 pub mod read_back;
 pub mod redact;

@@ -9,7 +9,9 @@ use crate::config::{
 };
 use crate::params::problems::Report;
 use crate::params::sync_spec::DEFAULT_MAX_DELETES;
-use crate::params::validator::{INPUT_KEYS, MAX_DELETES_LIMIT, MAX_SYNC_POLICIES, SYNC_KEYS};
+use crate::params::validator::{
+    INPUT_KEYS, LEFT_OUT_KEYS, MAX_DELETES_LIMIT, MAX_SYNC_POLICIES, SYNC_KEYS,
+};
 use crate::run::documents::{preview_json, success_json};
 use crate::run::prepare::prepare;
 use crate::run::send::Completed;
@@ -162,9 +164,10 @@ fn each_schema_is_a_titled_described_2020_12_object_schema() {
 #[test]
 fn describe_stays_compact() {
     // Embedded in a size-sensitive component. Sync mode's input, plan and
-    // outcome took it from about 18 to about 27 KB.
+    // outcome took it from about 18 to about 27 KB; an export's left_out
+    // and a failure's first_sent_unix_ms to about 29 KB.
     assert!(
-        DESCRIBE.len() < 28 * 1024,
+        DESCRIBE.len() < 30 * 1024,
         "schema.json is {} bytes",
         DESCRIBE.len()
     );
@@ -347,6 +350,13 @@ fn sync_describes_exactly_its_members_with_the_parser_s_limits() {
     for flag in ["delete_unlisted", "allow_deleting_most"] {
         assert_eq!(sync["properties"][flag]["default"], false, "{flag}");
     }
+    // What an export left out: the members it writes, each described.
+    let left_out = &sync["properties"]["left_out"]["items"];
+    assert_eq!(
+        property_names(&s, left_out),
+        set(LEFT_OUT_KEYS.iter().copied())
+    );
+    assert_described(&s, left_out, LEFT_OUT_KEYS, "sync.left_out");
     // A desired policy takes a create's fields and an optional id.
     let desired = &s["$defs"]["desired"];
     let mut create_fields = property_names(&s, &s["$defs"]["create"]);

@@ -3,7 +3,8 @@
 //! each misbehaviour is stopped with a clear error and that the host keeps
 //! serving afterwards.
 //!
-//! `prepare` and `run-task` read the input as JSON, `{"mode": MODE, ...}`:
+//! `prepare`, `run-task`, `run-task-again` and `export-policies` read the
+//! input as JSON, `{"mode": MODE, ...}`:
 //!
 //! | mode            | what it does                                                   |
 //! |-----------------|----------------------------------------------------------------|
@@ -86,6 +87,10 @@ impl Guest for Hostile {
         input: String,
         _earlier: EarlierAttempt,
     ) -> Result<String, TaskError> {
+        misbehave(&input)
+    }
+
+    fn export_policies(_config: String, input: String) -> Result<String, TaskError> {
         misbehave(&input)
     }
 }

@@ -141,8 +141,9 @@ impl From<CannedResponse> for Intercepted {
 /// answers requests to them.
 pub(crate) struct TaskHooks {
     pub(crate) allow_hosts: Arc<[AllowedHost]>,
-    /// While `prepare` runs: only `GET` goes out, so that a preview can
-    /// read but never write, whatever the component does.
+    /// While `prepare` or `export-policies` runs: only `GET` goes out, so
+    /// that a preview or an export can read but never write, whatever the
+    /// component does.
     pub(crate) reads_only: bool,
     pub(crate) interceptor: Option<Arc<dyn Interceptor>>,
     pub(crate) connections: Arc<ConnectionPool>,

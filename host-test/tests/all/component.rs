@@ -680,6 +680,28 @@ fn the_component_exports_the_task_and_imports_only_wasi() {
         .map(|(name, _)| name.to_string())
         .collect();
     assert_eq!(exports, ["workflow:http-task/task@0.4.0"]);
+    // The interface's functions, by name: a host binds each of them.
+    use wasmtime::component::types::ComponentItem;
+    let (_, task) = ty.exports(&engine).next().unwrap();
+    let ComponentItem::ComponentInstance(task) = task.ty else {
+        panic!("the task export is not an instance");
+    };
+    let mut functions: Vec<String> = task
+        .exports(&engine)
+        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    functions.sort();
+    assert_eq!(
+        functions,
+        [
+            "describe",
+            "export-policies",
+            "prepare",
+            "run-task",
+            "run-task-again"
+        ]
+    );
     let imports: Vec<String> = ty
         .imports(&engine)
         .map(|(name, _)| name.to_string())

@@ -20,6 +20,7 @@ mod component;
 mod connections;
 mod e2e;
 mod examples;
+mod export;
 mod fake_api;
 mod faults;
 mod hostile_guest;

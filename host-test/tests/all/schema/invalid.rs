@@ -548,6 +548,21 @@ fn expressible_rules() -> Vec<Invalid> {
             json!({"puts": [with(put(json!(1)), "is_spoof", json!(true))]}),
             "/puts/0/is_spoof",
         ),
+        invalid_input(
+            "sync.left_out is an array",
+            json!({"sync": {"policies": [], "left_out": "none"}}),
+            "/sync/left_out",
+        ),
+        invalid_input(
+            "sync.left_out holds objects",
+            json!({"sync": {"policies": [], "left_out": [{"id": 1}, "x"]}}),
+            "/sync/left_out/1",
+        ),
+        invalid_input(
+            "sync.left_out items have only the members an export writes",
+            json!({"sync": {"policies": [], "left_out": [{"id": 1, "note": "x"}]}}),
+            "/sync/left_out/0/note",
+        ),
     ]
 }
 

@@ -368,3 +368,42 @@ async fn real_outputs_are_valid_against_the_output_schema() {
     }
     fake.shutdown().await;
 }
+
+/// What `export-policies` returns is a sync input: valid against the input
+/// schema, `left_out` included, so a form can open it for editing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_document_is_valid_against_the_input_schema() {
+    let schemas = Schemas::load().await;
+    let input = schemas.compile("input");
+    let fake = fake_api(Some(TOKEN)).await;
+    fake.seed(
+        ACCOUNT,
+        [
+            post(),
+            with(
+                with(post(), "pattern", json!("legacy")),
+                "pattern_type",
+                json!("UNKNOWN"),
+            ),
+            with(
+                with(post(), "pattern", json!("10.0.0.0/8")),
+                "pattern_type",
+                json!("IP"),
+            ),
+        ],
+    )
+    .unwrap();
+    let config = json!({"api_token": TOKEN, "account_id": ACCOUNT, "base_url": fake.base_url()});
+    let options = TaskOptions::default().with_allowed_host(
+        host_test::AllowedHost::with_port("127.0.0.1", fake.addr().port()).unwrap(),
+    );
+    let text = host()
+        .export_policies(&options, &config.to_string(), "{}")
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the export failed: {}", error_to_json(&e)));
+    let exported: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(exported["sync"]["policies"].as_array().unwrap().len(), 1);
+    assert_eq!(exported["sync"]["left_out"].as_array().unwrap().len(), 2);
+    assert_valid(&input.strict, &exported, "an exported document");
+}

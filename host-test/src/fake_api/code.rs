@@ -16,6 +16,13 @@ pub const POLICY_NOT_FOUND: u32 = 1004;
 pub const BODY_TOO_LARGE: u32 = 1005;
 /// An entry of `POST /__fake/faults` is not a fault (400).
 pub const INVALID_FAULT: u32 = 1006;
+/// A seed document (`POST /__fake/seed`, `task-host fake-api --seed`) is
+/// not an object of account ids, names something that is not an account
+/// id, or gives an account something other than an array (400).
+pub const INVALID_SEED: u32 = 1007;
+/// A seed gives an id that the account already has, or gives one id twice;
+/// `source.pointer` names the policy's `id` (400).
+pub const SEED_ID_TAKEN: u32 = 1008;
 /// No route for that URI (404).
 pub const NO_ROUTE: u32 = 7000;
 /// The route exists, the method does not (405, with `Allow`).

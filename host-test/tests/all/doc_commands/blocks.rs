@@ -143,7 +143,8 @@ pub fn shell_blocks(file: &str, markdown: &str) -> Result<Vec<Block>, Vec<DocPro
         blocks.push(block);
     }
     for (n, line) in lines.iter().enumerate() {
-        if line.contains(MARKER) && !used_markers.contains(&n) {
+        // A marker is a line of its own; prose may quote one in a code span.
+        if line.trim_start().starts_with(MARKER) && !used_markers.contains(&n) {
             problems.push(DocProblem::StrayMarker {
                 at: format!("{file}:{}", n + 1),
             });

@@ -288,4 +288,5 @@ curl -sS http://127.0.0.1:8787/__fake/requests
         [DocProblem::UnlabelledCommands { .. }]
     ));
     assert!(shell_blocks("page.md", "```json\n{\"curl\": 1}\n```\n").is_ok());
+    assert!(shell_blocks("page.md", "Say `<!-- doc-test: not run: WHY -->` above.\n").is_ok());
 }

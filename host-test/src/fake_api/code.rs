@@ -4,8 +4,8 @@
 /// The body is not JSON, or not a JSON object (400); also an admin body
 /// that is not valid JSON (400).
 pub const MALFORMED_BODY: u32 = 1001;
-/// A field of the batch is missing, of the wrong type, out of range or
-/// unknown; `source.pointer` names it (400).
+/// A field of the batch, or of a seeded policy, is missing, of the wrong
+/// type, out of range or unknown; `source.pointer` names it (400).
 pub const INVALID_FIELD: u32 = 1002;
 /// `page` or `per_page` is not acceptable; `source.parameter` names it (400).
 pub const INVALID_PARAMETER: u32 = 1003;

@@ -155,10 +155,17 @@ enum Command {
         /// The only bearer token accepted; by default any non-empty one.
         #[arg(long)]
         token: Option<String>,
-        /// Accept integer policy ids, as the older API did; by default ids
-        /// are UUID strings, as the current API has them.
+        /// Accept integer policy ids, as the older API did, and give new
+        /// policies integer ids; by default ids are UUID strings, as the
+        /// current API has them.
         #[arg(long)]
         legacy_ids: bool,
+        /// Start with these policies, kept with the ids given: a JSON
+        /// document {"<account_id>": [policy, ...]} (a file, or `-` for
+        /// stdin), such as examples/seed.json. A bad entry exits 2 naming
+        /// its JSON Pointer.
+        #[arg(long, value_name = "FILE")]
+        seed: Option<PathBuf>,
     },
     /// Work for a Conductor server: poll for tasks of one type, run each
     /// through the component and report how it ended, until SIGINT or
@@ -354,11 +361,14 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             listen,
             token,
             legacy_ids,
+            seed,
         } => runtime.block_on(async {
+            let seed = seed.as_deref().map(read_seed).transpose()?;
             let fake = FakeApi::start(FakeApiOptions {
                 listen,
                 token,
                 legacy_ids,
+                seed,
             })
             .await?;
             println!("{}", json!({ "base_url": fake.base_url() }));
@@ -537,6 +547,14 @@ fn default_worker_id() -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "task-host".into());
     format!("{host}:{}", std::process::id())
+}
+
+/// The seed document of `fake-api --seed`, parsed; what it holds is
+/// checked when the fake starts.
+fn read_seed(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let text = read_document(path, "seed")?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("--seed {}: the seed document is not JSON", path.display()))
 }
 
 /// `examples/` in the working directory, else the one in this repository.

@@ -4,8 +4,8 @@
 /// The body is not JSON, or not a JSON object (400); also an admin body
 /// that is not valid JSON (400).
 pub const MALFORMED_BODY: u32 = 1001;
-/// A field of the batch is missing, of the wrong type, out of range or
-/// unknown; `source.pointer` names it (400).
+/// A field of the batch, or of a seeded policy, is missing, of the wrong
+/// type, out of range or unknown; `source.pointer` names it (400).
 pub const INVALID_FIELD: u32 = 1002;
 /// `page` or `per_page` is not acceptable; `source.parameter` names it (400).
 pub const INVALID_PARAMETER: u32 = 1003;
@@ -16,6 +16,13 @@ pub const POLICY_NOT_FOUND: u32 = 1004;
 pub const BODY_TOO_LARGE: u32 = 1005;
 /// An entry of `POST /__fake/faults` is not a fault (400).
 pub const INVALID_FAULT: u32 = 1006;
+/// A seed document (`POST /__fake/seed`, `task-host fake-api --seed`) is
+/// not an object of account ids, names something that is not an account
+/// id, or gives an account something other than an array (400).
+pub const INVALID_SEED: u32 = 1007;
+/// A seed gives an id that the account already has, or gives one id twice;
+/// `source.pointer` names the policy's `id` (400).
+pub const SEED_ID_TAKEN: u32 = 1008;
 /// No route for that URI (404).
 pub const NO_ROUTE: u32 = 7000;
 /// The route exists, the method does not (405, with `Allow`).

@@ -47,13 +47,6 @@ impl ApiError {
         }
     }
 
-    pub(super) fn describe(&self) -> String {
-        match &self.pointer {
-            Some(p) if !p.is_empty() => format!("{p}: {}", self.message),
-            _ => self.message.clone(),
-        }
-    }
-
     pub(super) fn to_json(&self) -> Value {
         let mut entry = Map::new();
         entry.insert("code".into(), self.code.into());

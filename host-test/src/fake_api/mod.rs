@@ -5,11 +5,14 @@
 //! It answers `POST .../allow_policies/batch` and `GET .../allow_policies`
 //! under `/client/v4` with the v4 envelope, keeps policies per account, and
 //! can be told to misbehave on the next batch requests ([`Fault`]), in process
-//! or through `POST /__fake/faults` from another process.
+//! or through `POST /__fake/faults` from another process. It can be given
+//! the policies an account already has, with their ids: at start
+//! ([`FakeApiOptions::seed`]), in process, or through `POST /__fake/seed`.
 //!
 //! This module is the public face (options, [`FakeApi`]); `server` holds
 //! the routes and handlers, `batch` the rules a batch body must follow,
-//! `store` the policies and their ids and timestamps, `fault` the ways the
+//! `store` the policies and their ids and timestamps, `seed` the policies
+//! given from outside, `fault` the ways the
 //! fake can be told to misbehave, `envelope` Cloudflare's answer format
 //! and `code` the codes of the fake's own errors. This file defines none of
 //! what those modules share, so none of them imports from here.
@@ -29,17 +32,18 @@ mod batch;
 pub mod code;
 mod envelope;
 mod fault;
+mod seed;
 mod server;
 mod store;
 
 pub use batch::MAX_BATCH_ITEMS;
 pub use fault::Fault;
+pub use seed::{SeedProblem, SeedRefused};
 pub use server::{ADMIN_PREFIX, API_PREFIX};
 
-use batch::{complete, parse_changes, Kind, PolicyId};
-use envelope::{pointer, ApiError};
-use server::{accept_loop, is_account_id};
-use store::{Policy, Shared, State};
+use seed::{parse_policies, IntegerIds};
+use server::accept_loop;
+use store::{is_account_id, Policy, Shared, State};
 
 /// Where `task-host fake-api` listens unless told otherwise.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
@@ -54,8 +58,14 @@ pub struct FakeApiOptions {
     pub token: Option<String>,
     /// Accept integer policy ids in a batch, as the older API did. Off, the
     /// fake follows the current schema: ids are UUID strings and an integer
-    /// fails the batch.
+    /// fails the batch. On, the fake also gives new policies integer ids,
+    /// as the older API did.
     pub legacy_ids: bool,
+    /// A seed document (`{"<account_id>": [policy, ...]}`, see
+    /// `docs/task-contract.md`): policies the accounts hold from the start,
+    /// with the ids given. Stored before the first request is answered;
+    /// integer ids only with `legacy_ids`.
+    pub seed: Option<Value>,
 }
 
 impl Default for FakeApiOptions {
@@ -64,6 +74,7 @@ impl Default for FakeApiOptions {
             listen: DEFAULT_LISTEN,
             token: None,
             legacy_ids: false,
+            seed: None,
         }
     }
 }
@@ -74,6 +85,7 @@ impl fmt::Debug for FakeApiOptions {
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("legacy_ids", &self.legacy_ids)
+            .field("seed", &self.seed.as_ref().map(|_| "[document]"))
             .finish()
     }
 }
@@ -93,7 +105,9 @@ impl fmt::Debug for FakeApi {
 }
 
 impl FakeApi {
-    /// Binds and serves on the current tokio runtime.
+    /// Binds and serves on the current tokio runtime. A seed document that
+    /// cannot be stored fails the start with a [`SeedRefused`] that names
+    /// every problem.
     pub async fn start(options: FakeApiOptions) -> anyhow::Result<FakeApi> {
         if !options.listen.ip().is_loopback() {
             bail!(
@@ -103,6 +117,12 @@ impl FakeApi {
         }
         if options.token.as_deref() == Some("") {
             bail!("the fake API's token must not be empty");
+        }
+        let mut state = State::default();
+        if let Some(document) = &options.seed {
+            seed::check_and_store(&mut state, document, options.legacy_ids)
+                .map_err(|errors| SeedRefused::from_errors(&errors))
+                .context("cannot seed the fake API")?;
         }
         let listener = TcpListener::bind(options.listen)
             .await
@@ -116,7 +136,7 @@ impl FakeApi {
             requests: AtomicUsize::new(0),
             batch_requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
         });
         let (stop, stopped) = oneshot::channel();
         let accept_loop = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -182,9 +202,10 @@ impl FakeApi {
     }
 
     /// Adds policies as if they had been there before, all or none. A batch
-    /// cannot make these: integer ids (the older schema's) or
-    /// `pattern_type: "UNKNOWN"`. A policy without `id` gets a new UUID.
-    /// Returns the policies as stored.
+    /// cannot make these: integer ids (the older schema's, taken here even
+    /// without legacy ids) or `pattern_type: "UNKNOWN"`. A policy without
+    /// `id` gets a new one, as a create would. Problems are named by their
+    /// pointer in `policies` (`/0/pattern`). Returns the policies as stored.
     pub fn seed(
         &self,
         account_id: &str,
@@ -193,54 +214,35 @@ impl FakeApi {
         if !is_account_id(account_id) {
             bail!("account id {account_id:?} is not 32 lowercase hexadecimal characters");
         }
+        let policies: Vec<Value> = policies.into_iter().collect();
         let mut errors = Vec::new();
-        let mut seeds = Vec::new();
-        for (i, policy) in policies.into_iter().enumerate() {
-            let at = format!("/{i}");
-            let Value::Object(mut fields) = policy else {
-                errors.push(ApiError::at(code::INVALID_FIELD, "must be an object", at));
-                continue;
-            };
-            let id = match fields.remove("id") {
-                None => None,
-                Some(value) => match PolicyId::parse(&value, true) {
-                    Ok(id) => Some(id),
-                    Err(message) => {
-                        errors.push(ApiError::at(
-                            code::INVALID_FIELD,
-                            message,
-                            pointer(&at, "id"),
-                        ));
-                        continue;
-                    }
-                },
-            };
-            let changes = parse_changes(&fields, &at, Kind::Seed, true, &mut errors);
-            if let Some(body) = complete(changes) {
-                seeds.push((id, body));
-            }
+        let seed = parse_policies(account_id, "", &policies, IntegerIds::Accepted, &mut errors);
+        let stored = if errors.is_empty() {
+            seed::store(&mut self.shared.lock(), vec![seed], self.shared.legacy_ids)
+        } else {
+            Err(errors)
+        };
+        match stored {
+            Ok(mut accounts) => Ok(accounts.pop().map(|(_, stored)| stored).unwrap_or_default()),
+            Err(errors) => bail!(
+                "cannot seed the fake API: {}",
+                SeedRefused::from_errors(&errors)
+            ),
         }
-        if !errors.is_empty() {
-            let problems: Vec<String> = errors.iter().map(ApiError::describe).collect();
-            bail!("cannot seed the fake API: {}", problems.join("; "));
-        }
-        let mut state = self.shared.lock();
-        let stamp = state.next_stamp();
-        let mut policies = state.accounts.get(account_id).cloned().unwrap_or_default();
-        let before = policies.len();
-        for (id, body) in seeds {
-            let id = match id {
-                Some(id) => id,
-                None => state.new_uuid(&policies),
-            };
-            if policies.iter().any(|p| p.id.matches(&id)) {
-                bail!("cannot seed the fake API: a policy with id {id} already exists");
-            }
-            policies.push(Policy::create(id, body, &stamp));
-        }
-        let stored = policies[before..].iter().map(Policy::to_json).collect();
-        state.accounts.insert(account_id.to_string(), policies);
-        Ok(stored)
+    }
+
+    /// Stores a seed document, as `POST /__fake/seed` does: all or none,
+    /// integer ids only with legacy ids. Returns the document with the
+    /// policies as stored (ids given or made, timestamps).
+    pub fn seed_document(&self, document: &Value) -> Result<Value, SeedRefused> {
+        let stored =
+            seed::check_and_store(&mut self.shared.lock(), document, self.shared.legacy_ids)
+                .map_err(|errors| SeedRefused::from_errors(&errors))?;
+        let accounts = stored
+            .into_iter()
+            .map(|(account, policies)| (account, Value::Array(policies)))
+            .collect();
+        Ok(Value::Object(accounts))
     }
 
     /// Stops accepting and drops every open connection. A request already

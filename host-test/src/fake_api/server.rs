@@ -26,7 +26,8 @@ use super::envelope::{
     failure, malformed, method_not_allowed, success, too_large, ApiError, Reply,
 };
 use super::fault::{canned, parse_faults, Fault, MAX_DELAY};
-use super::store::{Policy, Shared};
+use super::seed::check_and_store;
+use super::store::{is_account_id, Policy, Shared};
 
 /// Path prefix of the API, as in `https://api.cloudflare.com/client/v4`.
 pub const API_PREFIX: &str = "/client/v4";
@@ -301,59 +302,111 @@ pub(super) fn authenticated(token: Option<&str>, headers: &HeaderMap) -> bool {
     }
 }
 
-pub(super) fn is_account_id(account: &str) -> bool {
-    account.len() == 32
-        && account
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// The test-control routes, one per [`AdminRoute`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AdminRoute {
+    /// `POST /__fake/faults`: queue faults for the next batch requests.
+    Faults,
+    /// `POST /__fake/seed`: add policies with the ids given (a seed
+    /// document, as `task-host fake-api --seed` reads).
+    Seed,
+    /// `GET /__fake/requests`: how many requests, batch requests and
+    /// applied batches so far.
+    Requests,
 }
 
-/// `POST /__fake/faults` (queue faults) and `GET /__fake/requests` (how
-/// many requests, batch requests and applied batches so far).
+impl AdminRoute {
+    fn of(path: &str) -> Option<AdminRoute> {
+        match path.strip_prefix(ADMIN_PREFIX)? {
+            "faults" => Some(AdminRoute::Faults),
+            "seed" => Some(AdminRoute::Seed),
+            "requests" => Some(AdminRoute::Requests),
+            _ => None,
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            AdminRoute::Faults | AdminRoute::Seed => Method::POST,
+            AdminRoute::Requests => Method::GET,
+        }
+    }
+}
+
+/// Answers a request to one of the [`AdminRoute`]s.
 pub(super) async fn admin(
     shared: &Shared,
     method: &Method,
     path: &str,
     body: Incoming,
 ) -> Result<Reply, DropConnection> {
-    match path.strip_prefix(ADMIN_PREFIX) {
-        Some("faults") if method == Method::POST => {}
-        Some("faults") => return Ok(method_not_allowed(Method::POST)),
-        Some("requests") if method == Method::GET => {
-            let count = shared.requests.load(Ordering::SeqCst);
-            let applied = shared.lock().batches_applied;
-            let counts = json!({
-                "requests": count,
-                "batch_requests": shared.batch_requests.load(Ordering::SeqCst),
-                "batches_applied": applied,
-            });
-            return Ok(success(counts, None));
-        }
-        Some("requests") => return Ok(method_not_allowed(Method::GET)),
-        _ => {
-            return Ok(failure(
-                StatusCode::NOT_FOUND,
-                vec![ApiError::new(code::NO_ROUTE, "No route for that URI")],
-            ))
-        }
+    let Some(route) = AdminRoute::of(path) else {
+        return Ok(failure(
+            StatusCode::NOT_FOUND,
+            vec![ApiError::new(code::NO_ROUTE, "No route for that URI")],
+        ));
+    };
+    if *method != route.method() {
+        return Ok(method_not_allowed(route.method()));
     }
+    Ok(match route {
+        AdminRoute::Requests => request_counts(shared),
+        AdminRoute::Faults => match read_json(body).await? {
+            Ok(document) => queue_faults(shared, &document),
+            Err(refusal) => refusal,
+        },
+        AdminRoute::Seed => match read_json(body).await? {
+            Ok(document) => seed(shared, &document),
+            Err(refusal) => refusal,
+        },
+    })
+}
+
+/// The body as JSON, or the answer that refuses it.
+async fn read_json(body: Incoming) -> Result<Result<Value, Reply>, DropConnection> {
     let body = match read_body(body).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return Ok(too_large(MAX_BODY_BYTES)),
+        Err(BodyError::TooLarge) => return Ok(Err(too_large(MAX_BODY_BYTES))),
         Err(BodyError::Broken) => return Err(DropConnection),
     };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => return Ok(malformed(&e)),
-    };
-    match parse_faults(&value) {
+    Ok(serde_json::from_slice(&body).map_err(|e| malformed(&e)))
+}
+
+fn request_counts(shared: &Shared) -> Reply {
+    let count = shared.requests.load(Ordering::SeqCst);
+    let applied = shared.lock().batches_applied;
+    let counts = json!({
+        "requests": count,
+        "batch_requests": shared.batch_requests.load(Ordering::SeqCst),
+        "batches_applied": applied,
+    });
+    success(counts, None)
+}
+
+fn queue_faults(shared: &Shared, value: &Value) -> Reply {
+    match parse_faults(value) {
         Ok(faults) => {
             shared.lock().faults.extend(faults);
             let mut reply = Response::new(Full::new(Bytes::new()));
             *reply.status_mut() = StatusCode::NO_CONTENT;
-            Ok(reply)
+            reply
         }
-        Err(errors) => Ok(failure(StatusCode::BAD_REQUEST, errors)),
+        Err(errors) => failure(StatusCode::BAD_REQUEST, errors),
+    }
+}
+
+/// Stores a seed document; the answer's `result` is the same document with
+/// the policies as stored (ids given or made, timestamps).
+fn seed(shared: &Shared, document: &Value) -> Reply {
+    match check_and_store(&mut shared.lock(), document, shared.legacy_ids) {
+        Ok(accounts) => {
+            let result = accounts
+                .into_iter()
+                .map(|(account, policies)| (account, Value::Array(policies)))
+                .collect();
+            success(Value::Object(result), None)
+        }
+        Err(errors) => failure(StatusCode::BAD_REQUEST, errors),
     }
 }
 
@@ -476,7 +529,9 @@ pub(super) fn batch(shared: &Shared, account: &str, body: &[u8]) -> Reply {
     }
     let mut created = Vec::new();
     for body in ops.posts {
-        let id = state.new_uuid(&policies);
+        let id = state.new_id(shared.legacy_ids, |id| {
+            policies.iter().any(|p| p.id.matches(id))
+        });
         let policy = Policy::create(id, body, &stamp);
         created.push(policy.to_json());
         policies.push(policy);

@@ -46,6 +46,9 @@ pub(super) struct State {
     /// gets a later `modified_at` than the one before, however fast.
     pub(super) last_stamp: u64,
     pub(super) uuids: u64,
+    /// The highest integer id given or made so far: with legacy ids, new
+    /// policies are numbered after it, as the older API numbered them.
+    pub(super) last_integer_id: u64,
 }
 
 impl State {
@@ -58,17 +61,46 @@ impl State {
         rfc3339_micros(self.last_stamp)
     }
 
-    /// A UUID none of `policies` has; a collision is next to impossible,
-    /// but two policies with one id would make every later lookup ambiguous.
-    pub(super) fn new_uuid(&mut self, policies: &[Policy]) -> PolicyId {
+    /// A new policy id that `taken` says no policy has: a UUID, as the
+    /// current API gives, or with `legacy_ids` the next integer, as the
+    /// older API gave. A UUID collision is next to impossible, but two
+    /// policies with one id would make every later lookup ambiguous.
+    pub(super) fn new_id(
+        &mut self,
+        legacy_ids: bool,
+        taken: impl Fn(&PolicyId) -> bool,
+    ) -> PolicyId {
         loop {
-            self.uuids += 1;
-            let id = PolicyId::Uuid(random_uuid(self.uuids));
-            if !policies.iter().any(|p| p.id.matches(&id)) {
+            let id = if legacy_ids {
+                // Wrapping past u64::MAX restarts at 1: never 0, never a panic.
+                self.last_integer_id = self.last_integer_id.wrapping_add(1).max(1);
+                PolicyId::Int(self.last_integer_id)
+            } else {
+                self.uuids += 1;
+                PolicyId::Uuid(random_uuid(self.uuids))
+            };
+            if !taken(&id) {
                 return id;
             }
         }
     }
+
+    /// Takes note of an id given from outside (a seed), so that the
+    /// integers [`State::new_id`] makes come after it.
+    pub(super) fn saw_id(&mut self, id: &PolicyId) {
+        if let PolicyId::Int(n) = id {
+            self.last_integer_id = self.last_integer_id.max(*n);
+        }
+    }
+}
+
+/// Whether `account` has the shape of an account id: 32 lowercase
+/// hexadecimal characters.
+pub(super) fn is_account_id(account: &str) -> bool {
+    account.len() == 32
+        && account
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A version-4-shaped UUID. Uniqueness, not unpredictability, is what the

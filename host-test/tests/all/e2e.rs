@@ -19,8 +19,18 @@ struct FakeApiProcess {
 
 impl FakeApiProcess {
     fn start() -> Self {
-        let mut child = crate::support::task_host_command()
+        Self::start_with(&[], None)
+    }
+
+    /// With more flags, run from `dir` (where a `--seed` file is).
+    fn start_with(flags: &[&str], dir: Option<&TempDir>) -> Self {
+        let mut command = crate::support::task_host_command();
+        if let Some(dir) = dir {
+            command.current_dir(dir.path());
+        }
+        let mut child = command
             .args(["fake-api", "--listen", "127.0.0.1:0", "--token", TOKEN])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -275,4 +285,74 @@ fn bad_flags_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn fake_api_seed_with_legacy_ids_holds_integer_ids_a_run_can_change() {
+    let dir = TempDir::new("e2e-seed");
+    let seed = json!({ ACCOUNT: [
+        with_fields(post("old-1@example.com"), json!({"id": 2401})),
+        with_fields(post("old-2@example.com"), json!({"id": 2402})),
+    ]});
+    std::fs::write(dir.join("seed.json"), seed.to_string()).unwrap();
+    let fake = FakeApiProcess::start_with(&["--legacy-ids", "--seed", "seed.json"], Some(&dir));
+    let listed: Vec<Value> = fake.policies().iter().map(|p| p["id"].clone()).collect();
+    assert_eq!(listed, [json!(2401), json!(2402)]);
+
+    let input = json!({
+        "deletes": [{"id": 2401}],
+        "patches": [{"id": 2402, "comments": "patched"}],
+        "posts": [post("new@example.com")],
+    });
+    let (out, doc) = run(&fake, "seed-legacy", json!({}), input, &[]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["result"]["deletes"], json!([{"id": 2401}]), "{doc}");
+    // New policies are numbered as the older API numbered them.
+    assert_eq!(doc["result"]["posts"][0]["id"], 2403, "{doc}");
+    let listed = fake.policies();
+    let ids: Vec<&Value> = listed.iter().map(|p| &p["id"]).collect();
+    assert_eq!(ids, [&json!(2402), &json!(2403)]);
+    assert_eq!(listed[0]["comments"], "patched");
+}
+
+#[test]
+fn a_seed_the_fake_cannot_take_exits_2_naming_each_pointer() {
+    let dir = TempDir::new("e2e-bad-seed");
+    let fake_api = |seed_file: &str| {
+        crate::support::task_host_command()
+            .args(["fake-api", "--listen", "127.0.0.1:0", "--seed", seed_file])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    // An integer id without --legacy-ids, and a policy without a pattern.
+    let mut unpatterned = post("x@example.com");
+    unpatterned.as_object_mut().unwrap().remove("pattern");
+    let bad =
+        json!({ ACCOUNT: [with_fields(post("a@example.com"), json!({"id": 2401})), unpatterned] });
+    std::fs::write(dir.join("bad.json"), bad.to_string()).unwrap();
+    let out = fake_api("bad.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "it printed a base URL: it listened");
+    assert!(stderr.contains(&format!("/{ACCOUNT}/0/id: ")), "{stderr}");
+    assert!(stderr.contains("--legacy-ids"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("/{ACCOUNT}/1/pattern: is required")),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.join("broken.json"), "{\"023e\": [").unwrap();
+    let out = fake_api("broken.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--seed broken.json") && stderr.contains("not JSON"),
+        "{stderr}"
+    );
+
+    let out = fake_api("missing.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("missing.json"), "{stderr}");
 }

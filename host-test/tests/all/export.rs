@@ -5,7 +5,7 @@
 //! export` prints the document.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use host_test::fake_api::{FakeApi, Fault};
 use host_test::{error_kind, error_to_json, AllowedHost, TaskHost, TaskOptions};
@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
 use crate::support::{
     assert_no_secret, fake_api, host, hostile_component_path, post, with_fields, TempDir, ACCOUNT,
-    TASK_HOST,
 };
 
 const TOKEN: &str = "cf-EXPORT-TOKEN-must-not-leak-77d1";
@@ -271,7 +270,7 @@ async fn a_component_that_writes_during_an_export_is_denied() {
 // `task-host export`, as a user runs it
 
 fn task_host(args: &[&str]) -> Output {
-    Command::new(TASK_HOST)
+    crate::support::task_host_command()
         .args(args)
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .output()

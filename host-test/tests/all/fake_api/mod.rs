@@ -5,6 +5,7 @@
 mod policies;
 mod queued_faults;
 mod requests;
+mod seeding;
 mod server;
 mod validation;
 
@@ -31,6 +32,7 @@ async fn start_with(token: Option<&str>, legacy_ids: bool) -> FakeApi {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: token.map(str::to_string),
         legacy_ids,
+        seed: None,
     })
     .await
     .expect("the fake starts on loopback")

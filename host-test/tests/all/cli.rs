@@ -32,7 +32,14 @@ fn run_args<'a>(config: &'a Path, input: &'a Path) -> Vec<&'a str> {
 fn stdout_json(out: &Output) -> Value {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(text.lines().count(), 1, "exactly one document: {text}");
-    serde_json::from_str(&text).unwrap()
+    let document: Value = serde_json::from_str(&text).unwrap();
+    if ["error", "success", "dry_run"]
+        .iter()
+        .any(|k| document.get(k).is_some())
+    {
+        crate::support::documents::check_printed(&document);
+    }
+    document
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! interceptor in the host (to see exactly what left the component) or by a
 //! real HTTP server on 127.0.0.1.
 
+use crate::support::documents::Checked;
 use crate::support::{assert_no_secret, host, post, unused_port, with_fields, ACCOUNT};
 use host_test::{
     default_component_path, error_kind, error_to_json, AllowedHost, CannedResponse,
@@ -95,7 +96,12 @@ fn classification(err: &Value) -> (bool, bool, u64) {
 }
 
 async fn run(opts: &TaskOptions, config: &str, input: &Value) -> Result<Value, Value> {
-    outcome(host().run_task(opts, config, &input.to_string()).await)
+    outcome(
+        host()
+            .run_task(opts, config, &input.to_string())
+            .await
+            .checked(),
+    )
 }
 
 #[tokio::test]
@@ -604,7 +610,8 @@ async fn prepare_shows_the_request_with_credentials_redacted() {
         let out = outcome(
             host()
                 .prepare(&opts, &cfg, &json!({"deletes": [{"id": 3}]}).to_string())
-                .await,
+                .await
+                .checked(),
         )
         .unwrap();
         assert_eq!(out["dry_run"], true);
@@ -732,8 +739,16 @@ async fn one_instance_serves_several_calls_and_reports_its_peak_memory() {
     assert!(at_start > 0, "the initial memory counts");
 
     let input = json!({"posts": [post("a@example.com")]}).to_string();
-    let first = instance.prepare(&config(json!({})), &input).await.unwrap();
-    let again = instance.prepare(&config(json!({})), &input).await.unwrap();
+    let first = instance
+        .prepare(&config(json!({})), &input)
+        .await
+        .checked()
+        .unwrap();
+    let again = instance
+        .prepare(&config(json!({})), &input)
+        .await
+        .checked()
+        .unwrap();
     assert_eq!(first.unwrap(), again.unwrap());
 
     // 1000 posts with long comments: about 1.2 MB of input, several times
@@ -746,7 +761,11 @@ async fn one_instance_serves_several_calls_and_reports_its_peak_memory() {
         })
         .collect();
     let large = json!({ "posts": posts }).to_string();
-    let preview = instance.prepare(&config(json!({})), &large).await.unwrap();
+    let preview = instance
+        .prepare(&config(json!({})), &large)
+        .await
+        .checked()
+        .unwrap();
     assert!(preview.is_ok(), "the large batch is valid");
     let peak = instance.peak_memory_bytes();
     assert!(

@@ -3,6 +3,7 @@
 //! safely carry another request (closed by the server, its response not
 //! read to the end, its runtime gone) is never lent again. Loopback only.
 
+use crate::support::documents::Checked;
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
 use crate::support::{fake_api, post, with_fields, ACCOUNT};
 use host_test::{default_component_path, AllowedHost, CacheMode, TaskHost, TaskOptions};
@@ -37,6 +38,7 @@ async fn run_ok(host: &TaskHost, config: &str, n: usize) -> Value {
     let output = host
         .run_task(&options(), config, &input(n))
         .await
+        .checked()
         .expect("the call completes")
         .unwrap_or_else(|e| panic!("task {n} failed: {e:?}"));
     serde_json::from_str(&output).unwrap()
@@ -76,6 +78,7 @@ async fn a_body_of_many_chunks_arrives_whole() {
     let output = host
         .run_task(&options(), &config(&fake.base_url(), json!({})), &input)
         .await
+        .checked()
         .expect("the call completes")
         .unwrap_or_else(|e| panic!("the task failed: {e:?}"));
     let output: Value = serde_json::from_str(&output).unwrap();
@@ -155,6 +158,7 @@ async fn a_response_not_read_to_its_end_is_not_mistaken_for_the_next_one() {
     let error = host
         .run_task(&options(), &short, &input(0))
         .await
+        .checked()
         .unwrap()
         .unwrap_err();
     assert_eq!(host_test::error_kind(&error), "bad_response");
@@ -246,6 +250,7 @@ async fn https_refuses_a_certificate_no_public_root_vouches_for() {
     let error = host
         .run_task(&options(), &config, &input(0))
         .await
+        .checked()
         .expect("the call completes")
         .expect_err("the certificate is refused");
     let error = host_test::error_to_json(&error);

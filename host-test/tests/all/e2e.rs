@@ -143,6 +143,9 @@ fn run(
     }
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     let doc = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !doc.is_null() {
+        crate::support::documents::check_printed(&doc);
+    }
     (out, doc)
 }
 

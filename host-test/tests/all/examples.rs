@@ -1,6 +1,7 @@
 //! The files in `examples/` are what users copy: each must parse, and each
 //! must agree with what the component actually does.
 
+use crate::support::documents::Checked;
 use crate::support::{examples_dir, host, read_example as read};
 use host_test::TaskOptions;
 use serde_json::{json, Value};
@@ -29,6 +30,7 @@ async fn prepare(input: &Value) -> Value {
     let out = host()
         .prepare(&TaskOptions::default(), &config(), &input.to_string())
         .await
+        .checked()
         .unwrap();
     serde_json::from_str(&out.unwrap_or_else(|e| panic!("{e:?}"))).unwrap()
 }
@@ -138,6 +140,7 @@ async fn the_sync_example_brings_an_account_to_its_list() {
         let out = host()
             .run_task(&options, &config.to_string(), &input.to_string())
             .await
+            .checked()
             .unwrap()
             .unwrap_or_else(|e| panic!("{}", host_test::error_to_json(&e)));
         serde_json::from_str::<Value>(&out).unwrap()

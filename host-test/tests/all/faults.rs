@@ -5,6 +5,7 @@
 //! the server, that the task returned within its deadline, and that neither
 //! credential appears anywhere in what the task or the command printed.
 
+use crate::support::documents::Checked;
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
 use crate::support::{assert_no_secret, host, post, unused_port, with_fields, TempDir, ACCOUNT};
 use host_test::{error_to_json, AllowedHost, TaskOptions, CACHE_DIR_ENV};
@@ -187,6 +188,7 @@ impl Scenario {
         let outcome = host()
             .run_task(&options, &config, &self.input.to_string())
             .await
+            .checked()
             .expect("the host completes the call");
         let elapsed = started.elapsed();
 
@@ -246,6 +248,7 @@ impl Scenario {
         );
         assert_eq!(stdout.lines().count(), 1, "one document: {stdout}");
         let document: Value = serde_json::from_str(&stdout).unwrap();
+        crate::support::documents::check_printed(&document);
         let succeeded = out.status.success();
         let document = if succeeded {
             document
@@ -641,6 +644,7 @@ async fn connection_refused_is_retried_and_never_applied() {
     let outcome = host()
         .run_task(&options, &config, &s.input.to_string())
         .await
+        .checked()
         .unwrap();
     let elapsed = started.elapsed();
     let err = outcome.expect_err("nothing listens");
@@ -679,6 +683,7 @@ async fn a_timeout_at_the_deadline_is_reported_as_the_deadline() {
         let error = host()
             .run_task(&options, &config.to_string(), &small_batch().to_string())
             .await
+            .checked()
             .expect("the host completes the call")
             .expect_err("no answer");
         let document = error_to_json(&error);
@@ -853,6 +858,7 @@ async fn an_endless_body_is_read_only_to_the_limit() {
     let err = host()
         .run_task(&options, &config, &s.input.to_string())
         .await
+        .checked()
         .unwrap()
         .expect_err("a body past the limit is not a success");
     s.check_timing(started.elapsed(), IN_PROCESS_MARGIN, "in process");

@@ -4,6 +4,7 @@
 //! that the config points at, and the host allows, counts what reaches it),
 //! never echoes a credential, and leaves the host serving the next task.
 
+use crate::support::documents::Checked;
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
 use crate::support::{assert_no_secret, host, TempDir, ACCOUNT};
 use host_test::{error_to_json, AllowedHost, TaskOptions, CACHE_DIR_ENV};
@@ -40,6 +41,7 @@ async fn refused(server: &MisbehavingServer, config: &str, input: &str) -> Value
     let outcome = host()
         .run_task(&options(server), config, input)
         .await
+        .checked()
         .expect("the host completes the call");
     let err = match outcome {
         Ok(out) => panic!("expected a refusal, got {out}"),
@@ -69,6 +71,7 @@ async fn still_serving(server: &MisbehavingServer) {
     let out = host()
         .prepare(&options(server), &config, &one_delete().to_string())
         .await
+        .checked()
         .unwrap()
         .expect("a valid task after a hostile one");
     assert!(out.contains("\"dry_run\":true"), "{out}");

@@ -85,6 +85,7 @@ impl Setup {
         assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
         let document = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+        crate::support::documents::check_printed(&document);
         (out.status.code(), document, stderr)
     }
 

@@ -8,6 +8,7 @@ use host_test::fake_api::{FakeApi, Fault};
 use host_test::{error_to_json, AllowedHost, TaskHost, TaskOptions};
 use serde_json::{json, Value};
 
+use crate::support::documents::Checked;
 use crate::support::misbehaving_server::{response, MisbehavingServer, Script};
 use crate::support::{fake_api, host, hostile_component_path, post, ACCOUNT};
 
@@ -28,6 +29,7 @@ async fn sync(fake: &FakeApi, sync: Value) -> Result<Value, Value> {
     match host()
         .run_task(&options(fake), &config(fake), &input)
         .await
+        .checked()
         .expect("the host completes the call")
     {
         Ok(text) => Ok(serde_json::from_str(&text).unwrap()),
@@ -40,6 +42,7 @@ async fn preview(fake: &FakeApi, sync: Value) -> Result<Value, Value> {
     match host()
         .prepare(&options(fake), &config(fake), &input)
         .await
+        .checked()
         .expect("the host completes the call")
     {
         Ok(text) => Ok(serde_json::from_str(&text).unwrap()),
@@ -384,4 +387,26 @@ async fn any_sync_converges_and_a_second_run_writes_nothing() {
             "case {case}: a write the second time"
         );
     }
+}
+
+/// A sync of more than one batch's worth: the dry run and the result total
+/// the whole plan in `counts` and `attempts`, and the output schema that
+/// `describe` publishes accepts both (it once capped counts at one
+/// batch's 1000). `sync` and `preview` check every document they return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_of_1500_new_policies_fits_the_published_output_schema() {
+    let fake = fake_api(Some(TOKEN)).await;
+    let policies: Vec<Value> = (0..1500)
+        .map(|i| post(&format!("sender{i}@bulk.example.com")))
+        .collect();
+    let wanted = json!({ "policies": policies });
+    let planned = preview(&fake, wanted.clone()).await.unwrap();
+    assert_eq!(planned["counts"]["posts"], 1500, "{}", planned["counts"]);
+    assert_eq!(planned["plan"]["batches"].as_array().unwrap().len(), 2);
+    let done = sync(&fake, wanted).await.unwrap();
+    assert_eq!(done["counts"]["posts"], 1500);
+    assert_eq!(done["sync"]["created"], 1500);
+    assert_eq!(done["attempts"], 2);
+    assert_eq!(fake.policies(ACCOUNT).len(), 1500);
+    fake.shutdown().await;
 }

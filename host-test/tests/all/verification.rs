@@ -5,6 +5,7 @@
 //! played once after the batch was applied and once instead of applying it,
 //! and the task must tell the two apart.
 
+use crate::support::documents::Checked;
 use std::time::Duration;
 
 use host_test::attempts::Delivery;
@@ -200,6 +201,7 @@ async fn run_as(
     let outcome = host()
         .run_delivered(&options, &config.to_string(), &input.to_string(), delivery)
         .await
+        .checked()
         .expect("the host completes the call");
     let printed = match &outcome {
         Ok(text) => text.clone(),

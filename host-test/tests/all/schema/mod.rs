@@ -26,6 +26,7 @@ mod published;
 mod unexpressible;
 mod validity;
 
+use crate::support::documents::Checked;
 use crate::support::{host, schema_errors, ACCOUNT};
 use host_test::{Document, TaskError, TaskOptions};
 use jsonschema::Validator;
@@ -143,6 +144,7 @@ async fn prepare_text(config: &str, input: &str) -> Result<String, TaskError> {
     host()
         .prepare(&TaskOptions::default(), config, input)
         .await
+        .checked()
         .expect("prepare runs")
 }
 

@@ -4,6 +4,7 @@
 
 use super::descriptions::property;
 use super::*;
+use crate::support::documents::Checked;
 use crate::support::fake_api;
 use crate::support::read_example;
 use host_test::fake_api::Fault;
@@ -186,6 +187,7 @@ async fn real_outputs_are_valid_against_the_output_schema() {
             host()
                 .run_task(&allowed, &config, &input.to_string())
                 .await
+                .checked()
                 .expect("run-task runs")
         }
     };
@@ -318,6 +320,7 @@ async fn real_outputs_are_valid_against_the_output_schema() {
             r#"{"deletes": [{"id": 2401}]}"#,
         )
         .await
+        .checked()
         .expect("run-task runs")
         .expect_err("the connection is reset");
     let denied = host()
@@ -327,6 +330,7 @@ async fn real_outputs_are_valid_against_the_output_schema() {
             r#"{"deletes": [{"id": 2401}]}"#,
         )
         .await
+        .checked()
         .expect("run-task runs")
         .expect_err("127.0.0.1 is not allowed by default");
     let failures = [invalid_input, invalid_config, api, transport, denied];

@@ -2,6 +2,7 @@
 //! task takes, loopback servers, fresh directories and the checks every
 //! area makes. Helpers that only one area uses stay in that area's module.
 
+pub mod documents;
 pub mod fake_conductor;
 pub mod loopback_http;
 pub mod misbehaving_server;

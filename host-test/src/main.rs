@@ -62,25 +62,70 @@ struct Cli {
 const RUN_AFTER_HELP: &str = "\
 Environment:
   CLOUDFLARE_API_TOKEN  the API token, used when the config names no credentials
+                        (a dry run of the four lists needs none)
+  TASK_HOST_STATE_DIR   where batches that may have applied are recorded
+                        (default $XDG_STATE_HOME/allow-policies-batch, else
+                        ~/.local/state/allow-policies-batch)
+  TASK_HOST_CACHE_DIR   where the compiled component is kept (default
+                        $XDG_CACHE_HOME/allow-policies-batch, else ~/.cache/...)
+
+Running the same batch again after it may have applied (exit 75 or 1 with
+may_have_applied) reads the account first, from when it was first sent;
+--fresh sends it as new instead.
 
 Exit status:
   0   success; also a skipped batch, a dry run, and a batch found applied by reading back
   1   terminal failure
   75  retryable failure (also one that reading back showed not applied)
+  3   with --dry-run --detailed-exitcode: the run would send something
   2   the command could not run: bad flags, an unreadable file, a component that
       does not load, the wall-clock limit; the reason goes to stderr";
 
-/// What `task-host export --help` adds after the flags, as for `run`.
+/// `task-host export --help`, after the flags.
 const EXPORT_AFTER_HELP: &str = "\
 Environment:
   CLOUDFLARE_API_TOKEN  the API token, used when the config names no credentials
+  TASK_HOST_CACHE_DIR   where the compiled component is kept
 
 Exit status:
-  0   the sync input was printed
-  1   terminal failure
-  75  retryable failure
-  2   the command could not run: bad flags, an unreadable file, a component that
-      does not load, the wall-clock limit; the reason goes to stderr";
+  0   the document was printed
+  1   terminal failure (the error document is printed)
+  75  retryable failure, such as a rate-limited read
+  2   the command could not run; the reason goes to stderr";
+
+/// `task-host describe --help` and `demo --help`, after the flags.
+const LOCAL_AFTER_HELP: &str = "\
+Environment:
+  TASK_HOST_CACHE_DIR   where the compiled component is kept
+
+Exit status:
+  0   done
+  2   the command could not run (such as a component that does not load);
+      the reason goes to stderr";
+
+/// `task-host fake-api --help`, after the flags.
+const FAKE_API_AFTER_HELP: &str = "\
+It reads no environment variable.
+
+Exit status:
+  0   stopped by Ctrl-C (SIGINT)
+  2   could not start: an address off loopback or in use, a seed it cannot
+      take (each problem named by its JSON Pointer on stderr)";
+
+/// `task-host worker --help`, after the flags.
+const WORKER_AFTER_HELP: &str = "\
+Environment:
+  CLOUDFLARE_API_TOKEN   the API token, used when the config names no credentials
+  TASK_HOST_CONFIG       the config document, when --config is not given
+  CONDUCTOR_AUTH_KEY     the access key id, when --key-id is not given
+  CONDUCTOR_AUTH_SECRET  the access key secret, when --key-secret is not given
+  TASK_HOST_CACHE_DIR    where the compiled component is kept
+
+Exit status (its summary goes to stdout when it stops):
+  0        stopped by SIGINT or SIGTERM, every result reported
+  75       stopped with results the server never took (it hands those tasks out again)
+  2        could not start, or the server refused its credentials; the reason goes to stderr
+  128 + N  a second signal N ended it before the tasks in hand were reported";
 
 #[derive(Subcommand)]
 enum Command {
@@ -142,12 +187,14 @@ enum Command {
         allow: AllowHostArgs,
     },
     /// Print the JSON Schemas of config, input and output.
+    #[command(after_help = LOCAL_AFTER_HELP)]
     Describe {
         #[command(flatten)]
         component: ComponentArg,
     },
     /// Serve an in-memory stand-in for the allow-policies API on loopback
     /// until interrupted; prints its base URL.
+    #[command(after_help = FAKE_API_AFTER_HELP)]
     FakeApi {
         /// Loopback address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -170,6 +217,7 @@ enum Command {
     /// Work for a Conductor server: poll for tasks of one type, run each
     /// through the component and report how it ended, until SIGINT or
     /// SIGTERM (then the tasks in hand are finished and reported first).
+    #[command(after_help = WORKER_AFTER_HELP)]
     Worker {
         /// The server's root or API root, such as http://localhost:8080.
         #[arg(long)]
@@ -225,6 +273,7 @@ enum Command {
     },
     /// Run the example batch against a fake API started in-process, and
     /// show the request, the answer and the resulting policies.
+    #[command(after_help = LOCAL_AFTER_HELP)]
     Demo {
         #[command(flatten)]
         component: ComponentArg,
@@ -656,6 +705,15 @@ mod tests {
             assert!(
                 sub.get_about().is_some(),
                 "{} has no description",
+                sub.get_name()
+            );
+            let after = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                after.contains("Exit status"),
+                "{} --help does not name its exit statuses",
                 sub.get_name()
             );
             for arg in sub.get_arguments() {

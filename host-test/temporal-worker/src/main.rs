@@ -53,11 +53,25 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// activities in hand: room to report the last of them.
 const REPORT_ROOM: Duration = Duration::from_secs(5);
 
+/// What `--help` adds after the flags.
+const AFTER_HELP: &str = "\
+Environment:
+  CLOUDFLARE_API_TOKEN  the API token, used when the config names no credentials
+  TASK_HOST_CONFIG      the config document, when --config is not given
+  TEMPORAL_API_KEY      the Temporal Cloud API key, when --api-key is not given
+  TASK_HOST_CACHE_DIR   where the compiled component is kept
+
+Exit status:
+  0   stopped by SIGINT or SIGTERM after the activities in hand were reported
+  2   could not start (bad flags, no credentials, a server it cannot reach);
+      the reason goes to stderr";
+
 #[derive(Parser)]
 #[command(
     name = "task-host-temporal",
     version,
-    about = "Run the allow-policies-batch component as a Temporal activity"
+    about = "Run the allow-policies-batch component as a Temporal activity",
+    after_help = AFTER_HELP
 )]
 struct Cli {
     /// The Temporal frontend, such as http://127.0.0.1:7233 (https for
@@ -396,6 +410,10 @@ mod tests {
                 "--{} has no description",
                 arg.get_id()
             );
+        }
+        let after = command.get_after_help().unwrap().to_string();
+        for needed in ["CLOUDFLARE_API_TOKEN", "TASK_HOST_CONFIG", "Exit status"] {
+            assert!(after.contains(needed), "{needed} missing from --help");
         }
     }
 

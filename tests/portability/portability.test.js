@@ -201,6 +201,24 @@ async function runTask(host, { config, input, dryRun = false, againSince }) {
 }
 
 /**
+ * A failure that may have applied carries the moment its batch first left,
+ * read from each host's own clock, in `first_sent_unix_ms` and in its
+ * message. Checks it fell within the run (or is the moment the run was
+ * given, `againSince`), then puts placeholders in both places, so that the
+ * hosts' documents compare field by field.
+ */
+function withoutClockReads(document, host, started, ended) {
+  const error = document.error;
+  if (!error || error.first_sent_unix_ms === null || error.first_sent_unix_ms === undefined) return;
+  const ms = error.first_sent_unix_ms;
+  assert.ok(Number.isInteger(ms) && ms <= ended, `${host}: first_sent_unix_ms ${ms} is not a moment of the run`);
+  assert.equal(error.may_have_applied, true, `${host}: first_sent_unix_ms without may_have_applied`);
+  const iso = new Date(ms).toISOString();
+  error.message = error.message.replaceAll(iso, '<first sent>').replaceAll(String(ms), '<first sent ms>');
+  error.first_sent_unix_ms = ms >= started - 1_000 ? '<during the run>' : ms;
+}
+
+/**
  * Runs the same task through both hosts and fails on any difference; returns
  * wasmtime's document, the reference, for the case's own checks. `configs`
  * gives each host its own config where they must differ; `faults` are queued
@@ -212,7 +230,9 @@ async function sameOnBothHosts({
   const outcome = {};
   for (const host of ['wasmtime', 'node']) {
     if (faults) await queueFaults(fakes[host], faults);
+    const started = Date.now();
     outcome[host] = await runTask(host, { config: configs[host], input, dryRun, againSince });
+    withoutClockReads(outcome[host].document, host, started, Date.now());
   }
   const { wasmtime, node } = outcome;
   const differences = jsonDifferences(wasmtime.document, node.document, formats);

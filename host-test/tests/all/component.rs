@@ -817,3 +817,31 @@ fn a_host_for_no_tasks_is_refused() {
         .expect("refused");
     assert_eq!(error.to_string(), "max_concurrent_tasks must be at least 1");
 }
+
+/// 1000 posts with seven problems each: 1000 are listed, the last entry
+/// stands for the other 6000, and the message counts all 7000, in words
+/// that agree with that entry's.
+#[tokio::test]
+async fn a_list_cut_short_is_counted_in_full() {
+    let posts: Vec<Value> = (0..1000).map(|_| json!({})).collect();
+    let err = run(
+        &TaskOptions::default(),
+        &config(json!({})),
+        &json!({ "posts": posts }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "invalid_input");
+    let errors = err["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1001);
+    let last = &errors[1000];
+    assert_eq!(last["pointer"], "");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("6000 more problems not listed"),
+        "{last}"
+    );
+    assert_eq!(err["message"], "the input has 7000 problems");
+}

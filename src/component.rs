@@ -7,6 +7,7 @@
 //! answer by any road is caught here.
 
 use crate::api::outcome::{ApiError, Failure, FailureKind, Verification};
+use crate::api::transport::Counted;
 use crate::bindings::exports::workflow::http_task::task as wit;
 use crate::params::problems::{Document, Problem};
 use crate::run::documents::{preview_json, success_json};
@@ -70,16 +71,21 @@ fn run(
     let secrets = Secrets::from_config(config);
     let fail = |e: TaskError| into_wit(secrets.redact_error(e));
     let prepared = prepare(config, input).map_err(fail)?;
-    let transport = &mut WasiTransport::new();
+    let mut transport = WasiTransport::new();
     let document = match &prepared.sync {
-        Some(spec) => sync_run::run(&prepared, spec, transport).map_err(fail)?,
+        Some(spec) => sync_run::run(&prepared, spec, &mut transport).map_err(fail)?,
         None => {
+            let counted = &mut Counted::new(&mut transport);
             let completed = match earlier {
-                Some(earlier) => execute_again(&prepared, earlier, transport),
-                None => execute(&prepared, transport),
-            }
-            .map_err(|f| fail(TaskError::Call(f)))?;
-            success_json(&prepared, &completed)
+                Some(earlier) => execute_again(&prepared, earlier, counted),
+                None => execute(&prepared, counted),
+            };
+            let api_calls = counted.calls();
+            let completed = completed.map_err(|mut f| {
+                f.api_calls = api_calls;
+                fail(TaskError::Call(f))
+            })?;
+            success_json(&prepared, &completed, api_calls)
         }
     };
     Ok(secrets.redact_json(document))
@@ -135,6 +141,7 @@ fn call_failure(f: Failure) -> wit::CallFailure {
             Verification::Undetermined => wit::Verification::Undetermined,
         },
         first_sent_unix_ms: f.first_sent_unix_ms,
+        api_calls: f.api_calls,
     }
 }
 

@@ -36,6 +36,7 @@ pub fn error_to_json(e: &TaskError) -> Value {
                 "attempts": 0,
                 "verification": "not_needed",
                 "first_sent_unix_ms": null,
+                "api_calls": 0,
             })
         }
         TaskError::Denied(failure)
@@ -53,6 +54,7 @@ pub fn error_to_json(e: &TaskError) -> Value {
             "attempts": failure.attempts,
             "verification": verification_name(failure.verification),
             "first_sent_unix_ms": failure.first_sent_unix_ms,
+            "api_calls": failure.api_calls,
         }),
     }
 }
@@ -166,6 +168,7 @@ mod tests {
             attempts: 3,
             verification: Verification::Undetermined,
             first_sent_unix_ms: None,
+            api_calls: 3,
         }
     }
 
@@ -201,6 +204,7 @@ mod tests {
                 "attempts": 0,
                 "verification": "not_needed",
                 "first_sent_unix_ms": null,
+                "api_calls": 0,
             })
         );
 
@@ -293,6 +297,7 @@ mod tests {
                     "attempts": 3,
                     "verification": "undetermined",
                     "first_sent_unix_ms": null,
+                    "api_calls": 3,
                 })
             );
         }
@@ -308,6 +313,6 @@ mod tests {
         assert_eq!(value["status"], Value::Null);
         assert_eq!(value["retry_after_ms"], Value::Null);
         assert_eq!(value["errors"], json!([]));
-        assert_eq!(value.as_object().unwrap().len(), 10);
+        assert_eq!(value.as_object().unwrap().len(), 11);
     }
 }

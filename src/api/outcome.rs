@@ -116,6 +116,10 @@ pub struct Failure {
     /// attempt's start, for a task run again). The moment from which a run
     /// again must read the account; an earlier moment is the safe error.
     pub first_sent_unix_ms: Option<u64>,
+    /// Requests that left during the whole task, batches and reads of the
+    /// account alike: what it spent of the API's rate budget. Set where the
+    /// task's transport is counted; the classification leaves it 0.
+    pub api_calls: u32,
 }
 
 impl Failure {
@@ -131,6 +135,7 @@ impl Failure {
             attempts: 0,
             verification: Verification::NotNeeded,
             first_sent_unix_ms: None,
+            api_calls: 0,
         }
     }
 

@@ -49,3 +49,74 @@ pub trait Transport {
         limits: &AttemptLimits,
     ) -> Result<RawResponse, TransportFault>;
 }
+
+/// A transport handed on by reference, so that a caller can wrap the one
+/// it was given (in [`Counted`], say) and keep using it afterwards.
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn monotonic_ms(&mut self) -> u64 {
+        (**self).monotonic_ms()
+    }
+    fn unix_ms(&mut self) -> u64 {
+        (**self).unix_ms()
+    }
+    fn sleep_ms(&mut self, ms: u64) {
+        (**self).sleep_ms(ms)
+    }
+    fn entropy(&mut self) -> u64 {
+        (**self).entropy()
+    }
+    fn send(
+        &mut self,
+        request: &ApiRequest,
+        limits: &AttemptLimits,
+    ) -> Result<RawResponse, TransportFault> {
+        (**self).send(request, limits)
+    }
+}
+
+/// A transport that counts the requests that left through it, batches and
+/// reads alike: what a task spends of the API's rate budget, reported as
+/// `api_calls`. A request that failed before leaving (a refused
+/// destination, a connection that could not be made) spends nothing.
+pub struct Counted<T> {
+    inner: T,
+    calls: u32,
+}
+
+impl<T: Transport> Counted<T> {
+    /// `inner`, counting from 0.
+    pub fn new(inner: T) -> Self {
+        Counted { inner, calls: 0 }
+    }
+
+    /// Requests that left so far.
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+}
+
+impl<T: Transport> Transport for Counted<T> {
+    fn monotonic_ms(&mut self) -> u64 {
+        self.inner.monotonic_ms()
+    }
+    fn unix_ms(&mut self) -> u64 {
+        self.inner.unix_ms()
+    }
+    fn sleep_ms(&mut self, ms: u64) {
+        self.inner.sleep_ms(ms)
+    }
+    fn entropy(&mut self) -> u64 {
+        self.inner.entropy()
+    }
+    fn send(
+        &mut self,
+        request: &ApiRequest,
+        limits: &AttemptLimits,
+    ) -> Result<RawResponse, TransportFault> {
+        let sent = self.inner.send(request, limits);
+        if sent.as_ref().err().is_none_or(TransportFault::request_left) {
+            self.calls += 1;
+        }
+        sent
+    }
+}

@@ -31,6 +31,8 @@ struct ResultDocument<'a> {
     status: Option<u16>,
     /// Batch requests sent.
     attempts: u32,
+    /// Requests sent, batches and reads alike.
+    api_calls: u32,
     result: Option<ResultView<'a>>,
     messages: ListOrEmpty<'a>,
     errors: ListOrEmpty<'a>,
@@ -195,7 +197,7 @@ fn with_body(document: &str, body: &str) -> String {
 }
 
 /// The result of a batch (`skipped` when the batch was empty).
-pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
+pub fn success_json(prepared: &Prepared, completed: &Completed, api_calls: u32) -> String {
     let success = completed.success.as_ref();
     let verified = completed.verified.as_ref();
     let rechecked = completed.rechecked.as_ref();
@@ -238,6 +240,7 @@ pub fn success_json(prepared: &Prepared, completed: &Completed) -> String {
             && rechecked.is_none_or(|r| r.applied.is_none()),
         status: success.map(|s| s.status),
         attempts: completed.attempts,
+        api_calls,
         result: result_of(completed),
         messages: ListOrEmpty(success.and_then(|s| s.messages.as_deref())),
         errors: ListOrEmpty(success.and_then(|s| s.errors.as_deref())),
@@ -321,6 +324,7 @@ pub fn sync_result_json(
     warnings: &[Problem],
     sent: &[Completed],
     batches: &[BatchBody],
+    api_calls: u32,
 ) -> String {
     let views: Vec<BatchView<'_>> = sent
         .iter()
@@ -338,6 +342,7 @@ pub fn sync_result_json(
         skipped: plan.is_empty(),
         status: views.last().and_then(|v| v.status),
         attempts: sent.iter().map(|c| c.attempts).sum(),
+        api_calls,
         result: None,
         messages: ListOrEmpty(None),
         errors: ListOrEmpty(None),

@@ -4,9 +4,10 @@
 //! complete and within its limits.
 
 use crate::api::outcome::{classify_fault, Failure, TransportFault};
+use crate::api::policy::BatchBody;
 use crate::api::policy_list::read_all;
 use crate::api::request::build_request;
-use crate::api::transport::Transport;
+use crate::api::transport::{Counted, Transport};
 use crate::params::problems::{Document, Problem};
 use crate::params::sync_spec::SyncSpec;
 use crate::run::documents::{sync_preview_json, sync_result_json};
@@ -99,6 +100,47 @@ pub fn run(
     spec: &SyncSpec,
     transport: &mut impl Transport,
 ) -> Result<String, TaskError> {
+    let mut transport = Counted::new(transport);
+    let outcome = read_plan_send(prepared, spec, &mut transport);
+    let api_calls = transport.calls();
+    match outcome {
+        Ok(done) => Ok(done.document(api_calls)),
+        Err(TaskError::Call(mut failure)) => {
+            failure.api_calls = api_calls;
+            Err(TaskError::Call(failure))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// What a sync that ran to the end leaves for its document.
+struct Synced {
+    plan: Plan,
+    reads: u32,
+    warnings: Vec<Problem>,
+    sent: Vec<Completed>,
+    batches: Vec<BatchBody>,
+}
+
+impl Synced {
+    fn document(&self, api_calls: u32) -> String {
+        sync_result_json(
+            &self.plan,
+            self.reads,
+            &self.warnings,
+            &self.sent,
+            &self.batches,
+            api_calls,
+        )
+    }
+}
+
+/// [`run`]'s work, on a transport that counts it.
+fn read_plan_send(
+    prepared: &Prepared,
+    spec: &SyncSpec,
+    transport: &mut impl Transport,
+) -> Result<Synced, TaskError> {
     let Planned {
         plan,
         reads,
@@ -134,7 +176,13 @@ pub fn run(
             Err(failure) => return Err(TaskError::Call(stopped_at(failure, k, batches.len()))),
         }
     }
-    Ok(sync_result_json(&plan, reads, &warnings, &sent, &batches))
+    Ok(Synced {
+        plan,
+        reads,
+        warnings,
+        sent,
+        batches,
+    })
 }
 
 /// The failure of batch `k` (from 0) of `total`, saying what was applied.

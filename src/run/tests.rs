@@ -90,10 +90,11 @@ fn empty_batch_is_skipped_without_sending() {
     let mut t = Scripted::new(vec![]);
     let done = execute(&p, &mut t).unwrap();
     assert!(t.sent.is_empty());
-    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&success_json(&p, &done, t.requests.len() as u32)).unwrap();
     assert_eq!(
         out,
-        serde_json::json!({"success": true, "skipped": true, "status": null, "attempts": 0, "result": null,
+        serde_json::json!({"success": true, "skipped": true, "status": null, "attempts": 0, "api_calls": 0, "result": null,
             "messages": [], "errors": [], "warnings": [], "counts": {"deletes": 0, "patches": 0, "puts": 0, "posts": 0},
             "verification": null, "sync": null})
     );
@@ -107,11 +108,12 @@ fn success_output() {
     let p = prepared("");
     let mut t = Scripted::new(vec![status(200, None, OK)]);
     let done = execute(&p, &mut t).unwrap();
-    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&success_json(&p, &done, t.requests.len() as u32)).unwrap();
     assert_eq!(
         out,
         serde_json::json!({"success": true, "skipped": false, "status": 200, "attempts": 1,
-            "result": {"deletes": [{"id": ID}]}, "messages": [], "errors": [], "warnings": [],
+            "api_calls": 1, "result": {"deletes": [{"id": ID}]}, "messages": [], "errors": [], "warnings": [],
             "counts": {"deletes": 1, "patches": 0, "puts": 0, "posts": 0}, "verification": null, "sync": null})
     );
 }
@@ -122,7 +124,8 @@ fn errors_that_a_success_carries_are_kept() {
     let answer = r#"{"success":true,"errors":[{"code":10090,"message":"allow_policies batch is in beta","source":{"pointer":"/posts"}}],"messages":[{"code":1,"message":"ok"}],"result":{"deletes":[]}}"#;
     let mut t = Scripted::new(vec![status(200, None, answer)]);
     let done = execute(&p, &mut t).unwrap();
-    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&success_json(&p, &done, t.requests.len() as u32)).unwrap();
     assert_eq!(
         out["errors"],
         serde_json::json!([{"code": 10090, "message": "allow_policies batch is in beta", "source": {"pointer": "/posts"}}])
@@ -406,7 +409,8 @@ fn a_batch_found_applied_after_a_502_succeeds_with_what_was_read() {
     ]);
     let done = execute(&p, &mut t).unwrap();
     assert_eq!(methods(&t), ["POST", "GET"]);
-    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&success_json(&p, &done, t.requests.len() as u32)).unwrap();
     assert_eq!(out["success"], true);
     assert_eq!(out["status"], serde_json::Value::Null);
     assert_eq!(out["attempts"], 1);
@@ -588,7 +592,8 @@ fn a_task_run_again_whose_batch_shows_succeeds_without_sending() {
     let mut t = Scripted::new(vec![listing(serde_json::json!([]))]);
     let done = execute_again(&p, EARLIER, &mut t).unwrap();
     assert_eq!(methods(&t), ["GET"]);
-    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&success_json(&p, &done, t.requests.len() as u32)).unwrap();
     assert_eq!(
         (&out["attempts"], &out["skipped"], &out["status"]),
         (
@@ -612,7 +617,8 @@ fn a_task_run_again_whose_batch_shows_nothing_is_sent_after_two_reads() {
     let done = execute_again(&p, EARLIER, &mut t).unwrap();
     assert_eq!(methods(&t), ["GET", "GET", "POST"]);
     assert_eq!(t.slept, [crate::run::read_back::PAUSE_MS]);
-    let out: serde_json::Value = serde_json::from_str(&success_json(&p, &done)).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&success_json(&p, &done, t.requests.len() as u32)).unwrap();
     assert_eq!((&out["status"], &out["attempts"]), (&200.into(), &1.into()));
     assert_eq!(out["verification"]["outcome"], "not_visible");
     assert_eq!(out["verification"]["reads"], 2);
@@ -752,4 +758,25 @@ fn the_preview_is_the_requests_view_with_its_warnings_and_counts() {
             "the body is copied in as it is"
         );
     }
+}
+
+/// `api_calls` counts what left, batches and reads alike: a 502 read back
+/// is two calls; refused connections are none.
+#[test]
+fn the_counted_transport_counts_requests_that_left() {
+    use crate::api::transport::Counted;
+    let p = prepared("");
+    let mut t = Scripted::new(vec![
+        status(502, None, "<html>bad gateway</html>"),
+        listing(serde_json::json!([])),
+    ]);
+    let counted = &mut Counted::new(&mut t);
+    let done = execute(&p, counted).unwrap();
+    assert_eq!((done.attempts, counted.calls()), (1, 2));
+
+    let refused = || Err(TransportFault::BeforeSend("connection refused".into()));
+    let mut t = Scripted::new(vec![refused(), refused(), refused()]);
+    let counted = &mut Counted::new(&mut t);
+    let f = execute(&p, counted).unwrap_err();
+    assert_eq!((f.attempts, counted.calls()), (0, 0));
 }

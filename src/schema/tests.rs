@@ -473,7 +473,7 @@ fn input_objects_forbid_unknown_keys() {
 fn output_document(input: Value, completed: Completed) -> Value {
     let config = json!({"api_token": "t0ken", "account_id": ACCOUNT}).to_string();
     let prepared = prepare(&config, &input.to_string()).expect("the task is valid");
-    serde_json::from_str(&success_json(&prepared, &completed)).expect("output is JSON")
+    serde_json::from_str(&success_json(&prepared, &completed, 1)).expect("output is JSON")
 }
 
 /// Runs `preview_json` on a real prepared task.

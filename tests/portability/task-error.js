@@ -29,7 +29,7 @@ export function errorPayload(thrown) {
 
 /**
  * `{ kind, message, retryable, may_have_applied, status, retry_after_ms,
- * errors, attempts, verification, first_sent_unix_ms }`.
+ * errors, attempts, verification, first_sent_unix_ms, api_calls }`.
  */
 export function taskErrorToJson({ tag, val }) {
   const kind = KINDS[tag];
@@ -45,6 +45,7 @@ export function taskErrorToJson({ tag, val }) {
       attempts: 0,
       verification: 'not_needed',
       first_sent_unix_ms: null,
+      api_calls: 0,
     };
   }
   return {
@@ -61,6 +62,7 @@ export function taskErrorToJson({ tag, val }) {
     verification: val.verification.replaceAll('-', '_'),
     // Milliseconds since the epoch: well below 2^53 for millennia.
     first_sent_unix_ms: val.firstSentUnixMs === undefined ? null : Number(val.firstSentUnixMs),
+    api_calls: val.apiCalls,
   };
 }
 

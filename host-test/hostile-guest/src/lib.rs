@@ -300,6 +300,7 @@ fn failure(message: String) -> CallFailure {
         attempts: 0,
         verification: Verification::NotNeeded,
         first_sent_unix_ms: None,
+        api_calls: 0,
     }
 }
 

@@ -252,6 +252,7 @@ mod tests {
             attempts: 1,
             verification: Verification::NotNeeded,
             first_sent_unix_ms: None,
+            api_calls: 0,
         }
     }
 

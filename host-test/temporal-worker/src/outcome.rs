@@ -94,6 +94,7 @@ mod tests {
             attempts: 1,
             verification,
             first_sent_unix_ms: None,
+            api_calls: 0,
         }
     }
 

@@ -211,7 +211,7 @@ async fn success_output_carries_the_api_result_verbatim() {
     let out = run(&opts, &config(json!({})), &input).await.unwrap();
     assert_eq!(
         out,
-        json!({"success": true, "skipped": false, "status": 200, "attempts": 1, "result": result,
+        json!({"success": true, "skipped": false, "status": 200, "attempts": 1, "api_calls": 1, "result": result,
             "messages": [{"code": 10001, "message": "beta endpoint"}],
             "errors": [{"code": 10002, "message": "is_spoof is deprecated", "source": {"pointer": "/posts/0"}}],
             "warnings": [{"document": "input", "pointer": "/patches/0", "message": "this patch changes nothing: give at least one field besides id"}],
@@ -363,7 +363,7 @@ async fn api_errors_are_terminal_and_keep_codes_and_pointers() {
         err,
         json!({"kind": "api", "message": "HTTP 400: Invalid pattern", "retryable": false, "may_have_applied": false,
             "status": 400, "retry_after_ms": null, "attempts": 1, "verification": "not_needed",
-            "first_sent_unix_ms": null,
+            "first_sent_unix_ms": null, "api_calls": 1,
             "errors": [{"code": 1002, "message": "Invalid pattern", "pointer": "/posts/0/pattern"}]})
     );
     assert_eq!(rec.requests().len(), 1);

@@ -103,6 +103,8 @@ impl Setup {
         assert_eq!(code, Some(75), "{document}");
         assert_eq!(error["may_have_applied"], true, "{document}");
         assert_eq!(error["verification"], "incomplete", "{document}");
+        // The batch and the read back that failed both left.
+        assert_eq!(error["api_calls"], 2, "{document}");
         let first_sent = error["first_sent_unix_ms"].as_u64().unwrap();
         assert!((before..=after).contains(&first_sent), "{document}");
         assert!(
@@ -151,6 +153,8 @@ fn the_same_command_again_reads_first_and_creates_nothing_twice() {
         "{stderr}"
     );
     assert_eq!(document["attempts"], 0, "{document}");
+    // One read of the account, and nothing sent.
+    assert_eq!(document["api_calls"], 1, "{document}");
     assert_eq!(document["verification"]["outcome"], "applied", "{document}");
     assert_eq!(document["verification"]["after"]["kind"], "earlier_attempt");
     assert_eq!(setup.fake().policies(ACCOUNT).len(), 1);

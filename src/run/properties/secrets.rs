@@ -317,7 +317,10 @@ pub(super) fn check_planted(case: &PlantedCase) -> Result<(), TestCaseError> {
         answer: planted_answer(case),
     };
     match execute(&prepared, &mut transport) {
-        Ok(done) => check_json_hides(secret, &secrets.redact_json(success_json(&prepared, &done))),
+        Ok(done) => check_json_hides(
+            secret,
+            &secrets.redact_json(success_json(&prepared, &done, done.attempts)),
+        ),
         Err(f) => check_error_hides(secret, &secrets.redact_error(TaskError::Call(f))),
     }
 }

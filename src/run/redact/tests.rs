@@ -317,6 +317,7 @@ fn every_string_of_an_error_is_redacted() {
         attempts: 1,
         verification: Verification::NotNeeded,
         first_sent_unix_ms: None,
+        api_calls: 1,
     };
     let TaskError::Call(f) = s.redact_error(TaskError::Call(failure.clone())) else {
         panic!("a call failure stays one")

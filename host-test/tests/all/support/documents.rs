@@ -45,14 +45,30 @@ fn schemas() -> &'static OutputSchemas {
 }
 
 /// Panics, naming each schema error, unless `document` (a result or a dry
-/// run) is valid against the output schema.
+/// run) is valid against the output schema; and unless a result's
+/// `api_calls` covers the requests it reports elsewhere.
 pub fn check_output(document: &Value) {
     check(&schemas().output, document, "the output schema");
+    if let Some(api_calls) = document["api_calls"].as_u64() {
+        let shown = document["attempts"].as_u64().unwrap_or(0)
+            + document["verification"]["reads"].as_u64().unwrap_or(0)
+            + document["sync"]["reads"].as_u64().unwrap_or(0);
+        assert!(
+            api_calls >= shown,
+            "api_calls {api_calls} counts fewer requests than the document shows ({shown}): {document}"
+        );
+    }
 }
 
-/// The same for a failure document, `{"error": {...}}`.
+/// The same for a failure document, `{"error": {...}}`: `api_calls` is at
+/// least `attempts`.
 pub fn check_failure(document: &Value) {
     check(&schemas().failure, document, "$defs/failure");
+    let error = &document["error"];
+    assert!(
+        error["api_calls"].as_u64() >= error["attempts"].as_u64(),
+        "api_calls counts fewer requests than attempts: {document}"
+    );
 }
 
 /// What `task-host run` (or a worker) printed: a failure document or a

@@ -3,7 +3,7 @@
 //! every wait to the task's deadline, and maps the host's error codes onto
 //! whether the request can have reached the API.
 
-use crate::api::outcome::{RawResponse, TransportFault};
+use crate::api::outcome::{held_back_wait, RawResponse, TransportFault};
 use crate::api::request::{self, ApiRequest};
 use crate::api::transport::{AttemptLimits, Transport};
 use wasi::clocks::{monotonic_clock, wall_clock};
@@ -355,6 +355,12 @@ fn is_timeout(code: &ErrorCode) -> bool {
 /// Sorts a host error by whether the request can have reached the API.
 fn fault(code: &ErrorCode) -> TransportFault {
     use ErrorCode as E;
+    // The host's rate gate held the request back: nothing left.
+    if let E::InternalError(Some(text)) = code {
+        if let Some(wait_ms) = held_back_wait(text) {
+            return TransportFault::HeldBack { wait_ms };
+        }
+    }
     let detail = describe(code);
     match code {
         E::HttpRequestDenied => TransportFault::Denied,

@@ -17,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::outbound::allow::AllowedHost;
 use crate::outbound::hooks::{Interceptor, TaskHooks};
 use crate::outbound::pool::ConnectionPool;
+use crate::outbound::rate_gate::RateGate;
 use crate::wall_clock::DEFAULT_WALL_CLOCK_LIMIT;
 
 /// Linear memory one task may use. The limit is per memory, so a task may
@@ -100,7 +101,11 @@ impl TaskState {
         self.hooks.reads_only = reads_only;
     }
 
-    pub(crate) fn new(opts: &TaskOptions, connections: Arc<ConnectionPool>) -> Self {
+    pub(crate) fn new(
+        opts: &TaskOptions,
+        connections: Arc<ConnectionPool>,
+        rate_gate: Option<Arc<RateGate>>,
+    ) -> Self {
         // Only stderr, so a guest panic message reaches the console: no
         // environment, arguments, files or sockets. Outgoing HTTP goes
         // through `hooks`, not through wasi:sockets.
@@ -121,6 +126,7 @@ impl TaskState {
                 reads_only: false,
                 interceptor: opts.interceptor.clone(),
                 connections,
+                rate_gate,
             },
             table,
             limits: TaskLimits {

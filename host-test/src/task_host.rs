@@ -19,6 +19,7 @@ use crate::bindings::{AllowPoliciesBatch, AllowPoliciesBatchPre, EarlierAttempt,
 use crate::compile_cache::{self, CacheMode, CacheOutcome};
 use crate::outbound;
 use crate::outbound::pool::ConnectionPool;
+use crate::outbound::rate_gate::RateGate;
 use crate::sandbox::{TaskOptions, TaskState, MEMORY_LIMIT};
 use crate::wall_clock::{spawn_epoch_ticker, within_limit};
 
@@ -53,6 +54,11 @@ pub struct HostSettings {
     /// load, about 9 ms for the default 1000 on a 2-core machine: a process
     /// that runs one task, like `task-host run`, should ask for 1.
     pub max_concurrent_tasks: u32,
+    /// Share what the API says of its rate limit among the host's tasks
+    /// ([`crate::outbound::rate_gate`]): after a 429 none of them sends
+    /// until its wait is over, and little quota left is spread out. On by
+    /// default; tests whose tasks must not affect each other turn it off.
+    pub rate_gate: bool,
 }
 
 impl Default for HostSettings {
@@ -60,6 +66,7 @@ impl Default for HostSettings {
         Self {
             cache: CacheMode::UserDefault,
             max_concurrent_tasks: DEFAULT_MAX_CONCURRENT_TASKS,
+            rate_gate: true,
         }
     }
 }
@@ -69,6 +76,7 @@ pub struct TaskHost {
     pre: AllowPoliciesBatchPre<TaskState>,
     slots: Arc<Semaphore>,
     connections: Arc<ConnectionPool>,
+    rate_gate: Option<Arc<RateGate>>,
     cache_outcome: CacheOutcome,
     cache_entry: Option<PathBuf>,
 }
@@ -138,6 +146,7 @@ impl TaskHost {
         Ok(Self {
             pre,
             connections: Arc::default(),
+            rate_gate: settings.rate_gate.then(Arc::default),
             slots: Arc::new(Semaphore::new(tasks as usize)),
             cache_outcome: loaded.outcome,
             cache_entry: loaded.entry,
@@ -261,7 +270,7 @@ impl TaskHost {
             .context("the host is shutting down")?;
         let mut store = Store::new(
             self.pre.engine(),
-            TaskState::new(opts, self.connections.clone()),
+            TaskState::new(opts, self.connections.clone(), self.rate_gate.clone()),
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);

@@ -171,6 +171,30 @@ pub enum TransportFault {
     AfterSend(String),
     /// The host could not send this request at all; trying again is futile.
     Unsendable(String),
+    /// The host held the request back to keep within the API's rate limit
+    /// (its rate gate, shared by every task of the process): nothing was
+    /// sent, and the host asks for this wait first.
+    HeldBack {
+        /// Milliseconds to wait before trying again.
+        wait_ms: u64,
+    },
+}
+
+/// How a host says it held a request back (`HeldBack`): wasi:http has no
+/// error code that carries a wait, so the host answers `internal-error`
+/// with this text followed by the wait in milliseconds, such as
+/// `"rate gate: held back; retry after 1500 ms"`. The contract
+/// (docs/task-contract.md) documents it for every host.
+pub const HELD_BACK_PREFIX: &str = "rate gate: held back; retry after ";
+
+/// The wait in a host's `internal-error` text, when the text is a
+/// held-back answer ([`HELD_BACK_PREFIX`], a number, ` ms`).
+pub fn held_back_wait(detail: &str) -> Option<u64> {
+    detail
+        .strip_prefix(HELD_BACK_PREFIX)?
+        .strip_suffix(" ms")?
+        .parse()
+        .ok()
 }
 
 impl TransportFault {
@@ -235,6 +259,16 @@ pub fn classify_fault(fault: &TransportFault) -> Failure {
             false,
             false,
         ),
+        TransportFault::HeldBack { wait_ms } => {
+            let mut failure = Failure::new(
+                FailureKind::Transport,
+                format!("the host held the request back for {wait_ms} ms to keep within the API's rate limit, which its tasks share; nothing was sent"),
+                true,
+                false,
+            );
+            failure.retry_after_ms = Some(*wait_ms);
+            failure
+        }
     }
 }
 

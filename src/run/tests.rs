@@ -780,3 +780,38 @@ fn the_counted_transport_counts_requests_that_left() {
     let f = execute(&p, counted).unwrap_err();
     assert_eq!((f.attempts, counted.calls()), (0, 0));
 }
+
+/// A request the host's rate gate held back sent nothing: it is waited for
+/// as the host asks and tried again, without counting as an attempt.
+#[test]
+fn a_request_held_back_by_the_host_is_retried_after_its_wait() {
+    use crate::api::outcome::{held_back_wait, HELD_BACK_PREFIX};
+    assert_eq!(
+        held_back_wait(&format!("{HELD_BACK_PREFIX}1500 ms")),
+        Some(1500)
+    );
+    assert_eq!(held_back_wait("rate gate: something else"), None);
+    let p = prepared("");
+    let held = || Err(TransportFault::HeldBack { wait_ms: 700 });
+    let mut t = Scripted::new(vec![held(), status(200, None, OK)]);
+    let done = execute(&p, &mut t).unwrap();
+    assert_eq!((done.attempts, t.sent.len()), (1, 2));
+    assert_eq!(t.slept, [700]);
+
+    // A wait past the deadline is not taken: the failure says so.
+    let p = prepared(r#","timeout_ms":1000"#);
+    let mut t = Scripted::new(vec![Err(TransportFault::HeldBack { wait_ms: 60_000 })]);
+    let f = execute(&p, &mut t).unwrap_err();
+    assert_eq!(
+        (
+            f.kind,
+            f.retryable,
+            f.may_have_applied,
+            f.attempts,
+            f.status
+        ),
+        (FailureKind::Transport, true, false, 0, None)
+    );
+    assert_eq!(f.retry_after_ms, Some(60_000));
+    assert!(f.message.contains("held the request back"), "{}", f.message);
+}

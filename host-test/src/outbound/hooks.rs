@@ -17,6 +17,8 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::allow::{is_allowed, AllowedHost};
 use super::pool::ConnectionPool;
+use super::rate_gate::{Admission, RateGate};
+use allow_policies_batch::api::outcome::HELD_BACK_PREFIX;
 
 /// Largest request body the host will hold in memory to show an interceptor.
 pub const MAX_CAPTURED_BODY: usize = 64 * 1024 * 1024;
@@ -147,6 +149,9 @@ pub(crate) struct TaskHooks {
     pub(crate) reads_only: bool,
     pub(crate) interceptor: Option<Arc<dyn Interceptor>>,
     pub(crate) connections: Arc<ConnectionPool>,
+    /// The process's rate gate, shared by its tasks; `None` where the
+    /// host was set up without one.
+    pub(crate) rate_gate: Option<Arc<RateGate>>,
 }
 
 /// The most of a request body the guest hands over in one write, and so
@@ -176,12 +181,62 @@ impl WasiHttpHooks for TaskHooks {
         {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        // Allowed, so it has an authority; the gate keeps one budget per
+        // scheme and authority.
+        let destination = format!(
+            "{}://{}",
+            request.uri().scheme_str().unwrap_or_default(),
+            request
+                .uri()
+                .authority()
+                .map(|a| a.as_str())
+                .unwrap_or_default()
+        );
+        let connect_timeout = options
+            .as_ref()
+            .and_then(|o| o.connect_timeout)
+            .unwrap_or(DEFAULT_TIMEOUT);
         let connections = self.connections.clone();
-        match self.interceptor.clone() {
+        let send: Box<dyn Future<Output = SendResult> + Send> = match self.interceptor.clone() {
             None => Box::new(send_for_real(connections, request, options)),
             Some(interceptor) => Box::new(intercept(interceptor, connections, request, options)),
+        };
+        match self.rate_gate.clone() {
+            None => send,
+            Some(gate) => Box::new(through_gate(gate, destination, connect_timeout, send)),
         }
     }
+}
+
+/// `send`, once the rate gate lets it leave; its answer teaches the gate.
+/// A request the gate keeps back is answered at once as the component
+/// reads "nothing sent, wait N ms".
+async fn through_gate(
+    gate: Arc<RateGate>,
+    destination: String,
+    connect_timeout: Duration,
+    send: Box<dyn Future<Output = SendResult> + Send>,
+) -> SendResult {
+    match gate.admit(&destination, std::time::Instant::now(), connect_timeout) {
+        Admission::Now => {}
+        Admission::After(wait) => tokio::time::sleep(wait).await,
+        Admission::HeldBack(wait) => {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            return Err(Error::from(ErrorCode::InternalError(Some(format!(
+                "{HELD_BACK_PREFIX}{ms} ms"
+            )))));
+        }
+    }
+    let sent = Box::into_pin(send).await;
+    if let Ok((response, _)) = &sent {
+        gate.observe(
+            &destination,
+            std::time::Instant::now(),
+            response.status(),
+            response.headers(),
+        );
+    }
+    sent
 }
 
 /// Only `http` and `https` have a known port; a user name in the authority

@@ -26,6 +26,7 @@ mod fake_api;
 mod faults;
 mod hostile_guest;
 mod hostile_input;
+mod rate_gate;
 mod rerun;
 mod schema;
 mod sync;

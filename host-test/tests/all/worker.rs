@@ -243,19 +243,20 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
     let api = fake_api().await;
     let conductor = FakeConductor::start().await;
     let config = config_file(&api, json!({ "max_retries": 0 }));
-    // One task at a time, so the faults meet the tasks in queue order.
-    api.push_fault(Fault::status(429, vec![("retry-after".into(), "7".into())]));
+    // One task at a time, so the faults meet the tasks in queue order. The
+    // 429 comes last of those that send: after it, the worker's rate gate
+    // holds every request back for its 7 s.
     api.push_fault(Fault::status(400, vec![]));
     api.push_fault(Fault::status(503, vec![]));
     // Applied, then a proxy's 502: found applied by reading back.
     api.push_fault(Fault::AfterApplying(Box::new(Fault::status(502, vec![]))));
     // A delete lost on the way, no retry left: found not applied.
     api.push_fault(Fault::Reset);
+    api.push_fault(Fault::status(429, vec![("retry-after".into(), "7".into())]));
     let kept = api
         .seed(ACCOUNT, [policy("kept@example.com")])
         .expect("seeded")[0]["id"]
         .clone();
-    conductor.enqueue(TASK_TYPE, "rate-limited", create("bob@example.com"));
     conductor.enqueue(TASK_TYPE, "refused", create("carol@example.com"));
     conductor.enqueue(TASK_TYPE, "unavailable", create("erin@example.com"));
     conductor.enqueue(TASK_TYPE, "verified-applied", create("frank@example.com"));
@@ -264,6 +265,7 @@ async fn failures_are_reported_so_that_conductors_retry_policy_fits() {
         "verified-not-applied",
         json!({ "account_id": ACCOUNT, "deletes": [{ "id": kept }] }),
     );
+    conductor.enqueue(TASK_TYPE, "rate-limited", create("bob@example.com"));
     let mut invalid = json!({ "account_id": ACCOUNT, "posts": [] });
     for i in 0..40 {
         let mut item = policy(&format!("user{i}@example.com"));

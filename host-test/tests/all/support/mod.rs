@@ -37,11 +37,18 @@ pub fn task_host_command() -> std::process::Command {
 pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 
 /// One host of the real component, shared by the tests that need no host
-/// settings of their own; they run on it in parallel, as tasks would.
+/// settings of their own; they run on it in parallel, as tasks would. Its
+/// rate gate is off: one test's canned 429 must not hold back another's
+/// requests (tests/all/rate_gate.rs has hosts with the gate on).
 pub fn host() -> &'static TaskHost {
     static HOST: OnceLock<TaskHost> = OnceLock::new();
     HOST.get_or_init(|| {
-        TaskHost::load(&default_component_path()).expect("run `make component` first")
+        let settings = host_test::HostSettings {
+            rate_gate: false,
+            ..Default::default()
+        };
+        TaskHost::load_with_settings(&default_component_path(), &settings)
+            .expect("run `make component` first")
     })
 }
 

@@ -19,6 +19,7 @@ use crate::bindings::{AllowPoliciesBatch, AllowPoliciesBatchPre, EarlierAttempt,
 use crate::compile_cache::{self, CacheMode, CacheOutcome};
 use crate::outbound;
 use crate::outbound::pool::ConnectionPool;
+use crate::private_dir::Untrusted;
 use crate::sandbox::{TaskOptions, TaskState, MEMORY_LIMIT};
 use crate::wall_clock::{spawn_epoch_ticker, within_limit};
 
@@ -71,6 +72,7 @@ pub struct TaskHost {
     connections: Arc<ConnectionPool>,
     cache_outcome: CacheOutcome,
     cache_entry: Option<PathBuf>,
+    cache_refusal: Option<Untrusted>,
 }
 
 impl TaskHost {
@@ -141,6 +143,7 @@ impl TaskHost {
             slots: Arc::new(Semaphore::new(tasks as usize)),
             cache_outcome: loaded.outcome,
             cache_entry: loaded.entry,
+            cache_refusal: loaded.refused,
         })
     }
 
@@ -158,6 +161,13 @@ impl TaskHost {
     /// The cache file that holds this component's compiled code, if any.
     pub fn cache_entry(&self) -> Option<&Path> {
         self.cache_entry.as_deref()
+    }
+
+    /// Why the cache directory was not used, when it was there (or could
+    /// be made) but another user could have written to it, or it could not
+    /// be examined.
+    pub fn cache_refusal(&self) -> Option<&Untrusted> {
+        self.cache_refusal.as_ref()
     }
 
     /// `describe`: the JSON Schemas of config, input and output.

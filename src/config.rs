@@ -8,9 +8,10 @@ use std::fmt;
 
 const DOC: Document = Document::Config;
 
-/// Secrets shorter than this are left alone by redaction: no Cloudflare
-/// API token or key is this short, and matching a few characters would
-/// blank out ordinary words in messages.
+/// Credentials shorter than this are refused: no Cloudflare API token or
+/// key is this short, and redaction, which looks for runs of this many
+/// characters, could not find them (matching fewer would blank out
+/// ordinary words in messages).
 pub const MIN_SECRET_CHARS: usize = 8;
 
 /// Cloudflare's API, where requests go unless `base_url` says otherwise.
@@ -222,11 +223,11 @@ fn parse_credentials(
         (&key, key_value, Some("Global API key")),
     ] {
         let Some(v) = value else { continue };
-        if let Err(message) = check_header_value(v, secret.is_some()) {
+        let checked = check_header_value(v, secret.is_some())
+            .and_then(|()| secret.map_or(Ok(()), |what| check_secret_shape(v, what)));
+        if let Err(message) = checked {
             report.error(DOC, &f.at(), message);
             ok = false;
-        } else if let Some(what) = secret.filter(|_| v.chars().count() < MIN_SECRET_CHARS) {
-            report.warn(DOC, &f.at(), short_secret_message(what));
         }
     }
 
@@ -277,14 +278,30 @@ fn parse_credentials(
     }
 }
 
-/// A credential this short is almost certainly something else pasted by
-/// mistake, and [`crate::run::redact`] leaves it in messages (matching so few
-/// characters would blank out ordinary words), so the author is told. The
-/// message never holds the value, nor its length.
-fn short_secret_message(what: &str) -> String {
-    format!(
-        "is shorter than {MIN_SECRET_CHARS} characters; no Cloudflare {what} is that short, so this is likely a mistake, and a credential this short is not redacted from messages"
-    )
+/// No Cloudflare credential is shorter than [`MIN_SECRET_CHARS`] or made
+/// of digits alone (or of what else a JSON number is written with), so
+/// either is something else pasted by mistake (an id, a port, a
+/// placeholder). Both are refused because redaction could not
+/// keep them out of outputs without damage: it does not find runs shorter
+/// than that, and it never turns a number into a string. The message never
+/// holds the value, nor its length. `what` names the credential.
+fn check_secret_shape(value: &str, what: &str) -> Result<(), String> {
+    if value.chars().count() < MIN_SECRET_CHARS {
+        return Err(format!(
+            "is shorter than {MIN_SECRET_CHARS} characters; no Cloudflare {what} is that short, so this is likely something else pasted by mistake"
+        ));
+    }
+    if value.bytes().all(is_number_byte) {
+        return Err(format!(
+            "is a number (only digits, or digits with `.`, `e`, `+` or `-`); no Cloudflare {what} is, so this is likely something else pasted by mistake"
+        ));
+    }
+    Ok(())
+}
+
+/// A byte a JSON number can be written with.
+pub fn is_number_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
 }
 
 /// A credential must be a single, non-empty header value. The message says
@@ -469,7 +486,7 @@ mod tests {
     #[test]
     fn all_fields_read() {
         let (c, r) = parse(json!({
-            "api_email": "ops@example.com", "api_key": "k3y", "base_url": "http://127.0.0.1:8787/client/v4/",
+            "api_email": "ops@example.com", "api_key": "k3y-GLOBAL-0f3a", "base_url": "http://127.0.0.1:8787/client/v4/",
             "account_id": ACCOUNT, "timeout_ms": 1000, "connect_timeout_ms": 200, "max_retries": 0,
             "max_response_bytes": 1024
         }));
@@ -490,7 +507,7 @@ mod tests {
             c.credentials,
             Credentials::Legacy {
                 email: "ops@example.com".into(),
-                key: Secret("k3y".into())
+                key: Secret("k3y-GLOBAL-0f3a".into())
             }
         );
     }
@@ -538,12 +555,16 @@ mod tests {
         let cases = [
             (json!({}), "/api_token", "no credentials"),
             (
-                json!({"api_token": TOKEN, "api_key": "k"}),
+                json!({"api_token": TOKEN, "api_key": "k3y-GLOBAL-0f3a"}),
                 "/api_token",
                 "not both",
             ),
             (json!({"api_email": "a@b.c"}), "/api_key", "needs api_key"),
-            (json!({"api_key": "k"}), "/api_email", "needs api_email"),
+            (
+                json!({"api_key": "k3y-GLOBAL-0f3a"}),
+                "/api_email",
+                "needs api_email",
+            ),
         ];
         for (v, pointer, needle) in cases {
             let (c, r) = parse(v.clone());
@@ -583,7 +604,7 @@ mod tests {
                 assert!(!r.errors[0].message.contains(part), "echoed {part:?}");
             }
         }
-        let (_, r) = parse(json!({"api_email": "a\nb@example.com", "api_key": "k"}));
+        let (_, r) = parse(json!({"api_email": "a\nb@example.com", "api_key": "k3y-GLOBAL-0f3a"}));
         assert_eq!(r.errors[0].pointer, "/api_email");
     }
 
@@ -602,53 +623,73 @@ mod tests {
     }
 
     #[test]
-    fn short_credentials_are_warned_about_without_echo() {
-        let (c, r) = parse(json!({"api_token": "tok7chr"}));
-        assert!(c.is_some() && r.errors.is_empty(), "{:?}", r.errors);
-        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        let w = &r.warnings[0];
-        assert_eq!(
-            (w.document, w.pointer.as_str()),
-            (Document::Config, "/api_token")
-        );
-        assert!(
-            w.message.contains("shorter than 8 characters"),
-            "{}",
-            w.message
-        );
-        assert!(w.message.contains("API token"), "{}", w.message);
-        assert!(w.message.contains("not redacted"), "{}", w.message);
-        assert!(
-            !w.message.contains("tok7chr") && !w.message.contains('7'),
-            "{}",
-            w.message
-        );
+    fn short_or_numeric_credentials_are_refused_without_echo() {
+        let cases = [
+            (
+                json!({"api_token": "tok7chr"}),
+                "/api_token",
+                "shorter than 8",
+            ),
+            (
+                json!({"api_token": "12345678901234567890"}),
+                "/api_token",
+                "is a number",
+            ),
+            (
+                json!({"api_token": "1.5e+10-3"}),
+                "/api_token",
+                "is a number",
+            ),
+            (
+                json!({"api_email": "a@example.com", "api_key": "k3y"}),
+                "/api_key",
+                "shorter than 8",
+            ),
+            (
+                json!({"api_email": "a@example.com", "api_key": "0123456789012345678901234567890123456"}),
+                "/api_key",
+                "is a number",
+            ),
+        ];
+        for (v, pointer, needle) in cases {
+            let (c, r) = parse(v.clone());
+            assert!(c.is_none(), "{v}");
+            let e = errors(&r);
+            assert_eq!(e.len(), 1, "{v}: {e:?}");
+            assert_eq!(e[0].0, pointer, "{v}");
+            let message = &e[0].1;
+            assert!(message.contains(needle), "{v}: {message}");
+            let what = if pointer == "/api_key" {
+                "Global API key"
+            } else {
+                "API token"
+            };
+            assert!(message.contains(what), "{message}");
+            assert!(message.contains("pasted by mistake"), "{message}");
+            let secret = v[&pointer[1..]].as_str().unwrap();
+            assert!(!message.contains(secret), "echoed: {message}");
+            assert!(
+                !message.contains("tok7") && !message.contains("k3y"),
+                "{message}"
+            );
+        }
 
-        let (_, r) = parse(json!({"api_email": "a@example.com", "api_key": "k3y"}));
-        let w: Vec<_> = r
-            .warnings
-            .iter()
-            .map(|w| (w.pointer.as_str(), &w.message))
-            .collect();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert_eq!(w[0].0, "/api_key");
-        assert!(
-            w[0].1.contains("Global API key") && !w[0].1.contains("k3y"),
-            "{}",
-            w[0].1
-        );
-
-        // Eight characters, counted as characters, are enough.
-        let (_, r) = parse(json!({"api_token": "tökenABC"}));
-        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-        // A credential already refused gets the error alone.
+        // Eight characters, counted as characters, are enough, and digits
+        // with a letter are no number.
+        for fine in ["tökenABC", "12345678a", "deadbeef"] {
+            let (c, r) = parse(json!({"api_token": fine}));
+            assert!(c.is_some() && r.errors.is_empty(), "{fine}: {:?}", r.errors);
+        }
+        // A credential already refused gets one error only.
         let (_, r) = parse(json!({"api_token": "a b"}));
-        assert_eq!((r.errors.len(), r.warnings.len()), (1, 0));
+        assert_eq!(r.errors.len(), 1);
         let (_, r) = parse(json!({"api_token": ""}));
-        assert_eq!((r.errors.len(), r.warnings.len()), (1, 0));
-        // The email is no secret, however short.
-        let (_, r) = parse(json!({"api_email": "a@b.c", "api_key": TOKEN}));
-        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.errors.len(), 1);
+        // The email is no secret, however short or numeric.
+        for email in ["a@b.c", "12345"] {
+            let (c, r) = parse(json!({"api_email": email, "api_key": TOKEN}));
+            assert!(c.is_some() && r.errors.is_empty(), "{:?}", r.errors);
+        }
     }
 
     #[test]

@@ -29,8 +29,21 @@ impl ComponentArg {
 /// API.
 #[derive(Args, Clone, Debug, Default)]
 pub struct AllowHostArgs {
-    /// Allow requests to HOST (every port) or HOST:PORT, besides
-    /// api.cloudflare.com. Repeatable.
+    /// Allow requests to HOST (every port) or HOST:PORT, over https or
+    /// plain http, besides https://api.cloudflare.com on port 443.
+    /// Repeatable.
     #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
     pub allow_hosts: Vec<AllowedHost>,
+}
+
+/// `--insecure-http`: what lets a worker reach its server without TLS
+/// anywhere but loopback.
+#[derive(Args, Clone, Debug, Default)]
+pub struct InsecureHttpArg {
+    /// Reach a server that is not on loopback without TLS (plain http):
+    /// its credentials and every task's input and output then cross the
+    /// network in cleartext. Refused without this flag; warned about once
+    /// with it.
+    #[arg(long = "insecure-http")]
+    pub insecure_http: bool,
 }

@@ -37,9 +37,16 @@
 //!
 //! SHA-256 (crate `sha2`, already compiled into wasmtime's dependency tree)
 //! is there to detect corruption and stale entries, not forgery: anyone who
-//! can write to the user's cache directory could write a matching digest. So
-//! the directory is created private to the user, and a directory that every
-//! user may write to (e.g. `TASK_HOST_CACHE_DIR=/tmp`) is not used at all.
+//! can write to the cache directory could plant an entry with matching
+//! digests, and `deserialize` would map its code as executable in this
+//! process. So the directory is created private to the user and used only
+//! when no other user could have written to it, by the rules of
+//! [`crate::private_dir`]: it is owned by this user and neither group- nor
+//! world-writable, and every directory above it is owned by this user or
+//! root and not writable by others unless it has the sticky bit. A
+//! directory that fails them (`TASK_HOST_CACHE_DIR=/tmp`, a shared group
+//! directory, another user's) is not read at all: the component is compiled
+//! in memory, and the process warns once, naming the directory and why.
 //!
 //! Entries are written to a temporary file in the same directory and renamed
 //! into place, so a concurrent reader sees either the old entry, the new one
@@ -54,12 +61,14 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
+
+use crate::private_dir::{create_private_dir, Untrusted};
 
 /// Names the cache directory under `$XDG_CACHE_HOME` or `$HOME/.cache`.
 const APP_DIR: &str = "allow-policies-batch";
@@ -123,7 +132,9 @@ pub enum CacheOutcome {
     /// An entry existed but was corrupt, truncated, unreadable or refused by
     /// wasmtime; it was discarded, and the component compiled and stored.
     Rebuilt,
-    /// Caching was off, or no usable directory exists; compiled only.
+    /// Caching was off, no variable names a directory, or the directory
+    /// is not one only this user can write to
+    /// ([`crate::TaskHost::cache_refusal`] says why); compiled only.
     Disabled,
 }
 
@@ -132,6 +143,8 @@ pub(crate) struct Loaded {
     pub outcome: CacheOutcome,
     /// The entry that was used or written; `None` when nothing is on disk.
     pub entry: Option<PathBuf>,
+    /// Why the cache directory was not used, when it was refused.
+    pub refused: Option<Untrusted>,
 }
 
 /// Errors are only those of compiling `wasm`; cache problems never surface.
@@ -140,16 +153,21 @@ pub(crate) fn load_component(
     wasm: &[u8],
     mode: &CacheMode,
 ) -> wasmtime::Result<Loaded> {
-    let Some(dir) = mode
-        .directory()
-        .and_then(|dir| usable_dir(&dir).then_some(dir))
-    else {
-        return Ok(Loaded {
+    let refused = |why: Option<Untrusted>| -> wasmtime::Result<Loaded> {
+        Ok(Loaded {
             component: Component::from_binary(engine, wasm)?,
             outcome: CacheOutcome::Disabled,
             entry: None,
-        });
+            refused: why,
+        })
     };
+    let Some(dir) = mode.directory() else {
+        return refused(None);
+    };
+    if let Err(why) = create_private_dir(&dir) {
+        warn_once(&why);
+        return refused(Some(why));
+    }
 
     let key = EntryKey::new(engine, wasm);
     let entry = dir.join(key.file_name());
@@ -170,6 +188,7 @@ pub(crate) fn load_component(
                             component,
                             outcome: CacheOutcome::Hit,
                             entry: Some(entry),
+                            refused: None,
                         });
                     }
                     Err(_) => CacheOutcome::Rebuilt,
@@ -197,6 +216,7 @@ pub(crate) fn load_component(
         component,
         outcome,
         entry: stored.then_some(entry),
+        refused: None,
     })
 }
 
@@ -213,27 +233,14 @@ fn user_cache_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Pa
     set("HOME").map(|home| home.join(".cache").join(APP_DIR))
 }
 
-/// Creates `dir` if needed (private to the user) and says whether entries
-/// found there can be believed at all.
-fn usable_dir(dir: &Path) -> bool {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    if builder.create(dir).is_err() {
-        return false;
-    }
-    match fs::metadata(dir) {
-        #[cfg(unix)]
-        Ok(meta) => {
-            use std::os::unix::fs::PermissionsExt as _;
-            // Any local user could plant code with matching digests in a
-            // world-writable directory.
-            meta.is_dir() && meta.permissions().mode() & 0o002 == 0
-        }
-        #[cfg(not(unix))]
-        Ok(meta) => meta.is_dir(),
-        Err(_) => false,
+/// Says once per process, on stderr, that compiled code is not cached and
+/// why: a host loaded many times (the tests, a worker) need not repeat it.
+fn warn_once(why: &Untrusted) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "task-host: warning: compiled code is not cached, the component is compiled on every start: {why}"
+        );
     }
 }
 
@@ -476,23 +483,5 @@ mod tests {
         assert_eq!(other_engine.verified_code(&good), None);
         assert_ne!(other_wasm.file_name(), key().file_name());
         assert_ne!(other_engine.file_name(), key().file_name());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_world_writable_directory_is_not_used() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = std::env::temp_dir().join(format!(
-            "task-host-cache-unit-{}-world-writable",
-            std::process::id()
-        ));
-        assert!(usable_dir(&dir));
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(!usable_dir(&dir));
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasmtime_wasi_http::RequestOptions;
 
+use crate::cleartext::ServerLink;
 use crate::outbound::pool::ConnectionPool;
 
 /// How long a token is used before a new one is fetched: well inside the
@@ -106,6 +107,8 @@ pub struct ConductorClient {
     api_path: String,
     /// `host[:port]`, sent as the `Host` header.
     authority: String,
+    /// The host alone, IPv6 in brackets.
+    host: String,
     connections: Arc<ConnectionPool>,
     /// The access key, for a server that requires one.
     session: Option<Session>,
@@ -297,6 +300,7 @@ impl ConductorClient {
             origin: format!("{scheme}://{authority}"),
             api_path,
             authority: authority.to_string(),
+            host: authority.host().to_string(),
             connections: Arc::default(),
             session: None,
         })
@@ -318,6 +322,17 @@ impl ConductorClient {
             token: tokio::sync::Mutex::new(None),
         });
         self
+    }
+
+    /// How this client reaches its server: what
+    /// [`check_server_link`](crate::cleartext::check_server_link) decides on.
+    pub fn link(&self) -> ServerLink<'_> {
+        ServerLink {
+            flag: "--server",
+            address: &self.origin,
+            host: &self.host,
+            tls: self.origin.starts_with("https:"),
+        }
     }
 
     /// The API root, such as `http://127.0.0.1:8080/api`.

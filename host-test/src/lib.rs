@@ -9,6 +9,7 @@
 pub mod again_since;
 pub mod attempts;
 pub mod bindings;
+pub mod cleartext;
 pub mod cli;
 mod compile_cache;
 mod component_path;

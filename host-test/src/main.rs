@@ -14,7 +14,8 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use host_test::again_since::{parse_again_since, AgainSinceError};
 use host_test::attempts::Delivery;
-use host_test::cli::{AllowHostArgs, ComponentArg};
+use host_test::cleartext::check_server_link;
+use host_test::cli::{AllowHostArgs, ComponentArg, InsecureHttpArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
 use host_test::task_config::{check_config, read_document, TaskConfig, TOKEN_VARIABLE};
@@ -219,7 +220,9 @@ enum Command {
     /// SIGTERM (then the tasks in hand are finished and reported first).
     #[command(after_help = WORKER_AFTER_HELP)]
     Worker {
-        /// The server's root or API root, such as http://localhost:8080.
+        /// The server's root or API root, such as http://localhost:8080 or
+        /// https://conductor.example.com; plain http only to loopback
+        /// unless --insecure-http is given.
         #[arg(long)]
         server: String,
         /// The task definition's name.
@@ -266,6 +269,8 @@ enum Command {
         /// larger output is reported as a terminal failure that says so.
         #[arg(long = "max-output-bytes", value_name = "BYTES", default_value_t = DEFAULT_MAX_OUTPUT_BYTES)]
         max_output_bytes: usize,
+        #[command(flatten)]
+        insecure: InsecureHttpArg,
         #[command(flatten)]
         component: ComponentArg,
         #[command(flatten)]
@@ -450,6 +455,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             ca_bundle,
             task_timeout_seconds,
             max_output_bytes,
+            insecure,
             component,
             allow,
         } => {
@@ -457,6 +463,9 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let key = access_key(key_id, key_secret)?;
             remember_secrets(&config, key.as_ref().map(AccessKey::secret));
             let mut client = ConductorClient::new(&server)?;
+            if let Some(warning) = check_server_link(client.link(), insecure.insecure_http)? {
+                eprintln!("task-host: {warning}");
+            }
             if let Some(key) = key {
                 client = client.with_access_key(key);
             }
@@ -552,7 +561,7 @@ fn explain_failure(outcome: &Result<String, TaskError>, config: &TaskConfig) {
             "task-host: the config names no credentials: set ${TOKEN_VARIABLE}, or give api_token (or api_email and api_key) in it"
         ),
         Err(TaskError::Denied(_)) => eprintln!(
-            "task-host: the task may reach api.cloudflare.com only; to let it reach another host, add --allow-host HOST[:PORT]"
+            "task-host: the task may reach https://api.cloudflare.com on port 443 only; to let it reach another host, or a host over plain http, add --allow-host HOST[:PORT]"
         ),
         _ => {}
     }

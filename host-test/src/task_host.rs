@@ -20,6 +20,7 @@ use crate::compile_cache::{self, CacheMode, CacheOutcome};
 use crate::outbound;
 use crate::outbound::pool::ConnectionPool;
 use crate::outbound::rate_gate::RateGate;
+use crate::private_dir::Untrusted;
 use crate::sandbox::{TaskOptions, TaskState, MEMORY_LIMIT};
 use crate::wall_clock::{spawn_epoch_ticker, within_limit};
 
@@ -79,6 +80,7 @@ pub struct TaskHost {
     rate_gate: Option<Arc<RateGate>>,
     cache_outcome: CacheOutcome,
     cache_entry: Option<PathBuf>,
+    cache_refusal: Option<Untrusted>,
 }
 
 impl TaskHost {
@@ -150,6 +152,7 @@ impl TaskHost {
             slots: Arc::new(Semaphore::new(tasks as usize)),
             cache_outcome: loaded.outcome,
             cache_entry: loaded.entry,
+            cache_refusal: loaded.refused,
         })
     }
 
@@ -167,6 +170,13 @@ impl TaskHost {
     /// The cache file that holds this component's compiled code, if any.
     pub fn cache_entry(&self) -> Option<&Path> {
         self.cache_entry.as_deref()
+    }
+
+    /// Why the cache directory was not used, when it was there (or could
+    /// be made) but another user could have written to it, or it could not
+    /// be examined.
+    pub fn cache_refusal(&self) -> Option<&Untrusted> {
+        self.cache_refusal.as_ref()
     }
 
     /// `describe`: the JSON Schemas of config, input and output.

@@ -13,6 +13,23 @@
 //! any stretch of text covered by such runs with
 //! [`REDACTED`], whatever produced it.
 //!
+//! ASCII letters match without regard to case: an API that quotes a token
+//! back upper-cased still shows it.
+//!
+//! Redaction never makes a document invalid against the output schema that
+//! `describe` returns, so two kinds of run do not count:
+//!
+//! * runs made only of what a JSON number is written with (digits, `.`,
+//!   `e`, `E`, `+`, `-`): a number is never turned into a string. The
+//!   config refuses a credential made only of those, or shorter than
+//!   [`MIN_SECRET_CHARS`], so every credential has runs that do count and
+//!   is still found wherever it appears; of a stretch of more than seven
+//!   such characters in it, a part may show.
+//! * runs that occur in [`PUBLIC_TEXTS`]: the schemas themselves (member
+//!   names, `enum` words, descriptions) and the fixed parts of the request
+//!   URL. Anyone can read them, and redacting them would break what the
+//!   schema fixes (a required member's name, a `kind`).
+//!
 //! The component applies it to everything it returns (see
 //! [`Secrets::redact_json`] and [`Secrets::redact_error`]); the validators
 //! and the outcome code need not know about it.
@@ -27,7 +44,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::config::MIN_SECRET_CHARS;
+use crate::config::{is_number_byte, MIN_SECRET_CHARS};
 
 /// The shortest run of a secret that counts as a leak: one `u64`, and a
 /// secret of [`MIN_SECRET_CHARS`] characters has at least one such run.
@@ -50,6 +67,14 @@ const MAX_ROUNDS: usize = 4;
 
 /// The config keys whose values are credentials.
 const CREDENTIAL_KEYS: [&str; 2] = ["api_token", "api_key"];
+
+/// Text that outputs show and anyone can read: the schemas `describe`
+/// returns and the fixed parts of the request URL. A run of a secret that
+/// occurs here gives nothing away, so it is not searched for.
+pub const PUBLIC_TEXTS: [&str; 2] = [
+    crate::schema::DESCRIBE,
+    "/accounts/ /email-security/settings/allow_policies/batch",
+];
 
 /// The credentials of one task, ready to be searched for.
 pub struct Secrets {
@@ -98,9 +123,10 @@ impl Secrets {
         }
         // The placeholder is what replaces a secret: were its own runs to
         // count, no replaced text would ever be clean.
-        windows.retain(|w| !placeholder.contains(w));
+        windows.retain(|w| !placeholder.contains(w) && !could_be_a_number(*w));
         windows.sort_unstable();
         windows.dedup();
+        drop_public(&mut windows);
         let bits = (grams.len() * 16)
             .next_power_of_two()
             .clamp(1 << 12, 1 << 24);
@@ -133,7 +159,7 @@ impl Secrets {
         // whole gram before the end.
         let mut at = 0;
         while let Some(run) = bytes.get(at..).and_then(<[u8]>::first_chunk::<GRAM>) {
-            if self.may_hold(u64::from(u32::from_le_bytes(*run)))
+            if self.may_hold(fold_case(u64::from(u32::from_le_bytes(*run))))
                 && (at.saturating_sub(GRAM)..=at.min(bytes.len() - WINDOW))
                     .any(|p| self.contains_window(window(&bytes[p..p + WINDOW])))
             {
@@ -145,7 +171,8 @@ impl Secrets {
     }
 
     /// `text` with every stretch made of runs of a secret replaced by
-    /// `[redacted]`; borrowed when there was none.
+    /// `[redacted]`; borrowed when there was none. Letters match in either
+    /// case.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         if !self.found_in(text) {
             return Cow::Borrowed(text);
@@ -253,7 +280,7 @@ impl Secrets {
         text.iter().enumerate().filter_map(move |(i, &b)| {
             // The last WINDOW bytes, the oldest in the lowest byte: what
             // `u64::from_le_bytes` makes of them.
-            w = (w >> 8) | (u64::from(b) << 56);
+            w = (w >> 8) | (u64::from(b.to_ascii_lowercase()) << 56);
             (i + 1 >= WINDOW && self.contains_window(w)).then(|| i + 1 - WINDOW)
         })
     }
@@ -281,8 +308,8 @@ impl Secrets {
     }
 
     /// Copies a JSON text token by token, redacting the decoded content of
-    /// each string (keys included) and any number that spells a run of a
-    /// secret; everything else is copied byte for byte.
+    /// each string (keys included); numbers (which hold no run that
+    /// counts), structure and literals are copied byte for byte.
     fn redact_json_tokens(&self, json: &str) -> String {
         let bytes = json.as_bytes();
         let mut out = String::with_capacity(json.len());
@@ -294,24 +321,11 @@ impl Secrets {
                     i = string_end(bytes, i);
                     self.push_string(&json[start..i], &mut out);
                 }
-                b'-' | b'0'..=b'9' => {
-                    while i < bytes.len()
-                        && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                    {
-                        i += 1;
-                    }
-                    let number = &json[start..i];
-                    if self.found_in(number) {
-                        out.push_str(&placeholder_literal());
-                    } else {
-                        out.push_str(number);
-                    }
-                }
                 _ => {
-                    // Structure, whitespace and literals, up to the next
-                    // string or number (both start with an ASCII byte, so
+                    // Numbers, structure, whitespace and literals, up to
+                    // the next string (which starts with an ASCII byte, so
                     // the slice ends on a character boundary).
-                    while i < bytes.len() && !matches!(bytes[i], b'"' | b'-' | b'0'..=b'9') {
+                    while i < bytes.len() && bytes[i] != b'"' {
                         i += 1;
                     }
                     out.push_str(&json[start..i]);
@@ -369,19 +383,57 @@ fn bucket(w: u64, shift: u32) -> usize {
     (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
 }
 
-/// `WINDOW` bytes as a little-endian `u64`.
+/// `WINDOW` bytes as a little-endian `u64`, ASCII letters in lower case.
 fn window(run: &[u8]) -> u64 {
     let mut bytes = [0u8; WINDOW];
     bytes.copy_from_slice(run);
-    u64::from_le_bytes(bytes)
+    fold_case(u64::from_le_bytes(bytes))
 }
 
-/// `GRAM` bytes as a little-endian number: the low half of the window they
-/// start.
+/// `GRAM` bytes as a little-endian number, ASCII letters in lower case:
+/// the low half of the window they start.
 fn gram(run: &[u8]) -> u64 {
     let mut bytes = [0u8; GRAM];
     bytes.copy_from_slice(run);
-    u64::from(u32::from_le_bytes(bytes))
+    fold_case(u64::from(u32::from_le_bytes(bytes)))
+}
+
+/// The bytes of `word` with `A`-`Z` turned into `a`-`z`, all eight at once;
+/// every other byte, UTF-8 ones included, as it was.
+fn fold_case(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = ONES * 0x80;
+    // Each byte's low seven bits plus a constant: the high bit then says
+    // whether the byte is at least `A`, or above `Z`, with no carry into
+    // the next byte.
+    let low = word & (ONES * 0x7f);
+    let from_a = low + ONES * u64::from(0x80 - b'A');
+    let past_z = low + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = from_a & !past_z & !word & HIGHS;
+    word | (upper >> 2)
+}
+
+/// Whether a window could be part of a JSON number's text.
+fn could_be_a_number(window: u64) -> bool {
+    window.to_le_bytes().into_iter().all(is_number_byte)
+}
+
+/// Removes from `windows` (sorted) those that occur in [`PUBLIC_TEXTS`]:
+/// one pass over those texts, each of their windows looked up.
+fn drop_public(windows: &mut Vec<u64>) {
+    if windows.is_empty() {
+        return;
+    }
+    let mut public = vec![false; windows.len()];
+    for text in PUBLIC_TEXTS {
+        for w in windows_of(text) {
+            if let Ok(i) = windows.binary_search(&w) {
+                public[i] = true;
+            }
+        }
+    }
+    let mut flags = public.into_iter();
+    windows.retain(|_| !flags.next().unwrap_or(false));
 }
 
 fn windows_of(text: &str) -> impl Iterator<Item = u64> + '_ {

@@ -20,7 +20,7 @@ fn prepared(extra_config: &str) -> Prepared {
 #[test]
 fn invalid_config_and_input_are_reported_together() {
     let err = prepare(
-        r#"{"api_token":"t","max_retries":-1}"#,
+        r#"{"api_token":"t0ken-4f2a9c","max_retries":-1}"#,
         r#"{"posts":[{}],"x":1}"#,
     )
     .unwrap_err();

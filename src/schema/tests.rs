@@ -3,9 +3,9 @@ use crate::api::fields::{Field, DEPRECATED};
 use crate::api::outcome::Success;
 use crate::api::policy::{PatternType, MAX_ITEMS};
 use crate::config::{
-    parse_config, CONFIG_KEYS, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_MS,
+    is_number_byte, parse_config, CONFIG_KEYS, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_MS,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MS, MAX_RESPONSE_BYTES_LIMIT,
-    MAX_TIMEOUT_MS,
+    MAX_TIMEOUT_MS, MIN_SECRET_CHARS,
 };
 use crate::params::problems::Report;
 use crate::params::sync_spec::DEFAULT_MAX_DELETES;
@@ -234,6 +234,34 @@ fn config_defaults_and_limits_are_those_of_config_rs() {
 }
 
 #[test]
+fn credentials_are_described_as_the_parser_checks_them() {
+    let c = schema("config");
+    let p = &c["properties"];
+    for key in ["api_token", "api_key"] {
+        assert_eq!(
+            p[key]["minLength"], MIN_SECRET_CHARS,
+            "{key}: as short a credential as the parser takes"
+        );
+        let number = p[key]["not"]["pattern"].as_str().unwrap();
+        // Exactly the bytes a number is written with, and nothing else.
+        let class = number
+            .strip_prefix("^[")
+            .and_then(|n| n.strip_suffix("]*$"))
+            .unwrap();
+        let listed: BTreeSet<u8> = class.replace("0-9", "0123456789").bytes().collect();
+        let parser: BTreeSet<u8> = (0..=u8::MAX).filter(|b| is_number_byte(*b)).collect();
+        assert_eq!(listed, parser, "{key}: {number}");
+        let description = p[key]["description"].as_str().unwrap();
+        assert!(
+            description.contains("at least 8 characters")
+                || description.contains("At least 8 characters"),
+            "{description}"
+        );
+    }
+    assert!(p["api_email"].get("minLength").is_none());
+}
+
+#[test]
 fn config_schema_defaults_and_bounds_agree_with_the_parser() {
     let s = schema("config");
     let p = &s["properties"];
@@ -244,7 +272,7 @@ fn config_schema_defaults_and_bounds_agree_with_the_parser() {
     };
 
     // The defaults the parser fills in are the schema's.
-    let (config, report) = parse(json!({"api_token": "t0ken"}));
+    let (config, report) = parse(json!({"api_token": "t0ken-4f2a9c"}));
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let config = config.unwrap();
     assert_eq!(p["base_url"]["default"], config.base_url.as_str());
@@ -273,7 +301,7 @@ fn config_schema_defaults_and_bounds_agree_with_the_parser() {
             outside.push(min - 1);
         }
         for value in [min, max] {
-            let (_, report) = parse(json!({"api_token": "t0ken", key: value}));
+            let (_, report) = parse(json!({"api_token": "t0ken-4f2a9c", key: value}));
             assert!(
                 report.errors.is_empty(),
                 "{key} = {value}: {:?}",
@@ -281,7 +309,7 @@ fn config_schema_defaults_and_bounds_agree_with_the_parser() {
             );
         }
         for value in outside {
-            let (_, report) = parse(json!({"api_token": "t0ken", key: value}));
+            let (_, report) = parse(json!({"api_token": "t0ken-4f2a9c", key: value}));
             let pointers: Vec<&str> = report.errors.iter().map(|e| e.pointer.as_str()).collect();
             assert_eq!(pointers, [format!("/{key}")], "{key} = {value}");
         }
@@ -471,14 +499,14 @@ fn input_objects_forbid_unknown_keys() {
 
 /// Runs `success_json` on a real prepared task.
 fn output_document(input: Value, completed: Completed) -> Value {
-    let config = json!({"api_token": "t0ken", "account_id": ACCOUNT}).to_string();
+    let config = json!({"api_token": "t0ken-4f2a9c", "account_id": ACCOUNT}).to_string();
     let prepared = prepare(&config, &input.to_string()).expect("the task is valid");
     serde_json::from_str(&success_json(&prepared, &completed, 1)).expect("output is JSON")
 }
 
 /// Runs `preview_json` on a real prepared task.
 fn preview_document(input: Value) -> Value {
-    let config = json!({"api_token": "t0ken", "account_id": ACCOUNT}).to_string();
+    let config = json!({"api_token": "t0ken-4f2a9c", "account_id": ACCOUNT}).to_string();
     let prepared = prepare(&config, &input.to_string()).expect("the task is valid");
     serde_json::from_str(&preview_json(&prepared)).expect("preview is JSON")
 }

@@ -1,5 +1,11 @@
-//! Which destinations a task may reach: `api.cloudflare.com` and the hosts
-//! (with or without a port) that the host was told to allow.
+//! Which destinations a task may reach: `https://api.cloudflare.com` on
+//! port 443, and the hosts (with or without a port) that the host was told
+//! to allow, over `https` or plain `http`.
+//!
+//! Nothing but TLS goes to the Cloudflare API by default: a token sent over
+//! plain `http` could be read on the way, and the component's own config
+//! check is one line of defence, not the only one. Plain `http` is for the
+//! hosts an operator names (a fake API, a proxy on loopback).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -10,12 +16,16 @@ use anyhow::{anyhow, bail};
 /// A destination the guest may send requests to.
 ///
 /// Parsed from `host`, `host:port`, `[ipv6]`, `[ipv6]:port` or a bare IPv6
-/// address. Without a port every port of the host is allowed.
+/// address. Without a port every port of the host is allowed. Parsed
+/// entries (those of `--allow-host`) take `https` and plain `http`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllowedHost {
     /// Lower case, IPv6 addresses without brackets.
     pub host: String,
+    /// The one port allowed; every port when `None`.
     pub port: Option<u16>,
+    /// Whether plain `http` may go there too; else only `https`.
+    pub cleartext: bool,
 }
 
 impl AllowedHost {
@@ -24,6 +34,7 @@ impl AllowedHost {
         Ok(Self {
             host: normalize_host(host)?,
             port: None,
+            cleartext: true,
         })
     }
 
@@ -32,13 +43,15 @@ impl AllowedHost {
         Ok(Self {
             host: normalize_host(host)?,
             port: Some(port),
+            cleartext: true,
         })
     }
 
     /// Whether a request to `host` (as it appears in a URI authority, IPv6 in
-    /// brackets or not) on `port` is allowed by this entry.
-    pub fn matches(&self, host: &str, port: u16) -> bool {
-        if self.port.is_some_and(|allowed| allowed != port) {
+    /// brackets or not) on `port` is allowed by this entry; `tls` says
+    /// whether it is `https` rather than plain `http`.
+    pub fn matches(&self, tls: bool, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|allowed| allowed != port) || !(tls || self.cleartext) {
             return false;
         }
         let host = strip_brackets(host);
@@ -51,18 +64,20 @@ impl AllowedHost {
         }
     }
 
-    /// The default list: the Cloudflare API on any port.
+    /// The default list: the Cloudflare API over `https` on port 443.
     pub fn defaults() -> Vec<Self> {
         vec![Self {
             host: "api.cloudflare.com".to_owned(),
-            port: None,
+            port: Some(443),
+            cleartext: false,
         }]
     }
 }
 
-/// True when some entry of `list` allows `host` on `port`.
-pub fn is_allowed(list: &[AllowedHost], host: &str, port: u16) -> bool {
-    list.iter().any(|entry| entry.matches(host, port))
+/// True when some entry of `list` allows `host` on `port`, over TLS when
+/// `tls`, else over plain `http`.
+pub fn is_allowed(list: &[AllowedHost], tls: bool, host: &str, port: u16) -> bool {
+    list.iter().any(|entry| entry.matches(tls, host, port))
 }
 
 impl FromStr for AllowedHost {
@@ -94,12 +109,14 @@ fn parse(s: &str) -> anyhow::Result<AllowedHost> {
         return Ok(AllowedHost {
             host: addr.to_string(),
             port,
+            cleartext: true,
         });
     }
     if let Ok(addr) = s.parse::<Ipv6Addr>() {
         return Ok(AllowedHost {
             host: addr.to_string(),
             port: None,
+            cleartext: true,
         });
     }
     match s.split_once(':') {
@@ -168,21 +185,24 @@ mod tests {
             parsed("API.Cloudflare.com"),
             AllowedHost {
                 host: "api.cloudflare.com".into(),
-                port: None
+                port: None,
+                cleartext: true,
             }
         );
         assert_eq!(
             parsed("127.0.0.1:8787"),
             AllowedHost {
                 host: "127.0.0.1".into(),
-                port: Some(8787)
+                port: Some(8787),
+                cleartext: true,
             }
         );
         assert_eq!(
             parsed("[::1]:8080"),
             AllowedHost {
                 host: "::1".into(),
-                port: Some(8080)
+                port: Some(8080),
+                cleartext: true,
             }
         );
         assert_eq!(parsed("[::1]").port, None);
@@ -230,30 +250,44 @@ mod tests {
     #[test]
     fn matches_host_case_insensitively_and_port_when_given() {
         let any = parsed("api.cloudflare.com");
-        assert!(any.matches("api.cloudflare.com", 443));
-        assert!(any.matches("API.CLOUDFLARE.COM", 8443));
-        assert!(!any.matches("api.cloudflare.com.evil.example", 443));
-        assert!(!any.matches("evil.example", 443));
+        assert!(any.matches(true, "api.cloudflare.com", 443));
+        assert!(any.matches(true, "API.CLOUDFLARE.COM", 8443));
+        assert!(!any.matches(true, "api.cloudflare.com.evil.example", 443));
+        assert!(!any.matches(true, "evil.example", 443));
 
         let fixed = parsed("127.0.0.1:8787");
-        assert!(fixed.matches("127.0.0.1", 8787));
-        assert!(!fixed.matches("127.0.0.1", 8788));
-        assert!(!fixed.matches("localhost", 8787));
+        assert!(fixed.matches(true, "127.0.0.1", 8787));
+        assert!(!fixed.matches(true, "127.0.0.1", 8788));
+        assert!(!fixed.matches(true, "localhost", 8787));
 
         let v6 = parsed("[::1]:8080");
-        assert!(v6.matches("[::1]", 8080));
-        assert!(v6.matches("::1", 8080));
-        assert!(v6.matches("[0:0::1]", 8080));
-        assert!(!v6.matches("[::2]", 8080));
-        assert!(!v6.matches("[::1]", 80));
+        assert!(v6.matches(true, "[::1]", 8080));
+        assert!(v6.matches(true, "::1", 8080));
+        assert!(v6.matches(true, "[0:0::1]", 8080));
+        assert!(!v6.matches(true, "[::2]", 8080));
+        assert!(!v6.matches(true, "[::1]", 80));
     }
 
     #[test]
-    fn the_default_list_allows_only_the_cloudflare_api() {
+    fn a_named_host_takes_plain_http_too() {
+        for entry in ["127.0.0.1:8787", "localhost", "[::1]", "api.cloudflare.com"] {
+            let entry = parsed(entry);
+            let port = entry.port.unwrap_or(80);
+            assert!(entry.matches(false, &entry.host.clone(), port), "{entry}");
+            assert!(entry.matches(true, &entry.host.clone(), port), "{entry}");
+        }
+    }
+
+    #[test]
+    fn the_default_list_allows_only_the_cloudflare_api_over_tls_on_443() {
         let list = AllowedHost::defaults();
-        assert!(is_allowed(&list, "api.cloudflare.com", 443));
-        assert!(is_allowed(&list, "api.cloudflare.com", 80));
-        assert!(!is_allowed(&list, "127.0.0.1", 443));
-        assert!(!is_allowed(&[], "api.cloudflare.com", 443));
+        assert!(is_allowed(&list, true, "api.cloudflare.com", 443));
+        assert!(is_allowed(&list, true, "API.Cloudflare.COM", 443));
+        assert!(!is_allowed(&list, false, "api.cloudflare.com", 443));
+        assert!(!is_allowed(&list, false, "api.cloudflare.com", 80));
+        assert!(!is_allowed(&list, true, "api.cloudflare.com", 80));
+        assert!(!is_allowed(&list, true, "api.cloudflare.com", 8443));
+        assert!(!is_allowed(&list, true, "127.0.0.1", 443));
+        assert!(!is_allowed(&[], true, "api.cloudflare.com", 443));
     }
 }

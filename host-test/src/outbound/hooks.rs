@@ -239,8 +239,9 @@ async fn through_gate(
     sent
 }
 
-/// Only `http` and `https` have a known port; a user name in the authority
-/// is refused because the network client would take it as part of the host.
+/// Only `http` and `https` have a known port, and only `https` is TLS; a
+/// user name in the authority is refused because the network client would
+/// take it as part of the host.
 pub(crate) fn destination_allowed(list: &[AllowedHost], uri: &Uri) -> bool {
     let Some(authority) = uri.authority() else {
         return false;
@@ -248,13 +249,13 @@ pub(crate) fn destination_allowed(list: &[AllowedHost], uri: &Uri) -> bool {
     if authority.as_str().contains('@') {
         return false;
     }
-    let default_port = match uri.scheme() {
-        Some(s) if *s == Scheme::HTTPS => 443,
-        Some(s) if *s == Scheme::HTTP => 80,
+    let (tls, default_port) = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTPS => (true, 443),
+        Some(s) if *s == Scheme::HTTP => (false, 80),
         _ => return false,
     };
     let port = authority.port_u16().unwrap_or(default_port);
-    is_allowed(list, authority.host(), port)
+    is_allowed(list, tls, authority.host(), port)
 }
 
 async fn send_for_real(
@@ -390,6 +391,18 @@ mod tests {
             &["API.cloudflare.com"],
             "https://api.CLOUDFLARE.com:8443/"
         ));
+    }
+
+    #[test]
+    fn by_default_only_https_to_the_api_on_443_leaves() {
+        let list = AllowedHost::defaults();
+        let allowed = |uri: &str| destination_allowed(&list, &uri.parse().unwrap());
+        assert!(allowed("https://api.cloudflare.com/client/v4"));
+        assert!(allowed("https://api.cloudflare.com:443/client/v4"));
+        assert!(!allowed("http://api.cloudflare.com/client/v4"));
+        assert!(!allowed("http://api.cloudflare.com:443/client/v4"));
+        assert!(!allowed("https://api.cloudflare.com:8443/client/v4"));
+        assert!(!allowed("http://127.0.0.1/"));
     }
 
     #[test]

@@ -22,7 +22,8 @@ use clap::Parser;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use host_test::attempts::{self, Delivery, Disposition};
-use host_test::cli::{AllowHostArgs, ComponentArg};
+use host_test::cleartext::{check_server_link, ServerLink};
+use host_test::cli::{AllowHostArgs, ComponentArg, InsecureHttpArg};
 use host_test::task_config::{check_config, TaskConfig};
 use host_test::{
     EarlierAttempt, HostSettings, TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
@@ -75,7 +76,8 @@ Exit status:
 )]
 struct Cli {
     /// The Temporal frontend, such as http://127.0.0.1:7233 (https for
-    /// Temporal Cloud).
+    /// Temporal Cloud). Without TLS (--tls, --tls-ca or --api-key) only a
+    /// loopback address, unless --insecure-http is given.
     #[arg(long, default_value = "http://127.0.0.1:7233")]
     address: Url,
     /// The Temporal namespace the task queue is in.
@@ -111,6 +113,8 @@ struct Cli {
     /// server, trusted besides the public web's roots (turns TLS on).
     #[arg(long = "tls-ca", value_name = "FILE")]
     tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    insecure: InsecureHttpArg,
     #[command(flatten)]
     component: ComponentArg,
     #[command(flatten)]
@@ -163,6 +167,25 @@ struct Batches {
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
+    // Decided before anything is loaded or sent.
+    let tls = match (&cli.tls_ca, cli.tls || cli.api_key.is_some()) {
+        (Some(path), _) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --tls-ca {}", path.display()))?;
+            Some(TlsOptions::builder().server_root_ca_cert(pem).build())
+        }
+        (None, true) => Some(TlsOptions::default()),
+        (None, false) => None,
+    };
+    let link = ServerLink {
+        flag: "--address",
+        address: cli.address.as_str(),
+        host: cli.address.host_str().unwrap_or_default(),
+        tls: tls.is_some(),
+    };
+    if let Some(warning) = check_server_link(link, cli.insecure.insecure_http)? {
+        eprintln!("task-host-temporal: {warning}");
+    }
     let config = TaskConfig::for_worker(cli.config.as_deref())?;
     let options = config.task_options(cli.allow.allow_hosts);
     let host = TaskHost::load_with_settings(
@@ -179,15 +202,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the activity name was set twice"))?;
 
     let identity = cli.identity.unwrap_or_else(default_identity);
-    let tls = match (&cli.tls_ca, cli.tls || cli.api_key.is_some()) {
-        (Some(path), _) => {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read --tls-ca {}", path.display()))?;
-            Some(TlsOptions::builder().server_root_ca_cert(pem).build())
-        }
-        (None, true) => Some(TlsOptions::default()),
-        (None, false) => None,
-    };
     let connection = Connection::connect(
         ConnectionOptions::new(cli.address.clone())
             .identity(identity)

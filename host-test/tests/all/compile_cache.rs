@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::support::TempDir;
+#[cfg(unix)]
+use host_test::private_dir::Untrusted;
 use host_test::{default_component_path, CacheMode, CacheOutcome, TaskHost, TaskOptions};
 
 /// A test's cache directory inside its temporary one: not created yet, so
@@ -282,4 +284,175 @@ fn old_entries_are_pruned() {
     let left = entries(&cache);
     assert_eq!(left.len(), 4, "{left:?}");
     assert!(left.contains(&latest.unwrap()));
+}
+
+/// Loads once so that a valid entry is there, then lets `plant` change who
+/// may write where, and checks that the next load reads nothing from the
+/// cache (the entry, valid as it is, could have been planted) and says why:
+/// `refused` gets the reason and the directory it names.
+#[cfg(unix)]
+async fn assert_refused_after(
+    test: &str,
+    plant: impl FnOnce(&TempDir, &Path),
+    refused: impl FnOnce(&Untrusted, &Path),
+) {
+    let tmp = TempDir::new(&format!("compile-cache-{test}"));
+    let cache = cache_in(&tmp);
+    let entry = load(&component(), &cache)
+        .cache_entry()
+        .unwrap()
+        .to_path_buf();
+    let planted = fs::read(&entry).unwrap();
+
+    plant(&tmp, &cache);
+    let host = load(&component(), &cache);
+    assert_eq!(host.cache_outcome(), CacheOutcome::Disabled);
+    assert_eq!(host.cache_entry(), None);
+    assert_works(&host).await;
+    // Nothing there was read, rewritten or pruned.
+    assert_eq!(fs::read(&entry).unwrap(), planted);
+    let why = host.cache_refusal().expect("a reason for not caching");
+    let named = match why {
+        Untrusted::Writable { path, .. } | Untrusted::ForeignOwner { path, .. } => path,
+        other => panic!("unexpected refusal: {other}"),
+    };
+    assert!(
+        why.to_string().contains(named.to_str().unwrap()),
+        "the warning names the directory: {why}"
+    );
+    refused(why, &fs::canonicalize(tmp.path()).unwrap());
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_group_writable_directory_is_not_trusted() {
+    assert_refused_after(
+        "group-writable",
+        |_, cache| chmod(cache, 0o770),
+        |why, tmp| {
+            assert!(
+                matches!(why, Untrusted::Writable { path, mode } if *path == tmp.join("cache") && mode & 0o777 == 0o770),
+                "{why}"
+            );
+        },
+    )
+    .await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_world_writable_directory_is_not_trusted_even_when_sticky() {
+    // `TASK_HOST_CACHE_DIR=/tmp` comes to this: the sticky bit keeps others
+    // from renaming entries, not from adding their own.
+    assert_refused_after(
+        "world-writable",
+        |_, cache| chmod(cache, 0o1777),
+        |why, tmp| {
+            assert!(
+                matches!(why, Untrusted::Writable { path, .. } if *path == tmp.join("cache")),
+                "{why}"
+            );
+        },
+    )
+    .await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_parent_others_may_write_to_is_not_trusted_unless_sticky() {
+    // Whoever may write to the parent can rename the directory away and
+    // put one of their own in its place.
+    assert_refused_after(
+        "open-parent",
+        |tmp, _| chmod(tmp.path(), 0o777),
+        |why, tmp| {
+            assert!(
+                matches!(why, Untrusted::Writable { path, .. } if path == tmp),
+                "{why}"
+            );
+        },
+    )
+    .await;
+
+    let tmp = TempDir::new("compile-cache-sticky-parent");
+    let cache = cache_in(&tmp);
+    load(&component(), &cache);
+    chmod(tmp.path(), 0o1777);
+    let host = load(&component(), &cache);
+    assert_eq!(host.cache_outcome(), CacheOutcome::Hit);
+    assert!(host.cache_refusal().is_none());
+}
+
+/// Only root can give a directory away; CI runs as root, so there this
+/// always runs.
+#[cfg(unix)]
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = TempDir::new("compile-cache-whoami");
+    fs::metadata(probe.path()).unwrap().uid() == 0
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_directory_of_another_user_is_not_trusted() {
+    if !running_as_root() {
+        eprintln!("skipped: only root can make a directory another user's");
+        return;
+    }
+    assert_refused_after(
+        "foreign-owner",
+        |_, cache| std::os::unix::fs::chown(cache, Some(4242), Some(4242)).unwrap(),
+        |why, tmp| {
+            assert!(
+                matches!(why, Untrusted::ForeignOwner { path, owner: 4242 } if *path == tmp.join("cache")),
+                "{why}"
+            );
+        },
+    )
+    .await;
+    assert_refused_after(
+        "foreign-parent",
+        |tmp, _| std::os::unix::fs::chown(tmp.path(), Some(4242), None).unwrap(),
+        |why, tmp| {
+            assert!(
+                matches!(why, Untrusted::ForeignOwner { path, owner: 4242 } if path == tmp),
+                "{why}"
+            );
+        },
+    )
+    .await;
+}
+
+/// The process says once why it compiles every time, naming the directory.
+#[cfg(unix)]
+#[test]
+fn task_host_warns_once_about_an_untrusted_cache_directory() {
+    let tmp = TempDir::new("compile-cache-warning");
+    let cache = cache_in(&tmp);
+    fs::create_dir(&cache).unwrap();
+    chmod(&cache, 0o770);
+    let out = crate::support::task_host_command()
+        .arg("describe")
+        .env(host_test::CACHE_DIR_ENV, &cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let canonical = fs::canonicalize(&cache).unwrap();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not cached"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(canonical.to_str().unwrap()) && warnings[0].contains("mode 770"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 0, "nothing written");
 }

@@ -346,6 +346,47 @@ async fn a_destination_not_allowed_is_denied_and_never_reached() {
     );
 }
 
+/// By default only `https://api.cloudflare.com` on port 443 is reachable:
+/// another port of the API is refused before anything is sent, and the
+/// message names the scheme, host and port.
+#[tokio::test]
+async fn by_default_the_api_is_reached_over_https_on_443_only() {
+    let rec = Recorder::default();
+    let ok = || -> Intercepted { CannedResponse::json(200, &ok_envelope(json!({}))).into() };
+    let opts = rec.options(vec![ok()]);
+    for base_url in [
+        "https://api.cloudflare.com/client/v4",
+        "https://API.Cloudflare.com:443/client/v4",
+    ] {
+        run(
+            &opts,
+            &config(json!({ "base_url": base_url })),
+            &json!({"deletes": [{"id": 1}]}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{base_url}: {e}"));
+    }
+    assert_eq!(rec.requests().len(), 2);
+
+    let rec = Recorder::default();
+    let opts = rec.options(vec![ok()]);
+    let err = run(
+        &opts,
+        &config(json!({"base_url": "https://api.cloudflare.com:8443/client/v4"})),
+        &json!({"deletes": [{"id": 1}]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["kind"], "denied", "{err}");
+    assert_eq!(classification(&err), (false, false, 0));
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains("refused to connect to https://api.cloudflare.com:8443;"),
+        "{message}"
+    );
+    assert!(rec.requests().is_empty(), "a denied request was seen");
+}
+
 #[tokio::test]
 async fn api_errors_are_terminal_and_keep_codes_and_pointers() {
     let rec = Recorder::default();

@@ -943,3 +943,72 @@ async fn a_rate_limited_task_waits_in_progress_and_then_succeeds() {
         (&json!(1), &json!(1))
     );
 }
+
+/// `task-host worker` with `--server server` and a config every task would
+/// reject, so that a worker that gets past the server check stops before
+/// anything is sent. The server's name ends in `.invalid`, which never
+/// resolves: nothing could reach it either way.
+fn worker_against(server: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let dir = TempDir::new("worker-cleartext");
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        json!({"api_token": TOKEN, "account_id": ACCOUNT, "max_retries": 11}).to_string(),
+    )
+    .unwrap();
+    let out = support::task_host_command()
+        .args(["worker", "--server", server, "--task-type", TASK_TYPE])
+        .arg("--config")
+        .arg(&config)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    (out.status.code(), stderr)
+}
+
+#[test]
+fn a_server_off_loopback_over_plain_http_is_refused() {
+    let (code, stderr) = worker_against("http://conductor.invalid:8080", &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--server http://conductor.invalid:8080 would be reached without TLS")
+            && stderr.contains("--insecure-http"),
+        "{stderr}"
+    );
+    // Refused before the config was even checked.
+    assert!(!stderr.contains("/max_retries"), "{stderr}");
+}
+
+#[test]
+fn insecure_http_lets_a_cleartext_server_through_with_one_warning() {
+    let (code, stderr) = worker_against("http://conductor.invalid:8080", &["--insecure-http"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("without TLS"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("http://conductor.invalid:8080") && warnings[0].contains("cleartext"),
+        "{stderr}"
+    );
+    // Past the server check: the config is what stops it.
+    assert!(stderr.contains("/max_retries"), "{stderr}");
+}
+
+#[test]
+fn tls_or_loopback_needs_no_flag_and_gets_no_warning() {
+    for server in [
+        "https://conductor.invalid:8443",
+        "http://127.0.0.1:1",
+        "http://localhost:1",
+        "http://[::1]:1",
+    ] {
+        let (code, stderr) = worker_against(server, &[]);
+        assert_eq!(code, Some(2), "{server}: {stderr}");
+        assert!(!stderr.contains("TLS"), "{server}: {stderr}");
+        assert!(stderr.contains("/max_retries"), "{server}: {stderr}");
+    }
+}

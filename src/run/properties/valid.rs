@@ -310,8 +310,10 @@ pub(super) struct ValidCase {
 
 pub(super) fn valid_config() -> BoxedStrategy<Map<String, Value>> {
     let credentials = prop_oneof![
-        re("[A-Za-z0-9_-]{1,40}").prop_map(|t| vec![("api_token", Value::from(t))]),
-        (email(), re("[A-Za-z0-9]{1,40}"))
+        // Credentials the config takes: 8 or more characters, with a
+        // letter among them (none is a number).
+        re("[A-Za-z_][A-Za-z0-9_-]{7,39}").prop_map(|t| vec![("api_token", Value::from(t))]),
+        (email(), re("[0-9]{0,20}[A-Za-z][A-Za-z0-9]{7,19}"))
             .prop_map(|(e, k)| vec![("api_email", Value::from(e)), ("api_key", Value::from(k))]),
     ];
     let base_url = proptest::option::of(select(

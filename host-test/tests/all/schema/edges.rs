@@ -20,22 +20,25 @@ fn accepted_edges() -> Vec<(&'static str, &'static str, Value)> {
         (
             "config",
             "the legacy pair",
-            legacy_config(json!("ops@example.com"), json!("k3y")),
+            legacy_config(json!("ops@example.com"), json!("k3y-GLOBAL-0f3a")),
         ),
         (
             "config",
             "an email with inner spaces",
-            legacy_config(json!("Ops Team <ops@example.com>"), json!("k3y")),
+            legacy_config(
+                json!("Ops Team <ops@example.com>"),
+                json!("k3y-GLOBAL-0f3a"),
+            ),
         ),
         (
             "config",
             "a token with inner non-breaking space",
-            config_with("api_token", json!("tok\u{a0}en")),
+            config_with("api_token", json!("tok\u{a0}en-0f3a")),
         ),
         (
             "config",
-            "a one-character token",
-            config_with("api_token", json!("t")),
+            "an eight-character token, digits with one letter",
+            config_with("api_token", json!("1234567a")),
         ),
         (
             "config",

@@ -314,7 +314,7 @@ fn expressible_rules() -> Vec<Invalid> {
         invalid_config(
             "not a token and the legacy pair",
             with(
-                legacy_config(json!("ops@example.com"), json!("k3y")),
+                legacy_config(json!("ops@example.com"), json!("k3y-GLOBAL-0f3a")),
                 "api_token",
                 json!(TOKEN),
             ),
@@ -332,8 +332,31 @@ fn expressible_rules() -> Vec<Invalid> {
         ),
         invalid_config(
             "api_key needs api_email",
-            json!({"api_key": "k3y", "account_id": ACCOUNT}),
+            json!({"api_key": "k3y-GLOBAL-0f3a", "account_id": ACCOUNT}),
             "/api_email",
+        ),
+        invalid_config(
+            "api_token has at least 8 characters",
+            config_with("api_token", json!("tok7chr")),
+            "/api_token",
+        ),
+        invalid_config(
+            "api_token is not a number",
+            config_with("api_token", json!("12345678901234567890")),
+            "/api_token",
+        ),
+        invalid_config(
+            "api_token is not a number in any spelling",
+            config_with("api_token", json!("-1.5e+10123")),
+            "/api_token",
+        ),
+        invalid_config(
+            "api_key is not a number",
+            legacy_config(
+                json!("ops@example.com"),
+                json!("0123456789012345678901234567890123456"),
+            ),
+            "/api_key",
         ),
         invalid_config(
             "api_token has no line break",
@@ -372,27 +395,27 @@ fn expressible_rules() -> Vec<Invalid> {
         ),
         invalid_config(
             "api_key has no control character",
-            legacy_config(json!("ops@example.com"), json!("k3y\r")),
+            legacy_config(json!("ops@example.com"), json!("k3y-GLOBAL\r")),
             "/api_key",
         ),
         invalid_config(
             "api_key has no space",
-            legacy_config(json!("ops@example.com"), json!("k3y k3y")),
+            legacy_config(json!("ops@example.com"), json!("k3y-GLOBAL k3y-GLOBAL")),
             "/api_key",
         ),
         invalid_config(
             "api_email has no control character",
-            legacy_config(json!("ops@exa\tmple.com"), json!("k3y")),
+            legacy_config(json!("ops@exa\tmple.com"), json!("k3y-GLOBAL-0f3a")),
             "/api_email",
         ),
         invalid_config(
             "api_email has no trailing white space",
-            legacy_config(json!("ops@example.com "), json!("k3y")),
+            legacy_config(json!("ops@example.com "), json!("k3y-GLOBAL-0f3a")),
             "/api_email",
         ),
         invalid_config(
             "api_email is not empty",
-            legacy_config(json!(""), json!("k3y")),
+            legacy_config(json!(""), json!("k3y-GLOBAL-0f3a")),
             "/api_email",
         ),
         // Integers in range.

@@ -23,6 +23,7 @@ mod descriptions;
 mod edges;
 mod invalid;
 mod published;
+mod redacted;
 mod unexpressible;
 mod validity;
 

@@ -33,6 +33,9 @@ from workflows import ApplyBatch, CancelBatch  # noqa: E402
 
 TOKEN = "cf-TEMPORAL-TOKEN-never-shown-5d1e"
 ACTIVITY_QUEUE = "allow-policies"
+# A queue of its own for the worker started with rate limits, so that the
+# queue-wide limit it sets paces no other case.
+PACED_QUEUE = "allow-policies-paced"
 WORKFLOW_QUEUE = "policy-workflows"
 # Every case ends well within this; nothing may wait longer.
 CASE_LIMIT_S = 90
@@ -158,13 +161,16 @@ class Harness:
         self.start_worker()
 
     def start_worker(self):
+        self.worker = self.start_worker_on(ACTIVITY_QUEUE)
+
+    def start_worker_on(self, task_queue, *flags):
         env = dict(os.environ, CLOUDFLARE_API_TOKEN=TOKEN)
         env.pop("TASK_HOST_CONFIG", None)
-        self.worker = self.processes.start(
+        return self.processes.start(
             [
                 self.args.worker, "--address", f"http://{self.address}",
-                "--task-queue", ACTIVITY_QUEUE, "--config", self.config,
-                "--allow-host", "127.0.0.1", "--concurrency", "2",
+                "--task-queue", task_queue, "--config", self.config,
+                "--allow-host", "127.0.0.1", "--concurrency", "2", *flags,
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -175,10 +181,10 @@ class Harness:
         with open(self.worker_log) as f:
             return f.read()
 
-    async def run(self, workflow, *args):
+    async def run(self, workflow, *args, activity_queue=ACTIVITY_QUEUE):
         return await self.client.execute_workflow(
             workflow,
-            args=[ACTIVITY_QUEUE, *args],
+            args=[activity_queue, *args],
             id=f"case-{uuid.uuid4()}",
             task_queue=WORKFLOW_QUEUE,
             execution_timeout=timedelta(seconds=CASE_LIMIT_S),
@@ -282,6 +288,37 @@ async def case_shutdown_finishes_the_task_in_hand(h):
     h.start_worker()
 
 
+async def case_rate_limited_worker_still_completes(h):
+    # The server and the SDK take both limits and keep handing activities
+    # out, only slower: two batches at one a second both complete.
+    worker = h.start_worker_on(
+        PACED_QUEUE,
+        "--max-task-queue-activities-per-second", "2",
+        "--max-activities-per-second", "1",
+    )
+    try:
+        accounts = [account(), account()]
+        before = h.fake.batch_requests()
+        outs = await asyncio.gather(*(
+            h.run(
+                ApplyBatch.run,
+                {"account_id": acct, "posts": [policy(f"paced{i}@example.com")]},
+                3,
+                activity_queue=PACED_QUEUE,
+            )
+            for i, acct in enumerate(accounts)
+        ))
+        for out in outs:
+            assert out["result"]["success"] is True, out
+        assert h.fake.batch_requests() - before == 2
+        for acct in accounts:
+            assert len(h.fake.policies(acct)) == 1
+        assert "at most 2/s for the task queue and 1/s for this worker" in h.worker_output()
+    finally:
+        status = await asyncio.to_thread(h.processes.stop, worker, signal.SIGTERM, 30)
+    assert status == 0, f"the paced worker exited {status}"
+
+
 CASES = [
     case_success,
     case_invalid_input,
@@ -290,6 +327,7 @@ CASES = [
     case_5xx_before_applying_is_retried_after_a_check,
     case_cancellation,
     case_shutdown_finishes_the_task_in_hand,
+    case_rate_limited_worker_still_completes,
 ]
 
 

@@ -39,8 +39,10 @@ use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{ApplicationFailure, Runtime, Worker, WorkerOptions};
 
 mod outcome;
+mod rate_limits;
 
 use outcome::{ending, Ending};
+use rate_limits::ActivityRateLimits;
 
 const EXIT_USAGE: u8 = 2;
 
@@ -119,6 +121,8 @@ struct Cli {
     component: ComponentArg,
     #[command(flatten)]
     allow: AllowHostArgs,
+    #[command(flatten)]
+    rate_limits: ActivityRateLimits,
     /// Shown in Temporal as the worker's identity; by default the host
     /// name and process id.
     #[arg(long)]
@@ -216,24 +220,18 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         ClientOptions::new(cli.namespace.clone()).build(),
     )?;
     let runtime = Runtime::from_current_tokio(RuntimeOptions::default())?;
-    let slots = cli.concurrency as usize;
-    let tuner = TunerHolder::builder()
-        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(1))
-        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
-        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
-        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
-        .build();
     let batches = Arc::new(Batches {
         host,
         config,
         options,
     });
-    let worker_options = WorkerOptions::new(cli.task_queue.clone())
-        .register_activity::<BatchActivity>(batches)
-        .tuner(tuner)
-        // Tasks in hand get their whole run to finish on shutdown.
-        .graceful_shutdown_period(grace)
-        .build();
+    let mut worker_options = worker_options(
+        &cli.task_queue,
+        cli.concurrency as usize,
+        grace,
+        cli.rate_limits,
+    );
+    worker_options.register_activity::<BatchActivity>(batches);
     let mut worker = Worker::new(&runtime, client, worker_options)?;
     let stop = worker.shutdown_handle();
     tokio::spawn(async move {
@@ -242,13 +240,41 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         stop();
     });
+    let pace = cli
+        .rate_limits
+        .describe()
+        .map_or_else(String::new, |limits| format!(", {limits}"));
     eprintln!(
-        "task-host-temporal: polling {} in namespace {} for activity {}, {} at a time",
+        "task-host-temporal: polling {} in namespace {} for activity {}, {} at a time{pace}",
         cli.task_queue, cli.namespace, cli.activity_name, cli.concurrency
     );
     worker.run().await?;
     eprintln!("task-host-temporal: stopped");
     Ok(())
+}
+
+/// The worker's options before its activity is registered: `slots`
+/// activities in hand at once, `grace` for them on shutdown, and the
+/// engine's own rate limits, unlimited unless given.
+fn worker_options(
+    task_queue: &str,
+    slots: usize,
+    grace: Duration,
+    limits: ActivityRateLimits,
+) -> WorkerOptions {
+    let tuner = TunerHolder::builder()
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .build();
+    WorkerOptions::new(task_queue)
+        .tuner(tuner)
+        // Tasks in hand get their whole run to finish on shutdown.
+        .graceful_shutdown_period(grace)
+        .maybe_max_task_queue_activities_per_second(limits.task_queue_per_second)
+        .maybe_max_worker_activities_per_second(limits.worker_per_second)
+        .build()
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {
@@ -428,6 +454,58 @@ mod tests {
         let after = command.get_after_help().unwrap().to_string();
         for needed in ["CLOUDFLARE_API_TOKEN", "TASK_HOST_CONFIG", "Exit status"] {
             assert!(after.contains(needed), "{needed} missing from --help");
+        }
+    }
+
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let mut args = vec!["task-host-temporal", "--task-queue", "allow-policies"];
+        args.extend_from_slice(extra);
+        Cli::try_parse_from(args)
+    }
+
+    /// The rate flags reach the SDK's options: the server paces the queue
+    /// only if the poll carries the value, and the SDK the worker only if
+    /// its options do.
+    #[test]
+    fn the_rate_flags_reach_the_worker_options() {
+        let cli = parse(&[
+            "--max-task-queue-activities-per-second",
+            "3",
+            "--max-activities-per-second",
+            "0.5",
+        ])
+        .unwrap();
+        let options = worker_options("q", 4, Duration::from_secs(35), cli.rate_limits);
+        assert_eq!(options.max_task_queue_activities_per_second, Some(3.0));
+        assert_eq!(options.max_worker_activities_per_second, Some(0.5));
+        assert_eq!(options.task_queue, "q");
+        assert_eq!(
+            options.graceful_shutdown_period,
+            Some(Duration::from_secs(35))
+        );
+
+        // Unlimited unless given.
+        let cli = parse(&[]).unwrap();
+        let options = worker_options("q", 4, Duration::from_secs(35), cli.rate_limits);
+        assert_eq!(options.max_task_queue_activities_per_second, None);
+        assert_eq!(options.max_worker_activities_per_second, None);
+    }
+
+    #[test]
+    fn a_rate_that_is_not_above_zero_is_refused_naming_its_flag() {
+        for flag in [
+            "--max-task-queue-activities-per-second",
+            "--max-activities-per-second",
+        ] {
+            for bad in ["0", "-2", "NaN", "fast"] {
+                let error = parse(&[&format!("{flag}={bad}")])
+                    .err()
+                    .unwrap_or_else(|| panic!("{flag} {bad} was taken"));
+                assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+                let message = error.to_string();
+                assert!(message.contains(flag), "{message}");
+                assert!(message.contains("above 0"), "{message}");
+            }
         }
     }
 

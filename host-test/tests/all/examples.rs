@@ -112,6 +112,77 @@ async fn the_conductor_workflow_passes_exactly_the_task_input() {
     assert_eq!(preview["counts"]["posts"], 3);
 }
 
+/// The numbers of the example Conductor definition are the ones
+/// docs/conductor.md gives and its description explains, and its rate
+/// limit keeps a fleet inside Cloudflare's budget.
+#[test]
+fn the_conductor_definition_paces_the_fleet_as_its_docs_say() {
+    let task_def = read("conductor/task-def.json");
+    let docs_path = examples_dir().join("../docs/conductor.md");
+    let docs = std::fs::read_to_string(&docs_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", docs_path.display()));
+    for field in [
+        "timeoutSeconds",
+        "responseTimeoutSeconds",
+        "retryCount",
+        "rateLimitPerFrequency",
+        "rateLimitFrequencyInSeconds",
+        "concurrentExecLimit",
+    ] {
+        assert_eq!(
+            task_def[field],
+            json!(documented_number(&docs, field)),
+            "{field}: task-def.json and docs/conductor.md differ"
+        );
+    }
+    let description = task_def["description"].as_str().unwrap();
+    let number = |field: &str| {
+        let value = task_def[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field} is not a whole number"));
+        assert!(
+            description.contains(&format!("{field} {value}")),
+            "the description does not say how {field} {value} was chosen"
+        );
+        value
+    };
+    let per_window = number("rateLimitPerFrequency");
+    let window_s = number("rateLimitFrequencyInSeconds");
+    let concurrent = number("concurrentExecLimit");
+    assert!(per_window > 0 && window_s > 0 && concurrent > 0);
+    assert!(
+        description.contains("Redis"),
+        "the description must say the rate limit needs Redis"
+    );
+
+    // Cloudflare allows 1,200 requests in 300 s per user; docs/cloudflare-api.md
+    // keeps a quarter for people, and a four-list batch is one request. The
+    // server counts a sliding window, so any 300 s holds at most this many
+    // windows' worth of tasks.
+    let fleet_share = 1200 * 3 / 4;
+    let most_in_five_minutes = per_window * 300u64.div_ceil(window_s);
+    assert!(
+        most_in_five_minutes <= fleet_share,
+        "{most_in_five_minutes} tasks in 5 minutes pass the fleet's {fleet_share} requests"
+    );
+    // A window far shorter than Cloudflare's spreads the tasks out.
+    assert!(window_s <= 60, "a {window_s} s window lets a burst through");
+}
+
+/// The value of `field` in a table row `| `field` | value | why |` of a
+/// document.
+fn documented_number(doc: &str, field: &str) -> u64 {
+    let row = format!("| `{field}` | ");
+    let line = doc
+        .lines()
+        .find(|line| line.starts_with(&row))
+        .unwrap_or_else(|| panic!("docs/conductor.md has no row for {field}"));
+    let cell = line[row.len()..].split(" |").next().unwrap_or_default();
+    cell.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("docs/conductor.md gives {field} as {cell:?}: {e}"))
+}
+
 /// The sync example, run twice against the fake API: the account becomes
 /// the example's list, and the second run has nothing to do. The Conductor
 /// workflow passes the same input through.

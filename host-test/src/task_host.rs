@@ -295,12 +295,14 @@ pub struct TaskInstance {
 impl TaskInstance {
     pub async fn describe(&mut self) -> anyhow::Result<String> {
         let task = self.task.workflow_http_task_task();
-        within_limit(self.wall_clock_limit, async {
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_describe(&mut self.store)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().guest_stderr.pass_on("");
+        outcome
     }
 
     /// The preview. It may read (sync mode reads the account), but any
@@ -320,6 +322,7 @@ impl TaskInstance {
         })
         .await;
         self.store.data_mut().set_reads_only(false);
+        self.store.data_mut().guest_stderr.pass_on(config);
         outcome
     }
 
@@ -331,12 +334,14 @@ impl TaskInstance {
         let task = self.task.workflow_http_task_task();
         // A `prepare` whose future was dropped may have left reads only on.
         self.store.data_mut().set_reads_only(false);
-        within_limit(self.wall_clock_limit, async {
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_run_task(&mut self.store, config, input)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().guest_stderr.pass_on(config);
+        outcome
     }
 
     pub async fn run_task_again(
@@ -347,12 +352,14 @@ impl TaskInstance {
     ) -> anyhow::Result<Result<String, TaskError>> {
         let task = self.task.workflow_http_task_task();
         self.store.data_mut().set_reads_only(false);
-        within_limit(self.wall_clock_limit, async {
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_run_task_again(&mut self.store, config, input, earlier)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().guest_stderr.pass_on(config);
+        outcome
     }
 
     /// The export. Like the preview it only reads, and the host makes sure
@@ -372,6 +379,7 @@ impl TaskInstance {
         })
         .await;
         self.store.data_mut().set_reads_only(false);
+        self.store.data_mut().guest_stderr.pass_on(config);
         outcome
     }
 

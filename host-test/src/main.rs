@@ -16,7 +16,9 @@ use host_test::attempts::Delivery;
 use host_test::cli::{AllowHostArgs, ComponentArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
-use host_test::printing::{self, keep_secret, keep_secrets, stdout_document, stdout_text};
+use host_test::printing::{
+    self, keep_secret, keep_secrets, stdout_document, stdout_host_document, stdout_text,
+};
 use host_test::say;
 use host_test::task_config::{check_config, read_document, TaskConfig, TOKEN_VARIABLE};
 use host_test::worker::{run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES};
@@ -293,12 +295,14 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let host = load(component)?;
             let options = config.task_options(allow.allow_hosts);
             if dry_run {
+                // Before the placeholder is put in: it is no secret, and
+                // the words of the line about it must not be redacted.
+                remember_secrets(&config, None);
                 let (config, placeholder) = if rerun::is_sync(&input) {
                     (config, false)
                 } else {
                     config.with_placeholder_token()
                 };
-                remember_secrets(&config, None);
                 if placeholder {
                     say!(
                         "task-host: no credentials: the preview shows a placeholder; a real run needs ${TOKEN_VARIABLE}, or api_token (or api_email and api_key) in the config"
@@ -381,7 +385,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 seed,
             })
             .await?;
-            stdout_document(json!({ "base_url": fake.base_url() }).to_string());
+            stdout_host_document(json!({ "base_url": fake.base_url() }));
             tokio::signal::ctrl_c()
                 .await
                 .context("cannot wait for Ctrl-C")?;
@@ -478,9 +482,9 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 .await;
                 let mut report = summary.to_json();
                 report["worker_id"] = worker_id.into();
-                // Counts, the worker id and the worker's own words,
-                // redacted like every other line.
-                stdout_document(report.to_string());
+                // Counts, the worker id and the worker's own words: the
+                // host's keys, its strings redacted.
+                stdout_host_document(report);
                 if let Some(why) = &summary.refused {
                     // Polling again would be refused again: a person must
                     // fix the credentials.

@@ -100,6 +100,50 @@ pub fn stdout_document(document: String) {
     let _ = stdout.flush();
 }
 
+/// Writes a JSON document the host built itself (a summary, an address)
+/// as one line to stdout: its keys are the host's own words and are kept
+/// as they are, so its shape never changes; every string value is
+/// redacted.
+pub fn stdout_host_document(mut document: serde_json::Value) {
+    redact_string_values(&mut document, &known_secrets());
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{document}");
+    let _ = stdout.flush();
+}
+
+fn redact_string_values(value: &mut serde_json::Value, secrets: &Secrets) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(redacted) = secrets.redact(text) {
+                *text = redacted;
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| redact_string_values(v, secrets)),
+        Value::Object(members) => members
+            .values_mut()
+            .for_each(|v| redact_string_values(v, secrets)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// `text` with its control characters escaped as Rust writes them (`\n`,
+/// `\u{1b}`), so that text from elsewhere (a guest's stderr) cannot move
+/// a terminal's cursor or end a line of its own.
+pub fn escape_controls(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_debug());
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
 /// Writes `text` to stdout as it is (no line end is added), redacted: a
 /// report or the help, which are not JSON.
 pub fn stdout_text(text: &str) {
@@ -141,6 +185,27 @@ mod tests {
         assert_eq!(shown(&format!("near {later}")), "near [redacted]");
         keep_secrets(["key-secret-kept-too-77aa", ""]);
         assert!(!shown("x key-secret-kept-too-77aa x").contains("kept-too"));
+    }
+
+    #[test]
+    fn a_host_document_keeps_its_keys_and_redacts_its_strings() {
+        let secret = "summary-secret-of-the-test-41d0";
+        keep_secret(secret);
+        let mut summary = serde_json::json!({
+            "summary-secret-of-the-test-41d0": 1,
+            "refused": ["by summary-secret-of-the-test-41d0"],
+        });
+        redact_string_values(&mut summary, &known_secrets());
+        assert_eq!(summary[secret], 1, "keys are kept");
+        assert_eq!(summary["refused"][0], "by [redacted]");
+    }
+
+    #[test]
+    fn only_control_characters_are_escaped() {
+        assert_eq!(
+            escape_controls("it's \"x\"\n\u{1b}[2J é"),
+            "it's \"x\"\\n\\u{1b}[2J é"
+        );
     }
 
     /// The sources of the hosts print only through this module: a

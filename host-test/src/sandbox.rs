@@ -193,7 +193,7 @@ impl GuestStderr {
         };
         Some(format!(
             "task-host: the component wrote to stderr{cut}: {}",
-            text.escape_debug()
+            crate::printing::escape_controls(&text)
         ))
     }
 }

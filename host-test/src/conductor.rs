@@ -16,7 +16,9 @@
 //! `X-Authorization`. The token is fetched on first use, again after
 //! [`TOKEN_REFRESH`], and again once when the server refuses it (it may
 //! have expired early); a refusal of a fresh token, or of the key itself,
-//! is [`ConductorError::Unauthorized`].
+//! is [`ConductorError::Unauthorized`]. The key's secret and each token are
+//! kept out of every line the process prints ([`crate::printing`]), since
+//! an error answer's text ([`ConductorError::Status`]) may quote them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -315,8 +317,11 @@ impl ConductorClient {
         Ok(self)
     }
 
-    /// The client, authenticating with `key` (see the module's notes).
+    /// The client, authenticating with `key` (see the module's notes). The
+    /// key's secret, and every token it is exchanged for, are kept out of
+    /// everything the process prints ([`crate::printing`]).
     pub fn with_access_key(mut self, key: AccessKey) -> Self {
+        crate::printing::keep_secret(key.secret());
         self.session = Some(Session {
             key,
             token: tokio::sync::Mutex::new(None),
@@ -570,6 +575,8 @@ impl ConductorClient {
         }
         let granted: Granted = serde_json::from_slice(&answer)
             .map_err(|e| ConductorError::BadResponse(format!("a token answer: {e}")))?;
+        // Known before it is first sent: an answer may quote it back.
+        crate::printing::keep_secret(&granted.token);
         *held = Some(Token {
             value: granted.token.clone(),
             fetched: tokio::time::Instant::now(),

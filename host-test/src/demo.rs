@@ -4,6 +4,7 @@
 //! the component (first `prepare`, then `run-task`), lists the account's
 //! policies back through the fake's list endpoint, and prints a short report.
 
+use allow_policies_batch::run::redact::credentials_in;
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use host_test::fake_api::{FakeApi, FakeApiOptions};
@@ -22,6 +23,10 @@ pub async fn run(host: &TaskHost, examples: &Path) -> anyhow::Result<String> {
     let batch_file = examples.join("batch.json");
     let mut config: Value = read_json(&config_file)?;
     let batch: Value = read_json(&batch_file)?;
+    // The report is printed redacted of both: the token the fake takes, and
+    // any credential the example config names (it is replaced below).
+    host_test::printing::keep_secret(DEMO_TOKEN);
+    host_test::printing::keep_secrets(credentials_in(&config.to_string()));
 
     let fake = FakeApi::start(FakeApiOptions {
         listen: "127.0.0.1:0".parse()?,

@@ -17,6 +17,7 @@ pub mod conductor;
 mod failure;
 pub mod fake_api;
 mod outbound;
+pub mod printing;
 pub mod private_dir;
 mod sandbox;
 pub mod task_config;
@@ -37,7 +38,7 @@ pub use outbound::hooks::{
 };
 pub use outbound::limits::MAX_METHOD_LEN;
 pub use outbound::pool::{IDLE_TIMEOUT, MAX_IDLE_PER_DESTINATION};
-pub use sandbox::{TaskOptions, MAX_RESOURCES, MEMORY_LIMIT};
+pub use sandbox::{TaskOptions, MAX_GUEST_STDERR, MAX_RESOURCES, MEMORY_LIMIT};
 pub use task_host::{HostSettings, TaskHost, TaskInstance, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use wall_clock::{WallClockLimitExceeded, DEFAULT_WALL_CLOCK_LIMIT};
 pub use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;

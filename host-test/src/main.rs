@@ -9,7 +9,6 @@
 //! result was never taken; 128 + the signal's number when a second signal
 //! ended it.
 
-use allow_policies_batch::run::redact::Secrets;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use host_test::again_since::{parse_again_since, AgainSinceError};
@@ -18,6 +17,10 @@ use host_test::cleartext::check_server_link;
 use host_test::cli::{AllowHostArgs, ComponentArg, InsecureHttpArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
 use host_test::fake_api::{FakeApi, FakeApiOptions};
+use host_test::printing::{
+    self, keep_secret, keep_secrets, stdout_document, stdout_host_document, stdout_text,
+};
+use host_test::say;
 use host_test::task_config::{check_config, read_document, TaskConfig, TOKEN_VARIABLE};
 use host_test::worker::{run_worker, TaskPatience, WorkerSettings, DEFAULT_MAX_OUTPUT_BYTES};
 use host_test::{
@@ -26,10 +29,9 @@ use host_test::{
 };
 use rerun::BatchRecord;
 use serde_json::json;
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod demo;
@@ -289,17 +291,26 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Known before anything is parsed: a misplaced flag's value is quoted
+    // back by the usage error.
+    printing::keep_secrets_of_environment(&[TOKEN_VARIABLE, KEY_SECRET_VARIABLE]);
+    printing::redact_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                say!("{}", text.trim_end());
+                return ExitCode::from(EXIT_USAGE);
+            }
+            stdout_text(&text);
+            return ExitCode::SUCCESS;
         }
     };
     match execute(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("task-host: {}", shown(&format!("{e:#}")));
+            say!("task-host: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -338,14 +349,16 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let host = load(component)?;
             let options = config.task_options(allow.allow_hosts);
             if dry_run {
+                // Before the placeholder is put in: it is no secret, and
+                // the words of the line about it must not be redacted.
+                remember_secrets(&config, None);
                 let (config, placeholder) = if rerun::is_sync(&input) {
                     (config, false)
                 } else {
                     config.with_placeholder_token()
                 };
-                remember_secrets(&config, None);
                 if placeholder {
-                    eprintln!(
+                    say!(
                         "task-host: no credentials: the preview shows a placeholder; a real run needs ${TOKEN_VARIABLE}, or api_token (or api_email and api_key) in the config"
                     );
                 }
@@ -417,6 +430,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             legacy_ids,
             seed,
         } => runtime.block_on(async {
+            keep_secrets(&token);
             let seed = seed.as_deref().map(read_seed).transpose()?;
             let fake = FakeApi::start(FakeApiOptions {
                 listen,
@@ -425,7 +439,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 seed,
             })
             .await?;
-            println!("{}", json!({ "base_url": fake.base_url() }));
+            stdout_host_document(json!({ "base_url": fake.base_url() }));
             tokio::signal::ctrl_c()
                 .await
                 .context("cannot wait for Ctrl-C")?;
@@ -439,7 +453,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             let host = load(component)?;
             let examples = examples.unwrap_or_else(default_examples);
             let report = runtime.block_on(demo::run(&host, &examples))?;
-            print!("{report}");
+            stdout_text(&report);
             Ok(0)
         }
         Command::Worker {
@@ -464,7 +478,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             remember_secrets(&config, key.as_ref().map(AccessKey::secret));
             let mut client = ConductorClient::new(&server)?;
             if let Some(warning) = check_server_link(client.link(), insecure.insecure_http)? {
-                eprintln!("task-host: {warning}");
+                say!("task-host: {warning}");
             }
             if let Some(key) = key {
                 client = client.with_access_key(key);
@@ -502,14 +516,14 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                         Some(0) => TaskPatience::Unbounded,
                         Some(s) => TaskPatience::Within(Duration::from_secs(s)),
                         None => {
-                            eprintln!(
+                            say!(
                                 "task-host worker: the task definition could not be read ({e}); rate-limited tasks are reported FAILED, and its retry policy applies (give --task-timeout-seconds to let them wait IN_PROGRESS)"
                             );
                             TaskPatience::Unknown
                         }
                     },
                 };
-                eprintln!(
+                say!(
                     "task-host worker: {} polling {} for {} tasks, {} at a time",
                     settings.worker_id,
                     client.api_url(),
@@ -526,13 +540,13 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 .await;
                 let mut report = summary.to_json();
                 report["worker_id"] = worker_id.into();
-                // Counts, the worker id and the worker's own words: no
-                // credential is in it.
-                println!("{report}");
+                // Counts, the worker id and the worker's own words: the
+                // host's keys, its strings redacted.
+                stdout_host_document(report);
                 if let Some(why) = &summary.refused {
                     // Polling again would be refused again: a person must
                     // fix the credentials.
-                    eprintln!("task-host worker: stopped: {}", shown(why));
+                    say!("task-host worker: stopped: {why}");
                     return Ok(EXIT_USAGE);
                 }
                 // Results the server never took: Conductor will time those
@@ -547,7 +561,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
         Command::Describe { component } => {
             let host = load(component)?;
             let schemas = runtime.block_on(host.describe(&TaskOptions::default()))?;
-            println!("{}", schemas.trim_end());
+            stdout_document(schemas.trim_end().to_string());
             Ok(0)
         }
     }
@@ -557,10 +571,10 @@ fn execute(command: Command) -> anyhow::Result<u8> {
 /// variable that supplies credentials, the flag that allows a destination.
 fn explain_failure(outcome: &Result<String, TaskError>, config: &TaskConfig) {
     match outcome {
-        Err(TaskError::InvalidConfig(_)) if config.names_no_credentials() => eprintln!(
+        Err(TaskError::InvalidConfig(_)) if config.names_no_credentials() => say!(
             "task-host: the config names no credentials: set ${TOKEN_VARIABLE}, or give api_token (or api_email and api_key) in it"
         ),
-        Err(TaskError::Denied(_)) => eprintln!(
+        Err(TaskError::Denied(_)) => say!(
             "task-host: the task may reach https://api.cloudflare.com on port 443 only; to let it reach another host, or a host over plain http, add --allow-host HOST[:PORT]"
         ),
         _ => {}
@@ -586,10 +600,10 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let (stop, stopped) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         next(&mut interrupt, &mut terminate).await;
-        eprintln!("task-host worker: stopping; a second signal ends at once");
+        say!("task-host worker: stopping; a second signal ends at once");
         let _ = stop.send(());
         let number = next(&mut interrupt, &mut terminate).await;
-        eprintln!("task-host worker: stopped before the tasks in hand were reported");
+        say!("task-host worker: stopped before the tasks in hand were reported");
         std::process::exit(128 + number);
     });
     Ok(async move {
@@ -634,15 +648,14 @@ fn load(component: ComponentArg) -> anyhow::Result<TaskHost> {
     TaskHost::load_with_settings(&component.path(), &settings)
 }
 
-/// The credentials of the task being run: the config's and the
-/// environment's token. Nothing this process prints may show them.
-static SECRETS: OnceLock<Secrets> = OnceLock::new();
-
+/// The credentials of the task being run, and the access key's secret:
+/// nothing this process prints may show them (the environment's were kept
+/// at start).
 fn remember_secrets(config: &TaskConfig, key_secret: Option<&str>) {
-    let mut found = config.credentials().to_vec();
-    found.extend(std::env::var(TOKEN_VARIABLE).ok());
-    found.extend(key_secret.map(str::to_string));
-    let _ = SECRETS.set(Secrets::new(found));
+    keep_secrets(config.credentials());
+    if let Some(secret) = key_secret {
+        keep_secret(secret);
+    }
 }
 
 /// The worker's access key from the flags, else the environment (the
@@ -663,33 +676,16 @@ fn access_key(id: Option<String>, secret: Option<String>) -> anyhow::Result<Opti
     }
 }
 
-/// `text` with every credential this process knows redacted. The
-/// component redacts its own outputs; this covers what the host adds.
-fn shown(text: &str) -> Cow<'_, str> {
-    match SECRETS.get() {
-        Some(secrets) => secrets.redact(text),
-        None => Cow::Borrowed(text),
-    }
-}
-
-/// Prints one JSON document, redacted like everything else printed.
-fn print_document(document: String) {
-    match SECRETS.get() {
-        Some(secrets) => println!("{}", secrets.redact_json(document)),
-        None => println!("{document}"),
-    }
-}
-
 fn print_outcome(outcome: Result<String, TaskError>) -> u8 {
     match outcome {
         Ok(document) => {
-            print_document(document);
+            stdout_document(document);
             0
         }
         Err(error) => {
             let body = error_to_json(&error);
             let retryable = body["retryable"] == json!(true);
-            print_document(json!({ "error": body }).to_string());
+            stdout_document(json!({ "error": body }).to_string());
             if retryable {
                 EXIT_RETRYABLE
             } else {

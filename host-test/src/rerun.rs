@@ -5,7 +5,7 @@
 use allow_policies_batch::api::retry_after::format_rfc3339_ms;
 use host_test::attempts::Delivery;
 use host_test::unsettled::{BatchKey, Recalled, UnsettledBatches};
-use host_test::{EarlierAttempt, TaskError};
+use host_test::{say, EarlierAttempt, TaskError};
 use serde_json::Value;
 
 /// Whether the input is in sync mode, which plans from the account on
@@ -48,7 +48,7 @@ impl BatchRecord {
         let records = match UnsettledBatches::open_default() {
             Ok(records) => records,
             Err(why) => {
-                eprintln!(
+                say!(
                     "task-host: batches that may have applied cannot be recorded ({why}); running this command again after such a failure needs --again-since"
                 );
                 return None;
@@ -56,7 +56,7 @@ impl BatchRecord {
         };
         let recalled = records.recall(&key, now_unix_ms());
         if let Recalled::Expired { first_sent_unix_ms } = recalled {
-            eprintln!(
+            say!(
                 "task-host: warning: a record says this batch was sent at {} and may have applied; it is more than a day old and is ignored",
                 format_rfc3339_ms(first_sent_unix_ms)
             );
@@ -73,7 +73,7 @@ impl BatchRecord {
     pub fn delivery(&self) -> Delivery {
         match self.recalled {
             Recalled::InDoubt { first_sent_unix_ms } => {
-                eprintln!(
+                say!(
                     "task-host: this batch was sent at {} and may have applied; running it again: the account is read first, and the batch is sent only if none of it shows (--fresh sends it as new)",
                     format_rfc3339_ms(first_sent_unix_ms)
                 );
@@ -88,7 +88,7 @@ impl BatchRecord {
     /// For a dry run: says that a run would read the account first.
     pub fn note_in_preview(&self) {
         if let Recalled::InDoubt { first_sent_unix_ms } = self.recalled {
-            eprintln!(
+            say!(
                 "task-host: a run of this batch sent at {} may have applied; `run` reads the account first (--fresh sends it as new)",
                 format_rfc3339_ms(first_sent_unix_ms)
             );
@@ -118,7 +118,7 @@ impl BatchRecord {
                 (true, Some(first_sent_unix_ms)) => {
                     let written = self.records.remember(&self.key, first_sent_unix_ms);
                     if written.is_ok() {
-                        eprintln!(
+                        say!(
                             "task-host: the batch may have applied; running this command again reads the account first and sends only if none of it shows (recorded in {})",
                             self.records.dir().display()
                         );
@@ -130,7 +130,7 @@ impl BatchRecord {
             },
         };
         if let Err(e) = written {
-            eprintln!(
+            say!(
                 "task-host: the record of this batch in {} could not be updated: {e}",
                 self.records.dir().display()
             );

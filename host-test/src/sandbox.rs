@@ -1,5 +1,7 @@
 //! What one task may touch: a WASI context with no environment, arguments,
-//! files or sockets (only stderr, so a guest panic reaches the console), a
+//! files or sockets, and a stderr the host keeps in memory (a few KiB) and
+//! passes on redacted ([`GuestStderr`]), so that a guest's panic message
+//! is seen but nothing it writes reaches the host's stderr as it is; a
 //! resource table and a memory of bounded size, and the outbound hooks that
 //! decide where its HTTP requests may go. A new [`TaskState`] is made for
 //! every task, so nothing of one task is left for the next; [`TaskOptions`]
@@ -9,8 +11,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allow_policies_batch::run::redact::Secrets;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -31,6 +35,11 @@ pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// holds a handful at a time (a request, its body, the response, their
 /// streams and pollables).
 pub const MAX_RESOURCES: usize = 1024;
+
+/// The most of what a guest writes to stderr that the host keeps, per
+/// instance: room for a panic message. Past it the guest finds the stream
+/// closed.
+pub const MAX_GUEST_STDERR: usize = 4096;
 
 /// How one task call is sandboxed.
 #[derive(Clone)]
@@ -92,6 +101,8 @@ pub(crate) struct TaskState {
     table: ResourceTable,
     /// Given to the store as its limiter; read back for the peak.
     pub(crate) limits: TaskLimits,
+    /// What the guest wrote to its stderr.
+    pub(crate) guest_stderr: GuestStderr,
 }
 
 impl TaskState {
@@ -106,11 +117,12 @@ impl TaskState {
         connections: Arc<ConnectionPool>,
         rate_gate: Option<Arc<RateGate>>,
     ) -> Self {
-        // Only stderr, so a guest panic message reaches the console: no
-        // environment, arguments, files or sockets. Outgoing HTTP goes
-        // through `hooks`, not through wasi:sockets.
+        // No environment, arguments, files or sockets, and a stderr kept
+        // in memory. Outgoing HTTP goes through `hooks`, not through
+        // wasi:sockets.
+        let guest_stderr = GuestStderr::new();
         let wasi = WasiCtxBuilder::new()
-            .inherit_stderr()
+            .stderr(guest_stderr.pipe.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -136,7 +148,59 @@ impl TaskState {
                     .build(),
                 peak_memory: 0,
             },
+            guest_stderr,
         }
+    }
+}
+
+/// The guest's stderr: what it writes is kept in memory, up to
+/// [`MAX_GUEST_STDERR`] bytes, and after each call the host prints what is
+/// new as one line of its own stderr, escaped (no control character of the
+/// guest's reaches a terminal) and redacted of the call's config
+/// credentials and every secret the process knows ([`crate::printing`]).
+/// A guest that writes the token it was given to stderr shows
+/// `[redacted]`.
+pub(crate) struct GuestStderr {
+    pipe: MemoryOutputPipe,
+    /// How many bytes of the pipe were already passed on.
+    passed_on: usize,
+}
+
+impl GuestStderr {
+    fn new() -> Self {
+        GuestStderr {
+            pipe: MemoryOutputPipe::new(MAX_GUEST_STDERR),
+            passed_on: 0,
+        }
+    }
+
+    /// Prints what the guest wrote since the last call, if anything;
+    /// `config` is the text the call was given, whose credentials the
+    /// guest knew.
+    pub(crate) fn pass_on(&mut self, config: &str) {
+        if let Some(line) = self.take_line(config) {
+            crate::printing::stderr_line(&line);
+        }
+    }
+
+    /// The line [`GuestStderr::pass_on`] prints, redacted and escaped.
+    fn take_line(&mut self, config: &str) -> Option<String> {
+        let written = self.pipe.contents();
+        let new = written
+            .get(self.passed_on..)
+            .filter(|new| !new.is_empty())?;
+        self.passed_on = written.len();
+        let text = String::from_utf8_lossy(new);
+        let text = crate::printing::shown(&Secrets::from_config(config).redact(&text));
+        let cut = if written.len() >= MAX_GUEST_STDERR {
+            format!(" (kept only its first {MAX_GUEST_STDERR} bytes)")
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "task-host: the component wrote to stderr{cut}: {}",
+            crate::printing::escape_controls(&text)
+        ))
     }
 }
 
@@ -219,5 +283,26 @@ mod tests {
         assert_eq!(opts.allow_hosts, AllowedHost::defaults());
         assert!(opts.interceptor.is_none());
         assert_eq!(opts.wall_clock_limit, Duration::from_secs(620));
+    }
+
+    #[test]
+    fn the_guests_stderr_is_passed_on_redacted_escaped_and_capped() {
+        use wasmtime_wasi::p2::OutputStream as _;
+        let token = "guest-stderr-token-9b1e44";
+        let config = format!(r#"{{"api_token":"{token}"}}"#);
+        let mut stderr = GuestStderr::new();
+        assert_eq!(stderr.take_line(&config), None, "nothing written");
+        let mut pipe = stderr.pipe.clone();
+        pipe.write(format!("token {token}\n\x1b[2J").into())
+            .unwrap();
+        let line = stderr.take_line(&config).unwrap();
+        assert!(!line.contains(token), "{line}");
+        assert!(line.contains(r"token [redacted]\n\u{1b}[2J"), "{line}");
+        assert_eq!(stderr.take_line(&config), None, "passed on once");
+        let room = pipe.check_write().unwrap();
+        pipe.write(vec![b'x'; room].into()).unwrap();
+        assert!(pipe.check_write().is_err(), "closed once full");
+        let cut = stderr.take_line(&config).unwrap();
+        assert!(cut.contains("kept only its first 4096 bytes"), "{cut}");
     }
 }

@@ -314,12 +314,14 @@ pub struct TaskInstance {
 impl TaskInstance {
     pub async fn describe(&mut self) -> anyhow::Result<String> {
         let task = self.task.workflow_http_task_task();
-        within_limit(self.wall_clock_limit, async {
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_describe(&mut self.store)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().guest_stderr.pass_on("");
+        outcome
     }
 
     /// The preview. It may read (sync mode reads the account), but any
@@ -339,6 +341,7 @@ impl TaskInstance {
         })
         .await;
         self.store.data_mut().set_reads_only(false);
+        self.store.data_mut().guest_stderr.pass_on(config);
         outcome
     }
 
@@ -350,12 +353,14 @@ impl TaskInstance {
         let task = self.task.workflow_http_task_task();
         // A `prepare` whose future was dropped may have left reads only on.
         self.store.data_mut().set_reads_only(false);
-        within_limit(self.wall_clock_limit, async {
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_run_task(&mut self.store, config, input)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().guest_stderr.pass_on(config);
+        outcome
     }
 
     pub async fn run_task_again(
@@ -366,12 +371,14 @@ impl TaskInstance {
     ) -> anyhow::Result<Result<String, TaskError>> {
         let task = self.task.workflow_http_task_task();
         self.store.data_mut().set_reads_only(false);
-        within_limit(self.wall_clock_limit, async {
+        let outcome = within_limit(self.wall_clock_limit, async {
             task.call_run_task_again(&mut self.store, config, input, earlier)
                 .await
                 .map_err(wasm_error)
         })
-        .await
+        .await;
+        self.store.data_mut().guest_stderr.pass_on(config);
+        outcome
     }
 
     /// The export. Like the preview it only reads, and the host makes sure
@@ -391,6 +398,7 @@ impl TaskInstance {
         })
         .await;
         self.store.data_mut().set_reads_only(false);
+        self.store.data_mut().guest_stderr.pass_on(config);
         outcome
     }
 

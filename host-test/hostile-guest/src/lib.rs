@@ -20,6 +20,7 @@
 //! | `snoop`         | looks for environment, arguments, files, stdin, sockets, DNS   |
 //! | `hoard`         | piles up header fields resources held by the host              |
 //! | `long-method`   | sets a custom method on many requests; counts the accepted     |
+//! | `stderr`        | writes the config's `api_token` to stderr; returns `{"mode": "stderr"}` |
 //! | `panic`         | panics                                                         |
 //! | `unreachable`   | executes `unreachable`                                         |
 //!
@@ -78,7 +79,10 @@ impl Guest for Hostile {
         misbehave(&input)
     }
 
-    fn run_task(_config: String, input: String) -> Result<String, TaskError> {
+    fn run_task(config: String, input: String) -> Result<String, TaskError> {
+        if input_mode(&input).as_deref() == Some("stderr") {
+            return Ok(leak_to_stderr(&config));
+        }
         misbehave(&input)
     }
 
@@ -142,6 +146,26 @@ fn misbehave(input: &str) -> Result<String, TaskError> {
         "unreachable" => wasm32::unreachable(),
         other => Err(invalid_input("/mode", format!("unknown mode {other:?}"))),
     }
+}
+
+/// The input's `mode`, when it is readable.
+fn input_mode(input: &str) -> Option<String> {
+    let input: Value = serde_json::from_str(input).ok()?;
+    input["mode"].as_str().map(str::to_string)
+}
+
+/// Writes the config's token to stderr, whole and inside a longer line,
+/// with a terminal escape besides: what a component that logs its
+/// credentials would do.
+fn leak_to_stderr(config: &str) -> String {
+    use std::io::Write as _;
+    let config: Value = serde_json::from_str(config).unwrap_or(Value::Null);
+    let token = config["api_token"].as_str().unwrap_or("no-token-given");
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(stderr, "{token}");
+    let _ = writeln!(stderr, "\x1b[31mAuthorization: Bearer {token}\x1b[0m");
+    let _ = stderr.flush();
+    json!({"mode": "stderr"}).to_string()
 }
 
 fn invalid_input(pointer: &str, message: String) -> TaskError {

@@ -17,9 +17,10 @@
 //! - `delivery`: whether a task comes for the first time or again;
 //! - `task_result`: what Conductor is told about a task that ran;
 //! - `reporting`: sending that result until the server takes it;
-//! - `redaction`: keeping the config's credentials out of what is sent;
+//! - `redaction`: keeping every secret the process knows out of what
+//!   is sent;
 //! - `summary` and `log_lines`: the endings counted, and every line the
-//!   worker prints.
+//!   worker prints (through [`crate::printing`], redacted).
 //!
 //! This file defines nothing itself: it only names the modules and
 //! re-exports what callers use, so no child imports from here.

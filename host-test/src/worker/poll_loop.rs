@@ -34,8 +34,11 @@ pub async fn run_worker(
     settings: WorkerSettings,
     shutdown: impl Future<Output = ()>,
 ) -> WorkerSummary {
+    // Every line the worker prints, and every result it reports, is
+    // redacted of the config's credentials as well as of the process's
+    // other secrets.
+    crate::printing::keep_secrets(settings.config.credentials());
     let settings = Arc::new(settings);
-    let secrets = Arc::new(settings.config.secrets());
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1) as usize));
     let mut running = JoinSet::new();
     let mut summary = WorkerSummary::default();
@@ -78,9 +81,7 @@ pub async fn run_worker(
             Ok(Polled { tasks, unreadable }) => {
                 failed_polls = 0;
                 for entry in &unreadable {
-                    // The entry is the server's text, and may hold a task input
-                    // with a credential pasted into it.
-                    log_lines::not_a_task(entry, &secrets);
+                    log_lines::not_a_task(entry);
                 }
                 let idle = tasks.is_empty();
                 for task in tasks {
@@ -97,7 +98,6 @@ pub async fn run_worker(
                         host.clone(),
                         client.clone(),
                         settings.clone(),
-                        secrets.clone(),
                         task,
                         permit,
                     ));

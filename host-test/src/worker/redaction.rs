@@ -1,6 +1,8 @@
-//! Keeping the config's credentials out of what the worker reports: every
-//! string of a result's `outputData`, keys included, goes through the
-//! component's own redaction before it is sent.
+//! Keeping the process's secrets (the config's credentials, the access
+//! key's secret and session tokens: [`crate::printing::known_secrets`])
+//! out of what the worker reports: every string of a result's
+//! `outputData`, keys included, goes through the component's own
+//! redaction before it is sent.
 
 use std::borrow::Cow;
 

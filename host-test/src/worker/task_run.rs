@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allow_policies_batch::run::redact::Secrets;
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -27,7 +26,6 @@ pub(super) async fn run_one(
     host: Arc<TaskHost>,
     client: Arc<ConductorClient>,
     settings: Arc<WorkerSettings>,
-    secrets: Arc<Secrets>,
     mut task: PolledTask,
     permit: OwnedSemaphorePermit,
 ) -> Ending {
@@ -52,6 +50,9 @@ pub(super) async fn run_one(
                 )
                 .await;
             let disposition = attempts::disposition(&outcome, settings.config.checks_first());
+            // Every secret the process knows by now, session tokens
+            // included: a report is shown to whoever reads the workflow.
+            let secrets = crate::printing::known_secrets();
             let result = task_result(&task, &settings.worker_id, outcome, disposition, &secrets);
             let mut result = postpone(
                 result,

@@ -24,7 +24,9 @@ use futures::FutureExt as _;
 use host_test::attempts::{self, Delivery, Disposition};
 use host_test::cleartext::{check_server_link, ServerLink};
 use host_test::cli::{AllowHostArgs, ComponentArg, InsecureHttpArg};
-use host_test::task_config::{check_config, TaskConfig};
+use host_test::printing;
+use host_test::say;
+use host_test::task_config::{check_config, TaskConfig, TOKEN_VARIABLE};
 use host_test::{
     EarlierAttempt, HostSettings, TaskHost, TaskOptions, DEFAULT_MAX_CONCURRENT_TASKS,
 };
@@ -105,7 +107,7 @@ struct Cli {
     #[arg(long)]
     config: Option<PathBuf>,
     /// A Temporal Cloud API key (turns TLS on); default $TEMPORAL_API_KEY.
-    #[arg(long = "api-key", env = "TEMPORAL_API_KEY", hide_env_values = true)]
+    #[arg(long = "api-key", env = API_KEY_VARIABLE, hide_env_values = true)]
     api_key: Option<String>,
     /// Connect with TLS, trusting the public web's roots and, when --tls-ca
     /// is given, its certificate authority.
@@ -129,14 +131,27 @@ struct Cli {
     identity: Option<String>,
 }
 
+/// The variable that holds a Temporal Cloud API key (`--api-key`).
+const API_KEY_VARIABLE: &str = "TEMPORAL_API_KEY";
+
 fn main() -> ExitCode {
+    // Known before anything is parsed: a misplaced flag's value is quoted
+    // back by the usage error.
+    printing::keep_secrets_of_environment(&[TOKEN_VARIABLE, API_KEY_VARIABLE]);
+    printing::redact_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                say!("{}", text.trim_end());
+                return ExitCode::from(EXIT_USAGE);
+            }
+            printing::stdout_text(&text);
+            return ExitCode::SUCCESS;
         }
     };
+
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -144,14 +159,14 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("task-host-temporal: cannot start the async runtime: {e}");
+            say!("task-host-temporal: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
     match runtime.block_on(serve(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("task-host-temporal: {e:#}");
+            say!("{}", failure_line(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -188,9 +203,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tls: tls.is_some(),
     };
     if let Some(warning) = check_server_link(link, cli.insecure.insecure_http)? {
-        eprintln!("task-host-temporal: {warning}");
+        say!("task-host-temporal: {warning}");
     }
     let config = TaskConfig::for_worker(cli.config.as_deref())?;
+    keep_secrets_of(cli.api_key.as_deref(), &config);
     let options = config.task_options(cli.allow.allow_hosts);
     let host = TaskHost::load_with_settings(
         &cli.component.path(),
@@ -236,7 +252,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let stop = worker.shutdown_handle();
     tokio::spawn(async move {
         if wait_for_signal().await.is_ok() {
-            eprintln!("task-host-temporal: stopping; finishing the tasks in hand");
+            say!("task-host-temporal: stopping; finishing the tasks in hand");
         }
         stop();
     });
@@ -244,12 +260,15 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .rate_limits
         .describe()
         .map_or_else(String::new, |limits| format!(", {limits}"));
-    eprintln!(
+    say!(
         "task-host-temporal: polling {} in namespace {} for activity {}, {} at a time{pace}",
-        cli.task_queue, cli.namespace, cli.activity_name, cli.concurrency
+        cli.task_queue,
+        cli.namespace,
+        cli.activity_name,
+        cli.concurrency
     );
     worker.run().await?;
-    eprintln!("task-host-temporal: stopped");
+    say!("task-host-temporal: stopped");
     Ok(())
 }
 
@@ -275,6 +294,20 @@ fn worker_options(
         .maybe_max_task_queue_activities_per_second(limits.task_queue_per_second)
         .maybe_max_worker_activities_per_second(limits.worker_per_second)
         .build()
+}
+
+/// What this worker must never print, besides the environment's (kept at
+/// start): the Temporal API key and the config's credentials.
+fn keep_secrets_of(api_key: Option<&str>, config: &TaskConfig) {
+    printing::keep_secrets(api_key);
+    printing::keep_secrets(config.credentials());
+}
+
+/// The line a worker that could not start or stopped on an error prints:
+/// the error and its causes (a server's refusal may quote what it was
+/// sent), redacted of every secret the process knows.
+fn failure_line(error: &anyhow::Error) -> String {
+    printing::shown(&format!("task-host-temporal: {error:#}"))
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {
@@ -360,7 +393,7 @@ impl Batches {
                 () = ctx.cancelled() => {
                     // Dropping the call ends the component's instance and
                     // its request at once.
-                    eprintln!(
+                    say!(
                         "task-host-temporal: activity {} cancelled while it ran",
                         info.activity_id
                     );
@@ -393,9 +426,10 @@ impl Batches {
                 non_retryable,
                 next_retry_delay,
             } => {
-                eprintln!(
+                say!(
                     "task-host-temporal: activity {} attempt {}: {kind}",
-                    info.activity_id, info.attempt
+                    info.activity_id,
+                    info.attempt
                 );
                 let failure = ApplicationFailure::builder(anyhow::anyhow!(message))
                     .type_name(kind)
@@ -505,6 +539,64 @@ mod tests {
                 let message = error.to_string();
                 assert!(message.contains(flag), "{message}");
                 assert!(message.contains("above 0"), "{message}");
+            }
+        }
+    }
+
+    mod planted_secrets {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The secret, or any stretch of 12 of its characters, in `text`.
+        fn leaked(secret: &str, text: &str) -> Option<String> {
+            let chars: Vec<char> = secret.chars().collect();
+            chars
+                .windows(12)
+                .map(|w| w.iter().collect::<String>())
+                .find(|window| text.contains(window.as_str()))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 32,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// A failure that quotes the Temporal API key or the config's
+            /// token (a server's refusal quoting what it was sent, a cause
+            /// naming a value) is printed with `[redacted]` in its place,
+            /// and not even 12 characters of the secret.
+            #[test]
+            fn a_failure_quoting_a_secret_is_printed_redacted(
+                secret in "[A-Za-z0-9_~/-]{16,64}",
+                as_api_key in any::<bool>(),
+                activity in any::<bool>(),
+            ) {
+                let config = if as_api_key {
+                    TaskConfig::read(r#"{"api_token": "config-token-of-the-test-5e1f"}"#.into())
+                } else {
+                    TaskConfig::read(json!({ "api_token": secret }).to_string())
+                };
+                keep_secrets_of(as_api_key.then_some(secret.as_str()), &config);
+                let line = if activity {
+                    // An activity id is the server's text.
+                    printing::shown(&format!(
+                        "task-host-temporal: activity {secret} attempt 2: api"
+                    ))
+                } else {
+                    let refusal = anyhow::anyhow!(
+                        "status: Unauthenticated, message: \"invalid API key {secret}\""
+                    )
+                    .context("cannot connect to Temporal at https://127.0.0.1:7233");
+                    failure_line(&refusal)
+                };
+                if let Some(window) = leaked(&secret, &line) {
+                    return Err(TestCaseError::fail(format!(
+                        "{window:?} of the secret is in {line}"
+                    )));
+                }
+                prop_assert!(line.contains("[redacted]"), "{}", line);
             }
         }
     }

@@ -1,7 +1,8 @@
 //! `task-host` as a user runs it: a process, files, stdout and exit codes.
 
 use crate::support::{
-    assert_no_secret, examples_dir, fake_api, hostile_component_path, post, TempDir, ACCOUNT,
+    assert_no_secret, examples_dir, fake_api, hostile_component_path, leaked, post, TempDir,
+    ACCOUNT,
 };
 use host_test::fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
@@ -317,17 +318,6 @@ fn strings(value: &Value, out: &mut Vec<String>) {
         }
         _ => {}
     }
-}
-
-/// The secret, or any stretch of 12 of its characters, in `text`. The
-/// alphabet the secrets are drawn from has no `.` or `@`, so no fixed text
-/// of the documents can match by chance.
-fn leaked(secret: &str, text: &str) -> Option<String> {
-    let chars: Vec<char> = secret.chars().collect();
-    chars
-        .windows(12)
-        .map(|w| w.iter().collect::<String>())
-        .find(|window| text.contains(window.as_str()))
 }
 
 fn run_planted(

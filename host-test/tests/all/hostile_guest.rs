@@ -557,3 +557,49 @@ async fn two_thousand_requests_in_one_instance_leave_the_resource_table_as_it_wa
         }
     }
 }
+
+/// A guest that writes the token it was given to its stderr (whole, and in
+/// a line with terminal escapes): `task-host run` passes the line on
+/// redacted and escaped, and neither of its streams carries any 12
+/// characters of the token or a raw escape.
+#[test]
+fn a_guest_writing_its_token_to_stderr_reaches_the_host_redacted() {
+    let token = "guest-STDERR-token-planted-5c2a9e";
+    let dir = crate::support::TempDir::new("guest-stderr");
+    let config = dir.join("config.json");
+    let input = dir.join("input.json");
+    std::fs::write(
+        &config,
+        json!({"api_token": token, "account_id": ACCOUNT}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(&input, json!({"mode": "stderr"}).to_string()).unwrap();
+    let out = crate::support::task_host_command()
+        .arg("run")
+        .arg("--component")
+        .arg(hostile_component_path())
+        .arg("--config")
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .output()
+        .expect("task-host runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), r#"{"mode":"stderr"}"#);
+    assert!(
+        stderr.contains("the component wrote to stderr: [redacted]\\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Bearer [redacted]"), "{stderr}");
+    for (what, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert_eq!(
+            crate::support::leaked(token, text),
+            None,
+            "the token is in {what}: {text}"
+        );
+        assert!(!text.contains('\x1b'), "a raw escape is in {what}: {text}");
+    }
+}

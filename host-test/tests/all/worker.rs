@@ -5,7 +5,7 @@
 //! Conductor itself cannot run here; `support/fake_conductor.rs` stands in
 //! for it, with the server's endpoints, answers and task lifecycle.
 
-use crate::support::fake_conductor::FakeConductor;
+use crate::support::fake_conductor::{Endpoint, FakeConductor, Quote};
 use crate::support::{self, post, with_fields, TempDir, ACCOUNT};
 use host_test::conductor::MAX_REASON_CHARS;
 use host_test::fake_api::{FakeApi, Fault};
@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 const TASK_TYPE: &str = "allow_policies_batch";
 /// Only in the config: no report, log line or output may carry it.
-const TOKEN: &str = "worker-TOKEN-marker-never-reported";
+/// Its text shares no 8 characters with the worker's own words, which
+/// would be redacted with it.
+const TOKEN: &str = "wkr-TOKEN-marker-9f2c7a1e5b3d";
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn fake_api() -> FakeApi {
@@ -56,6 +58,16 @@ struct Stopped {
 
 impl Worker {
     fn start(conductor: &FakeConductor, config: &ConfigFile, extra: &[&str]) -> Worker {
+        Self::start_with_env(conductor, config, extra, &[])
+    }
+
+    /// [`Worker::start`], with these environment variables set.
+    fn start_with_env(
+        conductor: &FakeConductor,
+        config: &ConfigFile,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Worker {
         let child = crate::support::task_host_command()
             .args([
                 "worker",
@@ -72,6 +84,7 @@ impl Worker {
             .env_remove("TASK_HOST_CONFIG")
             .env_remove("CONDUCTOR_AUTH_KEY")
             .env_remove("CONDUCTOR_AUTH_SECRET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1010,5 +1023,170 @@ fn tls_or_loopback_needs_no_flag_and_gets_no_warning() {
         assert_eq!(code, Some(2), "{server}: {stderr}");
         assert!(!stderr.contains("TLS"), "{server}: {stderr}");
         assert!(stderr.contains("/max_retries"), "{server}: {stderr}");
+    }
+}
+
+/// Which of the worker's secrets a property case plants in a server's
+/// answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    /// The config's `api_token`.
+    ConfigToken,
+    /// `$CLOUDFLARE_API_TOKEN`, for a config that names no credentials.
+    EnvironmentToken,
+    /// The access key's secret (`--key-secret`).
+    KeySecret,
+    /// A session token the server granted, quoted from `X-Authorization`.
+    SessionToken,
+}
+
+/// One `task-host worker` whose server answers one call with an error
+/// quoting `secret` (as `known`), stopped once the worker has had that
+/// answer and moved on: what it printed.
+async fn worker_planted(known: Known, at: Endpoint, secret: &str) -> Stopped {
+    let api = support::fake_api(None).await;
+    let conductor = FakeConductor::start().await;
+    let key_secret = match known {
+        Known::KeySecret => secret,
+        _ => KEY_SECRET,
+    };
+    conductor.require_key(KEY_ID, key_secret);
+    conductor.define_task_timeout(0);
+    let quote = match (known, at) {
+        (Known::SessionToken, _) => {
+            conductor.issue_tokens_as(secret);
+            Quote::Authorization
+        }
+        (Known::KeySecret, Endpoint::Token) => Quote::RequestBody,
+        _ => Quote::Text(secret.to_string()),
+    };
+    conductor.plant_answer(at, quote);
+    let mut base =
+        json!({ "base_url": api.base_url(), "account_id": ACCOUNT, "timeout_ms": 20000 });
+    let mut env = Vec::new();
+    match known {
+        Known::EnvironmentToken => env.push(("CLOUDFLARE_API_TOKEN", secret)),
+        _ => {
+            let token = if known == Known::ConfigToken {
+                secret
+            } else {
+                TOKEN
+            };
+            base["api_token"] = json!(token);
+        }
+    }
+    let dir = TempDir::new("worker-planted");
+    let path = dir.join("config.json");
+    std::fs::write(&path, base.to_string()).unwrap();
+    let config = ConfigFile { _dir: dir, path };
+    let worker = Worker::start_with_env(
+        &conductor,
+        &config,
+        &["--key-id", KEY_ID, "--key-secret", key_secret],
+        &env,
+    );
+    match at {
+        Endpoint::Report => conductor.enqueue(TASK_TYPE, "reported", create("report@example.com")),
+        Endpoint::Task => conductor.enqueue_with(
+            TASK_TYPE,
+            "retry",
+            create("retry@example.com"),
+            json!({ "retryCount": 1, "retriedTaskId": "earlier-attempt" }),
+        ),
+        _ => {}
+    }
+    conductor
+        .wait_until(WAIT, "the planted answer", |c| {
+            c.planted_answers_given() == 1
+        })
+        .await;
+    match at {
+        // The line is printed before the next poll.
+        Endpoint::Poll | Endpoint::PolledEntry | Endpoint::Token | Endpoint::TaskDefinition => {
+            let seen = conductor.polls().len();
+            conductor
+                .wait_until(WAIT, "a poll after it", |c| c.polls().len() > seen)
+                .await;
+        }
+        // The task's line is printed before it is reported.
+        Endpoint::Task => {
+            conductor
+                .wait_until(WAIT, "the retry's report", |c| c.accepted().len() == 1)
+                .await;
+        }
+        // The task in hand is finished, its line printed, before the
+        // worker exits.
+        Endpoint::Report => {}
+    }
+    worker.stop().await
+}
+
+mod planted_secrets {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn case() -> impl Strategy<Value = (Known, Endpoint)> {
+        let known = proptest::sample::select(vec![
+            Known::ConfigToken,
+            Known::EnvironmentToken,
+            Known::KeySecret,
+            Known::SessionToken,
+        ]);
+        let at = proptest::sample::select(vec![
+            Endpoint::Poll,
+            Endpoint::PolledEntry,
+            Endpoint::Report,
+            Endpoint::Token,
+            Endpoint::TaskDefinition,
+            Endpoint::Task,
+        ]);
+        // A token request carries no session token to quote.
+        (known, at).prop_filter("a quote the call carries", |(known, at)| {
+            !(*known == Known::SessionToken && *at == Endpoint::Token)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 24,
+            // Each case starts processes and may wait out a limit.
+            max_shrink_iters: 8,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// A secret of 16 to 64 characters that the worker knows (the
+        /// config's token, the environment's, the access key's secret, a
+        /// session token), quoted back by the server in an answer to a
+        /// poll, a report, a token request, the definition's or a task's
+        /// read, or as a polled entry: the worker prints the line, with
+        /// `[redacted]` in its place, and not even 12 characters of it
+        /// reach stdout or stderr.
+        #[test]
+        fn a_secret_a_server_quotes_is_never_printed(
+            secret in "[A-Za-z0-9_~/-]{16,64}",
+            (known, at) in case(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let stopped = runtime.block_on(worker_planted(known, at, &secret));
+            for (what, text) in [("stdout", &stopped.stdout), ("stderr", &stopped.stderr)] {
+                if let Some(window) = support::leaked(&secret, text) {
+                    return Err(TestCaseError::fail(format!(
+                        "{known:?} at {at:?}: {window:?} of the secret is in {what}: {text}"
+                    )));
+                }
+            }
+            prop_assert!(
+                stopped.stderr.contains("[redacted]"),
+                "{:?} at {:?}: the answer was not printed: {}", known, at, stopped.stderr
+            );
+            // A refused report leaves its task to the server's timeout.
+            let status = if at == Endpoint::Report { 75 } else { 0 };
+            prop_assert_eq!(stopped.code, Some(status), "{}", stopped.stderr);
+        }
     }
 }

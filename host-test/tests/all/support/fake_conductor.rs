@@ -38,6 +38,10 @@
 //! in `X-Authorization` (401 without one). It records every poll (from the
 //! moment it arrives) and update, and the most tasks a worker ever had in
 //! hand (handed out, not yet reported).
+//!
+//! As a hostile or careless server might, it answers a call with an error
+//! that quotes what it was sent ([`FakeConductor::plant_answer`]): some
+//! text, the call's `X-Authorization`, or the request's body.
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -85,6 +89,42 @@ pub struct Poll {
     pub status: u16,
 }
 
+/// A call of the worker's that a planted answer replies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A poll, answered 500.
+    Poll,
+    /// A poll, answered 200 with an entry that is not a task: its
+    /// `taskId` is the quote, and it has no `workflowInstanceId`.
+    PolledEntry,
+    /// A report (`POST /api/tasks`), answered 400: a refusal that is not
+    /// worth repeating, so the worker says so at once.
+    Report,
+    /// A token request, answered 500.
+    Token,
+    /// Reading the task definition, answered 500.
+    TaskDefinition,
+    /// Reading a task (`GET /api/tasks/{id}`, the attempt a retry
+    /// follows), answered 500.
+    Task,
+}
+
+/// What a planted answer quotes.
+#[derive(Clone, Debug)]
+pub enum Quote {
+    Text(String),
+    /// The call's `X-Authorization` header: its session token.
+    Authorization,
+    /// The request's body as received (a token request's carries the key).
+    RequestBody,
+}
+
+#[derive(Clone, Debug)]
+struct Planted {
+    at: Endpoint,
+    quote: Quote,
+}
+
 /// One update as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Update {
@@ -118,6 +158,12 @@ struct State {
     tokens_issued: usize,
     /// `X-Authorization` of every call but token requests, as received.
     authorizations: Vec<Option<String>>,
+    /// Tokens are this text and a count; `token-` by default.
+    token_base: Option<String>,
+    /// Answers to give the next call of their endpoint, instead of its own.
+    planted: Vec<Planted>,
+    /// How many planted answers were given.
+    planted_given: usize,
     /// The task definition's `timeoutSeconds`, when the definition can be
     /// read (`GET /api/metadata/taskdefs/{name}`; 404 otherwise).
     task_timeout_seconds: Option<u64>,
@@ -305,6 +351,23 @@ impl FakeConductor {
         self.shared.lock().task_timeout_seconds = Some(seconds);
     }
 
+    /// Hand out tokens made of `base` and a count, instead of `token-N`.
+    pub fn issue_tokens_as(&self, base: &str) {
+        self.shared.lock().token_base = Some(base.to_string());
+    }
+
+    /// Answers the next call of `at` with an error (see [`Endpoint`]) whose
+    /// message quotes `quote`, once; the calls after it are answered as
+    /// usual.
+    pub fn plant_answer(&self, at: Endpoint, quote: Quote) {
+        self.shared.lock().planted.push(Planted { at, quote });
+    }
+
+    /// How many planted answers were given so far.
+    pub fn planted_answers_given(&self) -> usize {
+        self.shared.lock().planted_given
+    }
+
     /// Stop accepting every token handed out so far, as when they expire.
     pub fn expire_tokens(&self) {
         self.shared.lock().valid_tokens.clear();
@@ -427,7 +490,20 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         Ok(body) => body.to_bytes(),
         Err(_) => return problem(StatusCode::BAD_REQUEST, "unreadable body"),
     };
-    if method == hyper::Method::POST && path == "/api/token" {
+    let endpoint = match (&method, path.as_str()) {
+        (&hyper::Method::POST, "/api/token") => Some(Endpoint::Token),
+        (&hyper::Method::POST, "/api/tasks") => Some(Endpoint::Report),
+        (&hyper::Method::GET, p) if p.starts_with("/api/tasks/poll/batch/") => Some(Endpoint::Poll),
+        (&hyper::Method::GET, p) if p.starts_with("/api/tasks/") => Some(Endpoint::Task),
+        (&hyper::Method::GET, p) if p.starts_with("/api/metadata/taskdefs/") => {
+            Some(Endpoint::TaskDefinition)
+        }
+        _ => None,
+    };
+    if endpoint == Some(Endpoint::Token) {
+        if let Some(planted) = take_planted(shared, Endpoint::Token) {
+            return planted_answer(&planted, authorization.as_deref(), &body);
+        }
         return token(shared, &body);
     }
     {
@@ -439,6 +515,16 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             .is_some_and(|t| state.valid_tokens.contains(t));
         if required && !known {
             return problem(StatusCode::UNAUTHORIZED, "Token cannot be null or empty");
+        }
+    }
+    if let Some(endpoint) = endpoint {
+        let planted = take_planted(shared, endpoint).or_else(|| {
+            (endpoint == Endpoint::Poll)
+                .then(|| take_planted(shared, Endpoint::PolledEntry))
+                .flatten()
+        });
+        if let Some(planted) = planted {
+            return planted_answer(&planted, authorization.as_deref(), &body);
         }
     }
     if method == hyper::Method::GET {
@@ -480,6 +566,44 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         StatusCode::NOT_FOUND,
         &format!("no route for {method} {path}"),
     )
+}
+
+/// The first answer planted for `at`, taken and counted as given.
+fn take_planted(shared: &Shared, at: Endpoint) -> Option<Planted> {
+    let mut state = shared.lock();
+    let index = state.planted.iter().position(|p| p.at == at)?;
+    state.planted_given += 1;
+    Some(state.planted.remove(index))
+}
+
+/// The error a planted answer gives, quoting what it was told to.
+fn planted_answer(
+    planted: &Planted,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    let quoted = match &planted.quote {
+        Quote::Text(text) => text.clone(),
+        Quote::Authorization => authorization.unwrap_or_default().to_string(),
+        Quote::RequestBody => String::from_utf8_lossy(body).into_owned(),
+    };
+    let status = match planted.at {
+        Endpoint::PolledEntry => {
+            let entry = json!([{ "taskId": quoted, "taskType": "planted" }]);
+            return answer(StatusCode::OK, entry.to_string(), "application/json");
+        }
+        Endpoint::Report => StatusCode::BAD_REQUEST,
+        Endpoint::Poll | Endpoint::Token | Endpoint::TaskDefinition | Endpoint::Task => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    // As a server that quotes what it was given; the text is not escaped
+    // as JSON, so a quote arrives as it was sent.
+    let text = format!(
+        "{{\"status\":{},\"message\":\"error near {quoted}\"}}",
+        status.as_u16()
+    );
+    answer(status, text, "application/json")
 }
 
 fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
@@ -597,7 +721,8 @@ fn token(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
         return problem(StatusCode::UNAUTHORIZED, "Invalid access key");
     }
     state.tokens_issued += 1;
-    let token = format!("token-{}", state.tokens_issued);
+    let base = state.token_base.as_deref().unwrap_or("token-");
+    let token = format!("{base}{}", state.tokens_issued);
     state.valid_tokens.insert(token.clone());
     answer(
         StatusCode::OK,

@@ -96,6 +96,17 @@ pub fn assert_no_secret(text: &str, secrets: &[&str]) {
     }
 }
 
+/// The secret, or any stretch of 12 of its characters, in `text`. The
+/// alphabet the tests draw secrets from has no `.` or `@`, so no fixed text
+/// of the documents can match by chance.
+pub fn leaked(secret: &str, text: &str) -> Option<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(12)
+        .map(|w| w.iter().collect::<String>())
+        .find(|window| text.contains(window.as_str()))
+}
+
 /// The fake API on a free loopback port; with `token`, it takes no other.
 pub async fn fake_api(token: Option<&str>) -> FakeApi {
     FakeApi::start(FakeApiOptions {

@@ -238,9 +238,9 @@ fn user_cache_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Pa
 fn warn_once(why: &Untrusted) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     if !WARNED.swap(true, Ordering::Relaxed) {
-        crate::say!(
+        crate::printing::stderr_line(&format!(
             "task-host: warning: compiled code is not cached, the component is compiled on every start: {why}"
-        );
+        ));
     }
 }
 

@@ -16,7 +16,7 @@ use host_test::attempts::Delivery;
 use host_test::cleartext::check_server_link;
 use host_test::cli::{AllowHostArgs, ComponentArg, InsecureHttpArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
-use host_test::fake_api::{FakeApi, FakeApiOptions};
+use host_test::fake_api::{FakeApi, FakeApiOptions, RateBudget, CLOUDFLARE_RATE_BUDGET};
 use host_test::printing::{
     self, keep_secret, keep_secrets, stdout_document, stdout_host_document, stdout_text,
 };
@@ -216,6 +216,17 @@ enum Command {
         /// its JSON Pointer.
         #[arg(long, value_name = "FILE")]
         seed: Option<PathBuf>,
+        /// Requests each credential may make per window; past them every
+        /// request gets a 429 for the lockout. Cloudflare's: 1200.
+        #[arg(long = "rate-limit", value_name = "N", default_value_t = CLOUDFLARE_RATE_BUDGET.limit, value_parser = clap::value_parser!(u32).range(1..))]
+        rate_limit: u32,
+        /// The rate limit's window, in seconds. Cloudflare's: 300.
+        #[arg(long = "rate-window", value_name = "S", default_value_t = CLOUDFLARE_RATE_BUDGET.window.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        rate_window: u64,
+        /// How long going over the rate limit locks a credential out, in
+        /// seconds. Cloudflare's: 300.
+        #[arg(long = "rate-lockout", value_name = "S", default_value_t = CLOUDFLARE_RATE_BUDGET.lockout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        rate_lockout: u64,
     },
     /// Work for a Conductor server: poll for tasks of one type, run each
     /// through the component and report how it ended, until SIGINT or
@@ -429,6 +440,9 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             token,
             legacy_ids,
             seed,
+            rate_limit,
+            rate_window,
+            rate_lockout,
         } => runtime.block_on(async {
             keep_secrets(&token);
             let seed = seed.as_deref().map(read_seed).transpose()?;
@@ -437,6 +451,11 @@ fn execute(command: Command) -> anyhow::Result<u8> {
                 token,
                 legacy_ids,
                 seed,
+                rate_budget: RateBudget {
+                    limit: rate_limit,
+                    window: Duration::from_secs(rate_window),
+                    lockout: Duration::from_secs(rate_lockout),
+                },
             })
             .await?;
             stdout_host_document(json!({ "base_url": fake.base_url() }));

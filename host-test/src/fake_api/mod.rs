@@ -32,12 +32,14 @@ mod batch;
 pub mod code;
 mod envelope;
 mod fault;
+mod rate_budget;
 mod seed;
 mod server;
 mod store;
 
 pub use batch::MAX_BATCH_ITEMS;
 pub use fault::Fault;
+pub use rate_budget::{RateBudget, CLOUDFLARE as CLOUDFLARE_RATE_BUDGET};
 pub use seed::{SeedProblem, SeedRefused};
 pub use server::{ADMIN_PREFIX, API_PREFIX};
 
@@ -66,6 +68,9 @@ pub struct FakeApiOptions {
     /// with the ids given. Stored before the first request is answered;
     /// integer ids only with `legacy_ids`.
     pub seed: Option<Value>,
+    /// The rate limit each credential meets, Cloudflare's by default
+    /// ([`CLOUDFLARE_RATE_BUDGET`]); every answer says what is left of it.
+    pub rate_budget: RateBudget,
 }
 
 impl Default for FakeApiOptions {
@@ -75,6 +80,7 @@ impl Default for FakeApiOptions {
             token: None,
             legacy_ids: false,
             seed: None,
+            rate_budget: CLOUDFLARE_RATE_BUDGET,
         }
     }
 }
@@ -86,6 +92,7 @@ impl fmt::Debug for FakeApiOptions {
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("legacy_ids", &self.legacy_ids)
             .field("seed", &self.seed.as_ref().map(|_| "[document]"))
+            .field("rate_budget", &self.rate_budget)
             .finish()
     }
 }
@@ -137,6 +144,7 @@ impl FakeApi {
             batch_requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             state: Mutex::new(state),
+            rate: Mutex::new(rate_budget::RateLimiter::new(options.rate_budget)),
         });
         let (stop, stopped) = oneshot::channel();
         let accept_loop = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -183,6 +191,12 @@ impl FakeApi {
     /// reads the list, then answers as its inner fault says.
     pub fn push_list_fault(&self, fault: Fault) {
         self.shared.lock().list_faults.push_back(fault);
+    }
+
+    /// 429s the rate limit sent so far, and lockouts it began.
+    pub fn rate_limited(&self) -> (usize, usize) {
+        let rate = self.shared.rate();
+        (rate.refused, rate.lockouts)
     }
 
     /// Batches that changed an account so far, whatever the client was

@@ -26,6 +26,7 @@ use super::envelope::{
     failure, malformed, method_not_allowed, success, too_large, ApiError, Reply,
 };
 use super::fault::{canned, parse_faults, Fault, MAX_DELAY};
+use super::rate_budget::{add_fields, Spent};
 use super::seed::check_and_store;
 use super::store::{is_account_id, Policy, Shared};
 
@@ -174,7 +175,32 @@ pub(super) fn route(path: &str) -> Option<(Endpoint, &str)> {
     Some((endpoint, account))
 }
 
+/// Every request: the test-control routes as they are; the API's routes
+/// spend the rate budget first, and their answers say what is left of it.
 pub(super) async fn handle(
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+    request: Request<Incoming>,
+) -> Result<Reply, DropConnection> {
+    if request.uri().path().starts_with(ADMIN_PREFIX) {
+        return answer(shared, reset, request).await;
+    }
+    let spent = shared
+        .rate()
+        .spend(request.headers(), std::time::Instant::now());
+    let fields = match spent {
+        Spent::Within(fields) => fields,
+        Spent::Refused(reply) => {
+            shared.requests.fetch_add(1, Ordering::SeqCst);
+            return Ok(reply);
+        }
+    };
+    let mut reply = answer(shared, reset, request).await?;
+    add_fields(&mut reply, &fields);
+    Ok(reply)
+}
+
+async fn answer(
     shared: Arc<Shared>,
     reset: Arc<AtomicBool>,
     request: Request<Incoming>,

@@ -24,9 +24,16 @@ pub(super) struct Shared {
     pub(super) batch_requests: AtomicUsize,
     pub(super) connections: AtomicUsize,
     pub(super) state: Mutex<State>,
+    /// The rate limit's windows, apart from the policies' lock.
+    pub(super) rate: Mutex<super::rate_budget::RateLimiter>,
 }
 
 impl Shared {
+    /// The rate limit, as [`Shared::lock`] takes the state.
+    pub(super) fn rate(&self) -> MutexGuard<'_, super::rate_budget::RateLimiter> {
+        self.rate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Nothing panics while holding the lock, but a poisoned lock must not
     /// take the whole fake down with it either.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {

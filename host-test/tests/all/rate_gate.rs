@@ -117,3 +117,63 @@ async fn a_spent_window_is_waited_out_before_a_429() {
     assert_eq!(fake.requests(), seen);
     fake.shutdown().await;
 }
+
+/// Against a fake that enforces a small budget (3 requests a minute, then
+/// a lockout) and says what is left on every answer, a gated process
+/// stops when the window is spent and never earns the 429; an ungated one
+/// runs into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gated_process_spends_a_small_budget_without_a_lockout() {
+    use host_test::fake_api::{FakeApiOptions, RateBudget};
+    use std::time::Duration;
+    let budget = RateBudget {
+        limit: 3,
+        window: Duration::from_secs(60),
+        lockout: Duration::from_secs(30),
+    };
+    let start = |budget| {
+        FakeApi::start(FakeApiOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            rate_budget: budget,
+            ..FakeApiOptions::default()
+        })
+    };
+    let fake = start(budget).await.unwrap();
+    let host = gated_host();
+    for i in 0..3 {
+        let done = run(&host, &fake, &format!("p{i}@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(done["status"], 200, "{done}");
+    }
+    let held = run(&host, &fake, "p3@example.com").await.unwrap_err();
+    assert_eq!(held["status"], Value::Null, "{held}");
+    assert!(held["retry_after_ms"].as_u64().unwrap() > 50_000, "{held}");
+    assert_eq!(
+        fake.rate_limited(),
+        (0, 0),
+        "the gated process earned a 429"
+    );
+    assert_eq!(fake.requests(), 3);
+    fake.shutdown().await;
+
+    let fake = start(budget).await.unwrap();
+    let ungated = TaskHost::load_with_settings(
+        &host_test::default_component_path(),
+        &HostSettings {
+            max_concurrent_tasks: 1,
+            rate_gate: false,
+            ..HostSettings::default()
+        },
+    )
+    .unwrap();
+    for i in 0..3 {
+        run(&ungated, &fake, &format!("p{i}@example.com"))
+            .await
+            .unwrap();
+    }
+    let refused = run(&ungated, &fake, "p3@example.com").await.unwrap_err();
+    assert_eq!(refused["status"], 429, "{refused}");
+    assert_eq!(fake.rate_limited(), (1, 1));
+    fake.shutdown().await;
+}

@@ -33,6 +33,7 @@ async fn start_with(token: Option<&str>, legacy_ids: bool) -> FakeApi {
         token: token.map(str::to_string),
         legacy_ids,
         seed: None,
+        ..FakeApiOptions::default()
     })
     .await
     .expect("the fake starts on loopback")

@@ -26,6 +26,7 @@ async fn start_seeded(legacy_ids: bool, seed: Value) -> anyhow::Result<FakeApi> 
         token: Some(TOKEN.into()),
         legacy_ids,
         seed: Some(seed),
+        ..FakeApiOptions::default()
     })
     .await
 }

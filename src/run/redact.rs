@@ -126,7 +126,6 @@ impl Secrets {
         windows.retain(|w| !placeholder.contains(w) && !could_be_a_number(*w));
         windows.sort_unstable();
         windows.dedup();
-        drop_public(&mut windows);
         let bits = (grams.len() * 16)
             .next_power_of_two()
             .clamp(1 << 12, 1 << 24);
@@ -270,8 +269,11 @@ impl Secrets {
     }
 
     fn contains_window(&self, w: u64) -> bool {
-        // The window's first GRAM bytes are a gram of the same shape.
-        self.may_hold(w & 0xFFFF_FFFF) && self.windows.binary_search(&w).is_ok()
+        // The window's first GRAM bytes are a gram of the same shape. A run
+        // found is checked against the public texts only then: a match is
+        // rare, and scanning them for every task's secrets up front cost
+        // more than the rest of making them.
+        self.may_hold(w & 0xFFFF_FFFF) && self.windows.binary_search(&w).is_ok() && !is_public(w)
     }
 
     /// Where each run of a secret in `text` starts, in order.
@@ -418,22 +420,12 @@ fn could_be_a_number(window: u64) -> bool {
     window.to_le_bytes().into_iter().all(is_number_byte)
 }
 
-/// Removes from `windows` (sorted) those that occur in [`PUBLIC_TEXTS`]:
-/// one pass over those texts, each of their windows looked up.
-fn drop_public(windows: &mut Vec<u64>) {
-    if windows.is_empty() {
-        return;
-    }
-    let mut public = vec![false; windows.len()];
-    for text in PUBLIC_TEXTS {
-        for w in windows_of(text) {
-            if let Ok(i) = windows.binary_search(&w) {
-                public[i] = true;
-            }
-        }
-    }
-    let mut flags = public.into_iter();
-    windows.retain(|_| !flags.next().unwrap_or(false));
+/// Whether the run `w` occurs in [`PUBLIC_TEXTS`], where it gives nothing
+/// away.
+fn is_public(w: u64) -> bool {
+    PUBLIC_TEXTS
+        .iter()
+        .any(|text| windows_of(text).any(|public| public == w))
 }
 
 fn windows_of(text: &str) -> impl Iterator<Item = u64> + '_ {

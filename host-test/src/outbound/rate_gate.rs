@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use allow_policies_batch::api::retry_after::parse_retry_after;
 use http::{HeaderMap, StatusCode};
 
 /// The longest a request is held in the host rather than handed back.
@@ -102,10 +103,13 @@ impl RateGate {
             budget.quota = Some(quota);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = header(headers, "retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1);
-            budget.close_until(now + Duration::from_secs(wait));
+            // Seconds or an HTTP date, read as the component reads it, so
+            // that the gate opens when the component's own wait ends; a 429
+            // without one closes it for a second.
+            let wait_ms = header(headers, "retry-after")
+                .and_then(|v| parse_retry_after(v, unix_ms_now()))
+                .unwrap_or(1000);
+            budget.close_until(now + Duration::from_millis(wait_ms));
         }
     }
 }
@@ -162,6 +166,12 @@ impl HostBudget {
             self.next_slot = Some(at + spacing);
         }
     }
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -40,5 +40,5 @@ pub use outbound::limits::MAX_METHOD_LEN;
 pub use outbound::pool::{IDLE_TIMEOUT, MAX_IDLE_PER_DESTINATION};
 pub use sandbox::{TaskOptions, MAX_GUEST_STDERR, MAX_RESOURCES, MEMORY_LIMIT};
 pub use task_host::{HostSettings, TaskHost, TaskInstance, DEFAULT_MAX_CONCURRENT_TASKS};
-pub use wall_clock::{WallClockLimitExceeded, DEFAULT_WALL_CLOCK_LIMIT};
+pub use wall_clock::{now_unix_ms, WallClockLimitExceeded, DEFAULT_WALL_CLOCK_LIMIT};
 pub use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;

@@ -329,10 +329,7 @@ fn main() -> ExitCode {
 
 /// `--again-since`, checked against this host's clock.
 fn again_since_flag(text: &str) -> Result<u64, AgainSinceError> {
-    let now_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    parse_again_since(text, now_unix_ms)
+    parse_again_since(text, host_test::now_unix_ms())
 }
 
 fn execute(command: Command) -> anyhow::Result<u8> {

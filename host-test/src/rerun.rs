@@ -5,7 +5,7 @@
 use allow_policies_batch::api::retry_after::format_rfc3339_ms;
 use host_test::attempts::Delivery;
 use host_test::unsettled::{BatchKey, Recalled, UnsettledBatches};
-use host_test::{say, EarlierAttempt, TaskError};
+use host_test::{now_unix_ms, say, EarlierAttempt, TaskError};
 use serde_json::Value;
 
 /// Whether the input is in sync mode, which plans from the account on
@@ -136,10 +136,4 @@ impl BatchRecord {
             );
         }
     }
-}
-
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -19,6 +19,14 @@ const REPORT_ROOM: Duration = Duration::from_secs(20);
 pub const DEFAULT_WALL_CLOCK_LIMIT: Duration =
     Duration::from_millis(MAX_TIMEOUT_MS).saturating_add(REPORT_ROOM);
 
+/// This host's clock in milliseconds since the Unix epoch (0 before it):
+/// what the moments of earlier attempts and records are compared with.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// How often a guest that computes without doing I/O hands control back, so
 /// that the wall-clock limit can interrupt it.
 const EPOCH_TICK: Duration = Duration::from_millis(10);

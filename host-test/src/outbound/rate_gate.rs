@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use allow_policies_batch::api::retry_after::parse_retry_after;
 use http::{HeaderMap, StatusCode};
 
+use crate::wall_clock::now_unix_ms;
+
 /// The longest a request is held in the host rather than handed back.
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
 
@@ -107,7 +109,7 @@ impl RateGate {
             // that the gate opens when the component's own wait ends; a 429
             // without one closes it for a second.
             let wait_ms = header(headers, "retry-after")
-                .and_then(|v| parse_retry_after(v, unix_ms_now()))
+                .and_then(|v| parse_retry_after(v, now_unix_ms()))
                 .unwrap_or(1000);
             budget.close_until(now + Duration::from_millis(wait_ms));
         }
@@ -166,12 +168,6 @@ impl HostBudget {
             self.next_slot = Some(at + spacing);
         }
     }
-}
-
-fn unix_ms_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -19,6 +19,7 @@ use super::task_result::{postpone, task_result, within_output_limit};
 use crate::attempts::{self, Delivery};
 use crate::conductor::{ConductorClient, ConductorError, PolledTask, TaskStatus};
 use crate::task_host::TaskHost;
+use crate::wall_clock::now_unix_ms;
 
 /// Runs `task` and reports it; `permit` is its slot among the tasks in
 /// hand, given back once the report is done.
@@ -59,7 +60,7 @@ pub(super) async fn run_one(
                 disposition,
                 &task,
                 settings.patience,
-                unix_ms(),
+                now_unix_ms(),
                 settings.task_options.wall_clock_limit,
             );
             if let (TaskStatus::InProgress, Delivery::Again(earlier)) = (result.status, delivery) {
@@ -95,10 +96,4 @@ pub(super) async fn run_one(
     };
     drop(permit);
     ending
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

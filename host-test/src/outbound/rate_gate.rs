@@ -146,14 +146,16 @@ impl HostBudget {
 
     /// Takes in an answer's `r` and reset: the freshest word on the
     /// window. Within one window the least `r` seen wins (an answer saying
-    /// more was overtaken by a later one); a window that resets later is a
-    /// new one; an answer of a window already over is old news.
+    /// more was overtaken by a later one), and so does the earliest reset:
+    /// `t` is rounded up and counted from when the answer left, so every
+    /// answer's reset is at or after the true one. A window that resets
+    /// later is a new one; an answer of a window already over is old news.
     fn learn(&mut self, left: u64, resets_at: Instant) {
         match self.resets_at {
             Some(known) if resets_at + SAME_WINDOW < known => {}
             Some(known) if resets_at <= known + SAME_WINDOW => {
                 self.left = Some(self.left.map_or(left, |l| l.min(left)));
-                self.resets_at = Some(known.max(resets_at));
+                self.resets_at = Some(known.min(resets_at));
             }
             _ => {
                 self.left = Some(left);
@@ -356,11 +358,12 @@ mod tests {
         let (_, stale) = answer(200, &[("ratelimit", r#""default";r=18;t=10"#), policy]);
         gate.observe(HOST, now, status, &fresh);
         gate.observe(HOST, now, status, &stale);
-        // Still four left, all of them the reserve.
-        assert!(matches!(
+        // Still four left, all of them the reserve, until the earlier
+        // reset.
+        assert_eq!(
             gate.admit(HOST, now, CONNECT),
-            Admission::HeldBack(_)
-        ));
+            Admission::HeldBack(Duration::from_secs(9))
+        );
         // A window that resets well after the known one is a new window.
         let later = now + Duration::from_secs(9);
         let (_, next) = answer(200, &[("ratelimit", r#""default";r=30;t=10"#), policy]);

@@ -117,7 +117,7 @@ def http_call(netloc, method, path, headers=None, body=None):
             connection.putheader(name, value)
         connection.endheaders(data)
         reply = connection.getresponse()
-        return reply.status, dict(reply.getheaders()), reply.read().decode("utf-8", "replace")
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read().decode("utf-8", "replace")
     finally:
         connection.close()
 
@@ -600,10 +600,10 @@ def case_requests_from_elsewhere_are_refused(h):
     # A real session, by the token exchange.
     status, headers, _ = http_call(d.netloc, "GET", "/?token=" + d.token)
     assert status == 303, status
-    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    cookie = headers["set-cookie"].split(";", 1)[0]
     status, headers, body = http_call(d.netloc, "GET", "/api/session", {"Cookie": cookie})
     assert status == 200, (status, body)
-    assert "script-src 'self'" in headers.get("Content-Security-Policy", ""), headers
+    assert "script-src 'self'" in headers.get("content-security-policy", ""), headers
     # The same cookie with a foreign Host, or a foreign Origin: refused.
     port = d.netloc.rsplit(":", 1)[1]
     status, _, _ = http_call(d.netloc, "GET", "/api/session", {"Cookie": cookie, "Host": f"evil.example:{port}"})

@@ -343,6 +343,7 @@ def case_problem_is_shown_at_its_field(h):
     expect(problems.locator("ul.unplaced")).to_contain_text("/posts/0/bogus")
     expect(page.locator("#outcome")).to_contain_text("Nothing was written")
     h.screenshot(page, "problem-at-field")
+    h.screenshot_of(field, "problem-field")
     page.context.close()
 
 
@@ -426,6 +427,7 @@ def case_sync_plan_shows_old_and_new(h):
     listed, left_out = h.policies(page, account)
     assert len(listed) + len(left_out) == 4, (listed, left_out)
     h.screenshot(page, "sync-plan")
+    h.screenshot_of(plan, "plan")
     page.context.close()
 
 
@@ -440,6 +442,7 @@ def case_send_asks_then_changes_the_account_once(h):
     expect(dialog).to_contain_text(f"Send to account {account}?")
     expect(dialog).to_contain_text("2 deletes, 1 update, 0 replaces, 1 create")
     h.screenshot(page, "confirm")
+    h.screenshot_of(dialog, "confirm-dialog")
     # Cancel sends nothing.
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
@@ -457,6 +460,7 @@ def case_send_asks_then_changes_the_account_once(h):
     expect(sent).to_contain_text("Verification")
     expect(page.locator("#outcome")).to_contain_text("The account was changed")
     h.screenshot(page, "sent")
+    h.screenshot_of(sent, "result")
 
     assert h.batches_applied() == before + 1, "not exactly one batch applied"
     listed, left_out = h.policies(page, account)

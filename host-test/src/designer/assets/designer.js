@@ -344,6 +344,7 @@ async function send() {
     const body = $("outcome-body");
     if (answer.ok) {
       body.append(el("p", { class: "wrote", text: wroteText(answer.wrote) }), overriddenNote(answer.overridden) ?? "", resultView(answer.document));
+      $("outcome").scrollIntoView({ block: "start" });
       announce(
         answer.document.skipped
           ? "Sent nothing: the batch was empty."

@@ -144,28 +144,25 @@ function verificationText(v) {
 
 /** run-task's result: outcome, attempts, verification and API calls made. */
 export function resultView(doc) {
-  const parts = [
-    facts([
-      ["Outcome", doc.skipped ? "skipped: nothing to send" : "applied"],
-      ["HTTP status", doc.status ?? "none"],
-      ["Attempts", doc.attempts],
-      ["API calls made", doc.api_calls],
-      ["Verification", verificationText(doc.verification)],
-      ["Counts", countsText(doc.counts)],
-    ]),
+  const rows = [
+    ["Outcome", doc.skipped ? "skipped: nothing to send" : "applied"],
+    ["HTTP status", doc.status ?? "none"],
+    ["Attempts", doc.attempts],
+    ["API calls made", doc.api_calls],
+    ["Verification", verificationText(doc.verification)],
+    ["Counts", countsText(doc.counts)],
   ];
   if (doc.sync) {
-    parts.push(
-      facts([
-        ["Created", doc.sync.created],
-        ["Changed", doc.sync.changed],
-        ["Deleted", doc.sync.deleted],
-        ["Unchanged", doc.sync.unchanged],
-        ["Unlisted, kept", doc.sync.kept_unlisted],
-        ["Batches sent", doc.sync.batches.length],
-      ]),
+    rows.push(
+      ["Created", doc.sync.created],
+      ["Changed", doc.sync.changed],
+      ["Deleted", doc.sync.deleted],
+      ["Unchanged", doc.sync.unchanged],
+      ["Unlisted, kept", doc.sync.kept_unlisted],
+      ["Batches sent", doc.sync.batches.length],
     );
   }
+  const parts = [facts(rows)];
   const warnings = warningsList(doc.warnings);
   if (warnings) parts.push(warnings);
   const details = el("details", {}, el("summary", { text: "The whole result document" }), pre(doc, "Result document"));

@@ -205,9 +205,7 @@ function showCredentials() {
 function resetOutcome() {
   clearProblems($("config-form"));
   clearProblems($("input-form"));
-  const problems = $("problems");
-  problems.hidden = true;
-  problems.replaceChildren();
+  $("problems").replaceChildren();
   $("outcome-body").replaceChildren();
 }
 
@@ -243,7 +241,6 @@ function showFailure(error, wrote) {
     }
     box.append(list);
   }
-  box.hidden = false;
   $("outcome-body").append(failureView(error), el("p", { class: "wrote", text: wroteText(wrote) }));
   const first = placed.find((p) => p.focus)?.focus;
   (first ?? box).focus();
@@ -252,7 +249,6 @@ function showFailure(error, wrote) {
 function showTransportError(e) {
   const box = $("problems");
   box.replaceChildren(el("p", { class: "problems-heading", text: `The designer refused: ${e.message}` }));
-  box.hidden = false;
   box.focus();
 }
 

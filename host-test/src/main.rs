@@ -503,6 +503,7 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             listen,
             live,
         } => {
+            host_test::designer::check_listen(listen)?;
             let host = Arc::new(TaskHost::load_with_settings(
                 &component.path(),
                 &HostSettings {

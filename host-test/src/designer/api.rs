@@ -17,8 +17,8 @@ use crate::task_config::TaskConfig;
 use crate::task_host::TaskHost;
 
 use super::reply::{self, FieldProblem, Refused, Reply};
-use super::snippets::snippets;
-use super::target::{Credentials, Target, Use};
+use super::snippets::{snippets, Request};
+use super::target::{Credentials, Target, Use, PLACEHOLDER_TOKEN};
 
 /// The config members that always carry credentials; describe's schema
 /// may mark more (`writeOnly`), and those are removed too.
@@ -85,7 +85,7 @@ impl Api {
             (&Method::POST, "/api/prepare", Some(body)) => self.prepare(&body).await,
             (&Method::POST, "/api/send", Some(body)) => self.send(&body).await,
             (&Method::POST, "/api/export", Some(body)) => self.export(&body).await,
-            (&Method::POST, "/api/snippets", Some(body)) => self.snippets(&body),
+            (&Method::POST, "/api/snippets", Some(body)) => self.snippets(&body).await,
             (_, path, _) if ROUTES.contains(&path) => Err(Refused::new(
                 405,
                 "method-not-allowed",
@@ -229,12 +229,37 @@ impl Api {
         outcome_document(outcome, &fitted.overridden, Wrote::Never)
     }
 
-    fn snippets(&self, body: &Value) -> Result<Value, Refused> {
+    /// The snippets of the task, with the request a batch sends to
+    /// Cloudflare (its preview, made without credentials and with nothing
+    /// allowed to leave).
+    async fn snippets(&self, body: &Value) -> Result<Value, Refused> {
         let mut task = TaskRequest::read(body)?;
         for key in &self.server_keys {
             task.config.remove(key);
         }
-        Ok(json!({ "snippets": snippets(&task.config, &task.input) }))
+        let request = if task.input.get("sync").is_some() {
+            Request::Sync
+        } else {
+            let mut config = task.config.clone();
+            config.insert("api_token".into(), json!(PLACEHOLDER_TOKEN));
+            let config = TaskConfig::read(Value::Object(config).to_string());
+            let mut options = config.task_options([]);
+            options.allow_hosts.clear();
+            let preview = self
+                .host
+                .prepare(&options, config.text(), &task.input.to_string())
+                .await;
+            match preview.map(|outcome| outcome.map(|text| serde_json::from_str::<Value>(&text))) {
+                Ok(Ok(Ok(preview))) if preview["request"].is_object() => Request::Batch {
+                    method: preview["request"]["method"].clone(),
+                    url: preview["request"]["url"].clone(),
+                    body: preview["request"]["body"].clone(),
+                },
+                Ok(Ok(Ok(_))) => Request::Empty,
+                _ => Request::Invalid,
+            }
+        };
+        Ok(json!({ "snippets": snippets(&task.config, &task.input, &request) }))
     }
 
     /// The page's config with the server's members put in, and the

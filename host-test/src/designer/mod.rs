@@ -101,12 +101,7 @@ impl Designer {
     /// Starts the target (the fake, seeded) and serves on the current
     /// tokio runtime. An address off loopback is refused.
     pub async fn start(host: Arc<TaskHost>, options: DesignerOptions) -> anyhow::Result<Designer> {
-        if !options.listen.ip().is_loopback() || !options.listen.is_ipv4() {
-            bail!(
-                "the designer listens only on 127.0.0.1, not on {}",
-                options.listen
-            );
-        }
+        check_listen(options.listen)?;
         let listener = TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -161,6 +156,15 @@ impl Designer {
         let _ = self.stop.send(());
         let _ = self.accept_loop.await;
     }
+}
+
+/// The designer listens on 127.0.0.1 only: an address another machine (or
+/// an IPv6 name the Host check does not take) could reach is refused.
+pub fn check_listen(listen: SocketAddr) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() || !listen.is_ipv4() {
+        bail!("the designer listens only on 127.0.0.1, not on {listen}");
+    }
+    Ok(())
 }
 
 async fn accept_loop(

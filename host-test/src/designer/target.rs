@@ -29,9 +29,10 @@ pub const SANDBOX_SEED: &str = include_str!("../../../examples/seed.json");
 /// Cloudflare's API, where `--live` sends.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
-/// The token a preview is given when live credentials are missing: a
-/// preview sends nothing, and the component shows no credential.
-const PLACEHOLDER_TOKEN: &str = "placeholder-token-of-a-preview-never-sent";
+/// The token a preview is given when live credentials are missing (and a
+/// snippet's preview, always): a preview sends nothing, and the component
+/// shows no credential.
+pub const PLACEHOLDER_TOKEN: &str = "placeholder-token-of-a-preview-never-sent";
 
 /// Credentials for the API, as the config names them.
 #[derive(Clone)]

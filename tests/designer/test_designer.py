@@ -431,6 +431,26 @@ def case_sync_plan_shows_old_and_new(h):
     page.context.close()
 
 
+def case_sync_guard_is_shown_at_its_field(h):
+    # The sandbox's sync example would delete every seeded policy: the
+    # component's guard names /sync/allow_deleting_most, and the page puts
+    # that at the control, which then lets the plan through.
+    page = h.new_page(h.fake)
+    page.get_by_label("Example").select_option("sync")
+    page.get_by_role("button", name="Load example").click()
+    test_request(page)
+    guard = page.get_by_label(label("Allow deleting most", "allow_deleting_most"), exact=True)
+    expect(guard).to_have_attribute("aria-invalid", "true")
+    expect(guard).to_be_focused()
+    field = page.locator('.field[data-doc="input"][data-pointer="/sync/allow_deleting_most"]')
+    expect(field.locator(".problem")).not_to_be_empty()
+    guard.select_option("true")
+    test_request(page)
+    expect(page.locator("section.panel", has_text="The plan")).to_be_visible()
+    expect(guard).not_to_have_attribute("aria-invalid", "true")
+    page.context.close()
+
+
 def case_send_asks_then_changes_the_account_once(h):
     page = h.new_page(h.fake)
     account = sync_setup(h, page)
@@ -651,6 +671,7 @@ CASES = [
     case_deprecated_fields_only_when_present,
     case_id_one_of,
     case_sync_plan_shows_old_and_new,
+    case_sync_guard_is_shown_at_its_field,
     case_send_asks_then_changes_the_account_once,
     case_start_from_the_account,
     case_snippets_copy_and_python_compiles,
@@ -669,6 +690,8 @@ def main(args):
         try:
             for case in CASES:
                 name = case.__name__.removeprefix("case_")
+                if args.only and not any(word in name for word in args.only):
+                    continue
                 try:
                     case(h)
                     passed += 1
@@ -695,4 +718,5 @@ if __name__ == "__main__":
     parser.add_argument("--designer", help="the designer command, instead of TASK_HOST designer")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--axe", default="tests/designer/node_modules/axe-core/axe.min.js")
+    parser.add_argument("--only", nargs="*", help="run only the cases whose names contain one of these words")
     sys.exit(main(parser.parse_args()))

@@ -191,9 +191,9 @@ fn temporal_go(config: &Map<String, Value>, input: &Value, timeouts: &Timeouts) 
          \terr := workflow.ExecuteActivity(ctx, {name}, input).Get(ctx, &result)\n\
          \treturn result, err\n\
          }}\n",
-        queue = go_string(TASK_QUEUE),
+        queue = python_string(TASK_QUEUE),
         seconds = timeouts.activity_seconds(),
-        name = go_string(TASK_NAME),
+        name = python_string(TASK_NAME),
     ));
     json!({
         "id": "temporal-go",
@@ -299,8 +299,9 @@ fn python_literal(value: &Value, indent: usize) -> String {
     }
 }
 
-/// A Python string literal: JSON's escapes (`\"`, `\\`, `\n`, `\u001b`)
-/// mean the same in Python, and serde_json writes nothing else.
+/// A Python (or Go) string literal: JSON's escapes (`\"`, `\\`, `\n`,
+/// `\u001b`) mean the same in Python and in Go, and serde_json writes
+/// nothing else.
 fn python_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }

@@ -79,7 +79,7 @@ async fn every_engine_gets_a_snippet_without_credentials() {
     assert!(text_of(&all, "task-host")
         .contains("task-host run --config config.json --input input.json"));
     assert!(text_of(&all, "temporal-go")
-        .contains("workflow.ExecuteActivity(ctx, `allow_policies_batch`, input)"));
+        .contains("workflow.ExecuteActivity(ctx, \"allow_policies_batch\", input)"));
     assert_no_hex_secret(&browser.seen());
     designer.shutdown().await;
 }

@@ -240,6 +240,7 @@ def input_json(page):
 def set_input_json(page, document):
     area = page.get_by_label("Input (JSON)")
     area.fill(json.dumps(document, indent=2))
+    area.blur()  # as a person leaves the text area: the form follows at once
 
 
 def test_request(page):
@@ -307,25 +308,17 @@ def case_fill_the_form_and_test_request(h):
 
 def case_problem_is_shown_at_its_field(h):
     page = h.new_page(h.fake)
-    set_input_json(
-        page,
-        {
-            "posts": [
-                {
-                    "pattern": "(unclosed",
-                    "pattern_type": "EMAIL",
-                    "is_regex": True,
-                    "is_exempt_recipient": False,
-                    "is_trusted_sender": False,
-                    "is_acceptable_sender": True,
-                    "verify_sender": True,
-                    "bogus": 1,
-                }
-            ]
-        },
-    )
+    page.get_by_role("button", name="Add to Create").click()
     item = page.get_by_role("group", name="New policy 1")
     pattern = item.get_by_label(label("Pattern", "pattern", True), exact=True)
+    pattern.fill("(unclosed")
+    item.get_by_label(label("Pattern type", "pattern_type", True), exact=True).select_option("EMAIL")
+    item.get_by_label(label("Regular expression", "is_regex", True), exact=True).check()
+    item.get_by_label(label("Acceptable sender", "is_acceptable_sender", True), exact=True).check()
+    # A member the form has no control for, typed into the JSON view.
+    document = input_json(page)
+    document["posts"][0]["bogus"] = 1
+    set_input_json(page, document)
     expect(pattern).to_have_value("(unclosed")
     test_request(page)
     expect(pattern).to_have_attribute("aria-invalid", "true")

@@ -84,33 +84,39 @@ function watchJson(doc) {
   const area = $(`${doc}-json`);
   const status = $(`${doc}-json-status`);
   let timer = null;
+  const apply = () => {
+    clearTimeout(timer);
+    let value;
+    try {
+      value = JSON.parse(area.value);
+    } catch (e) {
+      status.textContent = `Not JSON yet, so the form keeps the last good version: ${e.message}`;
+      return;
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      status.textContent = "The document must be a JSON object; the form keeps the last good version.";
+      return;
+    }
+    status.textContent = "";
+    if (doc === "config") {
+      const { clean, removed } = withoutCredentials(value);
+      value = clean;
+      if (removed.length) {
+        area.value = JSON.stringify(value, null, 2);
+        status.textContent = `Removed ${removed.join(", ")}: credentials are not kept in this page. ${credentialAdvice()}`;
+      }
+    }
+    if (JSON.stringify(value) === JSON.stringify(state.documents[doc])) return;
+    state.documents[doc] = value;
+    renderForms();
+  };
+  // The form follows while typing pauses, and at once when the text area
+  // is left (before a click on Test request or Send takes effect).
   area.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      let value;
-      try {
-        value = JSON.parse(area.value);
-      } catch (e) {
-        status.textContent = `Not JSON yet, so the form keeps the last good version: ${e.message}`;
-        return;
-      }
-      if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        status.textContent = "The document must be a JSON object; the form keeps the last good version.";
-        return;
-      }
-      status.textContent = "";
-      if (doc === "config") {
-        const { clean, removed } = withoutCredentials(value);
-        value = clean;
-        if (removed.length) {
-          area.value = JSON.stringify(value, null, 2);
-          status.textContent = `Removed ${removed.join(", ")}: credentials are not kept in this page. ${credentialAdvice()}`;
-        }
-      }
-      state.documents[doc] = value;
-      renderForms();
-    }, 250);
+    timer = setTimeout(apply, 250);
   });
+  area.addEventListener("change", apply);
 }
 
 // ---- where it sends, and the credentials ----

@@ -350,6 +350,7 @@ def case_deprecated_fields_only_when_present(h):
     set_input_json(page, document)
     spoof = item.get_by_label("is_spoof is_spoof deprecated", exact=True)
     expect(spoof).to_be_visible()
+    h.screenshot_of(item, "deprecated-present")
     page.context.close()
 
 
@@ -366,6 +367,7 @@ def case_id_one_of(h):
     test_request(page)
     # An integer id is sent unchanged, with a warning.
     expect(page.locator("#outcome")).to_contain_text("Warnings")
+    h.screenshot(page, "integer-id-warning")
     page.context.close()
 
 
@@ -437,6 +439,7 @@ def case_sync_guard_is_shown_at_its_field(h):
     expect(guard).to_be_focused()
     field = page.locator('.field[data-doc="input"][data-pointer="/sync/allow_deleting_most"]')
     expect(field.locator(".problem")).not_to_be_empty()
+    h.screenshot(page, "sync-guard")
     guard.select_option("true")
     test_request(page)
     expect(page.locator("section.panel", has_text="The plan")).to_be_visible()
@@ -529,6 +532,7 @@ def case_keyboard_reaches_test_request(h):
         raise AssertionError("Tab never reached Test request")
     page.keyboard.press("Enter")
     expect(page.locator("#announce")).to_contain_text("Nothing was written")
+    h.screenshot(page, "keyboard-test-request")
     # Every control has a name a screen reader reads.
     unnamed = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea, button')]

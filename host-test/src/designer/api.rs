@@ -34,8 +34,10 @@ const EXAMPLE_SYNC: &str = include_str!("../../../examples/sync.json");
 pub struct Api {
     host: Arc<TaskHost>,
     target: Target,
-    /// describe's document, as the component returned it.
-    describe: Value,
+    /// describe's document, as the component returned it: served as
+    /// text, not re-serialised, since its member order is the order the
+    /// page lays out the fields in (a `Value` would sort the members).
+    describe: String,
     /// The config members the page may not set: credentials and
     /// `base_url`.
     server_keys: Vec<String>,
@@ -47,8 +49,8 @@ pub struct Api {
 impl Api {
     /// Reads describe's document from the component.
     pub async fn new(host: Arc<TaskHost>, target: Target) -> anyhow::Result<Api> {
-        let text = host.describe(&crate::TaskOptions::default()).await?;
-        let describe: Value = serde_json::from_str(&text)?;
+        let describe_text = host.describe(&crate::TaskOptions::default()).await?;
+        let describe: Value = serde_json::from_str(&describe_text)?;
         let mut server_keys: Vec<String> = CREDENTIAL_KEYS.iter().map(|k| k.to_string()).collect();
         for (name, schema) in describe["config"]["properties"]
             .as_object()
@@ -63,7 +65,7 @@ impl Api {
         Ok(Api {
             host,
             target,
-            describe,
+            describe: describe_text,
             server_keys,
             sending: tokio::sync::Mutex::new(()),
         })
@@ -77,9 +79,11 @@ impl Api {
     /// object) for a `POST`.
     pub async fn answer(&self, method: &http::Method, path: &str, body: Option<Value>) -> Reply {
         use http::Method;
+        if (method, path) == (&Method::GET, "/api/describe") {
+            return reply::json_text(200, self.describe.clone());
+        }
         let answered = match (method, path, body) {
             (&Method::GET, "/api/session", _) => Ok(self.session()),
-            (&Method::GET, "/api/describe", _) => Ok(self.describe.clone()),
             (&Method::GET, "/api/examples", _) => Ok(self.examples()),
             (&Method::POST, "/api/credentials", Some(body)) => self.credentials(&body),
             (&Method::POST, "/api/prepare", Some(body)) => self.prepare(&body).await,

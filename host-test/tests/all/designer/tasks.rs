@@ -29,10 +29,17 @@ async fn the_session_names_the_embedded_fake_and_its_sandbox_account() {
     assert!(designer.banner().contains(&designer.address()));
     assert!(designer.banner().contains(ACCOUNT));
 
-    let describe = browser.get("/api/describe").await.json;
+    let answer = browser.get("/api/describe").await;
     for part in ["config", "input", "output"] {
-        assert!(describe[part].is_object(), "{part}");
+        assert!(answer.json[part].is_object(), "{part}");
     }
+    // The members keep the component's order, which is the form's: a new
+    // policy starts with its pattern, not with the alphabet's "comments".
+    let create = &answer.text[answer.text.find(r#""create":"#).unwrap()..];
+    assert!(
+        create.find(r#""pattern":"#).unwrap() < create.find(r#""comments":"#).unwrap(),
+        "describe's members were reordered"
+    );
     let examples = browser.get("/api/examples").await.json;
     let names: Vec<&str> = examples["examples"]
         .as_array()

@@ -221,7 +221,7 @@ function overriddenNote(overridden) {
 }
 
 /** Shows a failure's problems at their fields and the rest in the summary; focuses the first. */
-function showFailure(error, wrote) {
+function showFailure(error) {
   const problems = (error.errors ?? []).filter((e) => e.document !== undefined);
   const forms = document.querySelector(".forms");
   const { placed, unplaced } = showProblems(forms, problems);
@@ -247,7 +247,8 @@ function showFailure(error, wrote) {
     }
     box.append(list);
   }
-  $("outcome-body").append(failureView(error), el("p", { class: "wrote", text: wroteText(wrote) }));
+  // Whether anything was written is said once, in the announcement.
+  $("outcome-body").append(failureView(error));
   const first = placed.find((p) => p.focus)?.focus;
   (first ?? box).focus();
 }
@@ -275,21 +276,17 @@ async function testRequest() {
     const answer = await postJson("/api/prepare", request());
     if (!answer.ok) {
       announce(`Test request found problems. ${wroteText(answer.wrote)}`);
-      showFailure(answer.error, answer.wrote);
+      showFailure(answer.error);
       return null;
     }
     const doc = answer.document;
     const body = $("outcome-body");
-    body.append(
-      el("p", { class: "wrote", text: `Test request only: ${wroteText(false)}` }),
-      overriddenNote(answer.overridden) ?? "",
-      ...previewView(doc),
-    );
+    body.append(overriddenNote(answer.overridden) ?? "", ...previewView(doc));
     $("outcome").scrollIntoView({ block: "start" });
     announce(
       doc.plan
-        ? `Test request: the plan is ready (${countsText(doc.counts)}). Nothing was written.`
-        : `Test request: the request is ready (${countsText(doc.counts)}). Nothing was written.`,
+        ? `Test request: the plan is ready (${countsText(doc.counts)}). ${wroteText(false)}`
+        : `Test request: the request is ready (${countsText(doc.counts)}). ${wroteText(false)}`,
     );
     return doc;
   } catch (e) {
@@ -354,7 +351,7 @@ async function send() {
       );
     } else {
       announce(`Send failed: ${answer.error.message}. ${wroteText(answer.wrote)}`);
-      showFailure(answer.error, answer.wrote);
+      showFailure(answer.error);
     }
   } catch (e) {
     announce("Send did not run.");
@@ -396,7 +393,7 @@ async function startFromAccount() {
     });
     if (!answer.ok) {
       announce(`Could not read the account. ${wroteText(answer.wrote)}`);
-      showFailure(answer.error, answer.wrote);
+      showFailure(answer.error);
       return;
     }
     state.documents.input = answer.document;

@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal temporal-worker check-links check-cycles lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal test-designer temporal-worker check-links check-cycles lint clean fuzz bench
 
 all: build
 
@@ -73,6 +73,27 @@ $(PYTOOLS)/installed: tests/requirements.txt
 test-temporal: temporal-worker $(PYTOOLS)/installed
 	timeout -k 10 600 $(PYTOOLS)/bin/python tests/temporal/test_temporal.py \
 		--task-host $(HOST) --worker $(TEMPORAL_WORKER) --temporal $(PYTOOLS)/bin/temporal
+
+# The designer page (task-host designer) in a real browser: Debian's
+# Chromium, installed here when it is missing and we are root, driven by
+# Playwright's Python driver (tests/requirements.txt), with axe-core from
+# npm (tests/designer/package-lock.json) for the accessibility check.
+# Everything listens on 127.0.0.1; screenshots go to
+# target/designer-screenshots/.
+CHROMIUM := /usr/bin/chromium
+
+test-designer: component host $(PYTOOLS)/installed
+	@if [ ! -x $(CHROMIUM) ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	    else \
+	        echo "make test-designer needs $(CHROMIUM) (apt-get install chromium)" >&2; exit 1; \
+	    fi; \
+	fi
+	cd tests/designer && npm ci --no-audit --no-fund
+	timeout -k 10 600 $(PYTOOLS)/bin/python tests/designer/test_designer.py \
+		--task-host $(HOST) --chromium $(CHROMIUM) \
+		--axe tests/designer/node_modules/axe-core/axe.min.js
 
 # The same component transpiled by jco and run in Node with preview2-shim,
 # and run by the official wasmtime CLI (tests/portability): their documents

@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal test-fleet bench-fleet temporal-worker check-links check-cycles lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal test-fleet bench-fleet test-designer temporal-worker check-links check-cycles lint clean fuzz bench
 
 all: build
 
@@ -77,7 +77,7 @@ test-temporal: temporal-worker $(PYTOOLS)/installed
 # A fleet on one small rate budget (40 requests per 10 s, then a 10 s
 # lockout): 300 tasks through two workers on a real Temporal server
 # (tests/temporal/fleet.py). The test asserts only what timing cannot
-# change, with the rate gate on; about 2.5 minutes.
+# change, with the rate gate on; about 2 minutes.
 FLEET := $(PYTOOLS)/bin/python tests/temporal/fleet.py
 FLEET_TOOLS := --task-host $(HOST) --worker $(TEMPORAL_WORKER) --temporal $(PYTOOLS)/bin/temporal
 
@@ -87,11 +87,32 @@ test-fleet: temporal-worker $(PYTOOLS)/installed
 # The same fleet with the gate off (--no-rate-gate) and on, FLEET_RUNS
 # times each, in turn: requests, 429s, lockouts and total time against the
 # least time the budget allows, kept in target/bench/fleet.json. About
-# 5 minutes a pair of runs.
+# 4 minutes a pair of runs.
 FLEET_RUNS ?= 2
 
 bench-fleet: temporal-worker $(PYTOOLS)/installed
 	$(FLEET) bench --runs $(FLEET_RUNS) --out target/bench/fleet.json $(FLEET_TOOLS)
+
+# The designer page (task-host designer) in a real browser: Debian's
+# Chromium, installed here when it is missing and we are root, driven by
+# Playwright's Python driver (tests/requirements.txt), with axe-core from
+# npm (tests/designer/package-lock.json) for the accessibility check.
+# Everything listens on 127.0.0.1; screenshots go to
+# target/designer-screenshots/.
+CHROMIUM := /usr/bin/chromium
+
+test-designer: component host $(PYTOOLS)/installed
+	@if [ ! -x $(CHROMIUM) ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	    else \
+	        echo "make test-designer needs $(CHROMIUM) (apt-get install chromium)" >&2; exit 1; \
+	    fi; \
+	fi
+	cd tests/designer && npm ci --no-audit --no-fund
+	timeout -k 10 600 $(PYTOOLS)/bin/python tests/designer/test_designer.py \
+		--task-host $(HOST) --chromium $(CHROMIUM) \
+		--axe tests/designer/node_modules/axe-core/axe.min.js
 
 # The same component transpiled by jco and run in Node with preview2-shim,
 # and run by the official wasmtime CLI (tests/portability): their documents

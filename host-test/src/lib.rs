@@ -14,6 +14,7 @@ pub mod cli;
 mod compile_cache;
 mod component_path;
 pub mod conductor;
+pub mod designer;
 mod failure;
 pub mod fake_api;
 mod outbound;

@@ -16,6 +16,7 @@ use host_test::attempts::Delivery;
 use host_test::cleartext::check_server_link;
 use host_test::cli::{AllowHostArgs, ComponentArg, InsecureHttpArg};
 use host_test::conductor::{AccessKey, ConductorClient, ConductorError};
+use host_test::designer::{Designer, DesignerOptions, Mode};
 use host_test::fake_api::{FakeApi, FakeApiOptions, RateBudget, CLOUDFLARE_RATE_BUDGET};
 use host_test::printing::{
     self, keep_secret, keep_secrets, stdout_document, stdout_host_document, stdout_text,
@@ -43,6 +44,9 @@ const EXIT_TERMINAL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// `run --dry-run --detailed-exitcode`: the run would send something.
 const EXIT_CHANGES: u8 = 3;
+
+/// Tasks the designer runs at once: one page, a person clicking.
+const DESIGNER_TASKS: u32 = 4;
 
 /// The access key of `task-host worker`, as Conductor's SDKs name them.
 const KEY_ID_VARIABLE: &str = "CONDUCTOR_AUTH_KEY";
@@ -114,6 +118,21 @@ Exit status:
   0   stopped by Ctrl-C (SIGINT)
   2   could not start: an address off loopback or in use, a seed it cannot
       take (each problem named by its JSON Pointer on stderr)";
+
+/// `task-host designer --help`, after the flags.
+const DESIGNER_AFTER_HELP: &str = "\
+It prints one line, the address to open (with its access token), and serves
+until SIGINT or SIGTERM. It never opens a browser.
+
+Environment:
+  CLOUDFLARE_API_TOKEN  with --live only: the API token (the page can give one
+                        instead); without --live it is not used
+  TASK_HOST_CACHE_DIR   where the compiled component is kept
+
+Exit status:
+  0   stopped by SIGINT or SIGTERM
+  2   could not start: an address off loopback or in use, a component that
+      does not load; the reason goes to stderr";
 
 /// `task-host worker --help`, after the flags.
 const WORKER_AFTER_HELP: &str = "\
@@ -227,6 +246,23 @@ enum Command {
         /// seconds. Cloudflare's: 300.
         #[arg(long = "rate-lockout", value_name = "S", default_value_t = CLOUDFLARE_RATE_BUDGET.lockout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
         rate_lockout: u64,
+    },
+    /// Serve a local page to design a batch or a sync, preview it, send it
+    /// (to an embedded fake API unless --live) and copy it for an engine;
+    /// prints the address to open.
+    #[command(after_help = DESIGNER_AFTER_HELP)]
+    Designer {
+        #[command(flatten)]
+        component: ComponentArg,
+        /// Loopback address to listen on (127.0.0.1 only); port 0 picks a
+        /// free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Send to Cloudflare (https://api.cloudflare.com) with
+        /// $CLOUDFLARE_API_TOKEN or the credentials given on the page,
+        /// instead of the embedded fake API and its sandbox account.
+        #[arg(long)]
+        live: bool,
     },
     /// Work for a Conductor server: poll for tasks of one type, run each
     /// through the component and report how it ended, until SIGINT or
@@ -462,6 +498,35 @@ fn execute(command: Command) -> anyhow::Result<u8> {
             fake.shutdown().await;
             Ok(0)
         }),
+        Command::Designer {
+            component,
+            listen,
+            live,
+        } => {
+            host_test::designer::check_listen(listen)?;
+            let host = Arc::new(TaskHost::load_with_settings(
+                &component.path(),
+                &HostSettings {
+                    max_concurrent_tasks: DESIGNER_TASKS,
+                    ..HostSettings::default()
+                },
+            )?);
+            let mode = if live {
+                Mode::Live {
+                    environment_token: std::env::var(TOKEN_VARIABLE).ok(),
+                }
+            } else {
+                Mode::Fake
+            };
+            runtime.block_on(async {
+                let stopped = stop_signal()?;
+                let designer = Designer::start(host, DesignerOptions { listen, mode }).await?;
+                stdout_text(&format!("{}\n", designer.banner()));
+                stopped.await;
+                designer.shutdown().await;
+                Ok(0)
+            })
+        }
         Command::Demo {
             component,
             examples,
@@ -624,6 +689,19 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     });
     Ok(async move {
         let _ = stopped.await;
+    })
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
     })
 }
 

@@ -18,6 +18,7 @@ mod cli;
 mod compile_cache;
 mod component;
 mod connections;
+mod designer;
 mod doc_commands;
 mod e2e;
 mod examples;

@@ -9,7 +9,7 @@ HOST   := target/release/task-host
 # A test-only component that misbehaves on request (host-test/hostile-guest).
 HOSTILE := target/$(TARGET)/release/hostile_guest.wasm
 
-.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal test-designer temporal-worker check-links check-cycles lint clean fuzz bench
+.PHONY: all build wasm-target component hostile host run test test-native test-host test-portability test-temporal test-fleet bench-fleet test-designer temporal-worker check-links check-cycles lint clean fuzz bench
 
 all: build
 
@@ -73,6 +73,25 @@ $(PYTOOLS)/installed: tests/requirements.txt
 test-temporal: temporal-worker $(PYTOOLS)/installed
 	timeout -k 10 600 $(PYTOOLS)/bin/python tests/temporal/test_temporal.py \
 		--task-host $(HOST) --worker $(TEMPORAL_WORKER) --temporal $(PYTOOLS)/bin/temporal
+
+# A fleet on one small rate budget (40 requests per 10 s, then a 10 s
+# lockout): 300 tasks through two workers on a real Temporal server
+# (tests/temporal/fleet.py). The test asserts only what timing cannot
+# change, with the rate gate on; about 2 minutes.
+FLEET := $(PYTOOLS)/bin/python tests/temporal/fleet.py
+FLEET_TOOLS := --task-host $(HOST) --worker $(TEMPORAL_WORKER) --temporal $(PYTOOLS)/bin/temporal
+
+test-fleet: temporal-worker $(PYTOOLS)/installed
+	timeout -k 10 600 $(FLEET) test $(FLEET_TOOLS)
+
+# The same fleet with the gate off (--no-rate-gate) and on, FLEET_RUNS
+# times each, in turn: requests, 429s, lockouts and total time against the
+# least time the budget allows, kept in target/bench/fleet.json. About
+# 4 minutes a pair of runs.
+FLEET_RUNS ?= 2
+
+bench-fleet: temporal-worker $(PYTOOLS)/installed
+	$(FLEET) bench --runs $(FLEET_RUNS) --out target/bench/fleet.json $(FLEET_TOOLS)
 
 # The designer page (task-host designer) in a real browser: Debian's
 # Chromium, installed here when it is missing and we are root, driven by

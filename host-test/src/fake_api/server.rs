@@ -337,8 +337,11 @@ pub(super) enum AdminRoute {
     /// document, as `task-host fake-api --seed` reads).
     Seed,
     /// `GET /__fake/requests`: how many requests, batch requests and
-    /// applied batches so far.
+    /// applied batches so far, and what the rate limit refused.
     Requests,
+    /// `GET /__fake/accounts`: every account's policies, so that a test
+    /// can look at them all without spending the rate budget.
+    Accounts,
 }
 
 impl AdminRoute {
@@ -347,6 +350,7 @@ impl AdminRoute {
             "faults" => Some(AdminRoute::Faults),
             "seed" => Some(AdminRoute::Seed),
             "requests" => Some(AdminRoute::Requests),
+            "accounts" => Some(AdminRoute::Accounts),
             _ => None,
         }
     }
@@ -354,7 +358,7 @@ impl AdminRoute {
     fn method(self) -> Method {
         match self {
             AdminRoute::Faults | AdminRoute::Seed => Method::POST,
-            AdminRoute::Requests => Method::GET,
+            AdminRoute::Requests | AdminRoute::Accounts => Method::GET,
         }
     }
 }
@@ -377,6 +381,7 @@ pub(super) async fn admin(
     }
     Ok(match route {
         AdminRoute::Requests => request_counts(shared),
+        AdminRoute::Accounts => every_account(shared),
         AdminRoute::Faults => match read_json(body).await? {
             Ok(document) => queue_faults(shared, &document),
             Err(refusal) => refusal,
@@ -398,15 +403,39 @@ async fn read_json(body: Incoming) -> Result<Result<Value, Reply>, DropConnectio
     Ok(serde_json::from_slice(&body).map_err(|e| malformed(&e)))
 }
 
+/// Every request of the API's routes is counted, the refused ones too:
+/// `rate_limited` of them were answered 429 by the rate limit, which began
+/// `lockouts` lockouts.
 fn request_counts(shared: &Shared) -> Reply {
     let count = shared.requests.load(Ordering::SeqCst);
     let applied = shared.lock().batches_applied;
+    let (rate_limited, lockouts) = {
+        let rate = shared.rate();
+        (rate.refused, rate.lockouts)
+    };
     let counts = json!({
         "requests": count,
         "batch_requests": shared.batch_requests.load(Ordering::SeqCst),
         "batches_applied": applied,
+        "rate_limited": rate_limited,
+        "lockouts": lockouts,
     });
     success(counts, None)
+}
+
+/// `{"<account id>": [policy, ...]}`, each account's policies as the list
+/// endpoint shows them, oldest first.
+fn every_account(shared: &Shared) -> Reply {
+    let state = shared.lock();
+    let accounts = state
+        .accounts
+        .iter()
+        .map(|(account, policies)| {
+            let listed = policies.iter().map(Policy::to_json).collect();
+            (account.clone(), Value::Array(listed))
+        })
+        .collect();
+    success(Value::Object(accounts), None)
 }
 
 fn queue_faults(shared: &Shared, value: &Value) -> Reply {

@@ -2,6 +2,7 @@
 //! the end-to-end tests see it. This module holds the client side the
 //! tests share; the tests are in its submodules, by topic.
 
+mod counts;
 mod policies;
 mod queued_faults;
 mod requests;

@@ -302,7 +302,9 @@ enum Command {
         key_id: Option<String>,
         /// The access key's secret; default $CONDUCTOR_AUTH_SECRET. Never
         /// printed; prefer the environment, which other users cannot list.
-        #[arg(long = "key-secret", value_name = "SECRET")]
+        // A secret may begin with `-`: it is the value, never a flag that
+        // clap would refuse by quoting it.
+        #[arg(long = "key-secret", value_name = "SECRET", allow_hyphen_values = true)]
         key_secret: Option<String>,
         /// PEM certificates of the authorities to trust for an https
         /// server, besides the public web's roots (a self-hosted server's
@@ -827,5 +829,27 @@ mod tests {
             }
         }
         assert!(seen > 20, "only {seen} flags found");
+    }
+
+    /// A key secret that begins with `-` is the flag's value: refusing it
+    /// as an unknown flag would print it.
+    #[test]
+    fn a_key_secret_may_begin_with_a_hyphen() {
+        let secret = "--kS3cr3t-value";
+        let cli = Cli::try_parse_from([
+            "task-host",
+            "worker",
+            "--server",
+            "http://127.0.0.1:8080/api",
+            "--task-type",
+            "t",
+            "--key-secret",
+            secret,
+        ])
+        .unwrap();
+        let Command::Worker { key_secret, .. } = cli.command else {
+            panic!("not the worker command");
+        };
+        assert_eq!(key_secret.as_deref(), Some(secret));
     }
 }

@@ -107,7 +107,14 @@ struct Cli {
     #[arg(long)]
     config: Option<PathBuf>,
     /// A Temporal Cloud API key (turns TLS on); default $TEMPORAL_API_KEY.
-    #[arg(long = "api-key", env = API_KEY_VARIABLE, hide_env_values = true)]
+    // A key may begin with `-`: it is the value, never a flag that clap
+    // would refuse by quoting it.
+    #[arg(
+        long = "api-key",
+        env = API_KEY_VARIABLE,
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     api_key: Option<String>,
     /// Connect with TLS, trusting the public web's roots and, when --tls-ca
     /// is given, its certificate authority.
@@ -514,6 +521,14 @@ mod tests {
         let mut args = vec!["task-host-temporal", "--task-queue", "allow-policies"];
         args.extend_from_slice(extra);
         Cli::try_parse_from(args)
+    }
+
+    /// An API key that begins with `-` is the flag's value: refusing it
+    /// as an unknown flag would print it.
+    #[test]
+    fn an_api_key_may_begin_with_a_hyphen() {
+        let cli = parse(&["--api-key", "--k3y-value"]).unwrap();
+        assert_eq!(cli.api_key.as_deref(), Some("--k3y-value"));
     }
 
     /// The rate flags reach the SDK's options: the server paces the queue

@@ -6,6 +6,7 @@
 //! by short paths (`host_test::TaskHost`); no module imports anything from
 //! here, so the crate root is never part of an import cycle.
 
+pub mod accept_loop;
 pub mod again_since;
 pub mod attempts;
 pub mod bindings;

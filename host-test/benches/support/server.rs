@@ -105,29 +105,21 @@ impl Drop for Server {
 async fn accept_loop(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        answer(shared.clone(), request)
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    host_test::accept_loop::serve_until_stopped(listener, stop, |stream| {
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        async move {
+            let service =
+                hyper::service::service_fn(move |request| answer(shared.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         }
-    }
+    })
+    .await;
 }
 
 async fn answer(

@@ -19,7 +19,6 @@ mod target;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use http::{Method, Request};
@@ -28,9 +27,10 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use wasmtime_wasi_http::io::TokioIo;
 
+use crate::accept_loop::serve_until_stopped;
 use crate::fake_api::FakeApi;
 use crate::printing::keep_secret;
 use crate::task_host::TaskHost;
@@ -171,23 +171,12 @@ async fn accept_loop(
     listener: TcpListener,
     access: Arc<Access>,
     api: Arc<Api>,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) {
-    // Dropping the set when the loop ends closes every connection.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(access.clone(), api.clone(), stream));
-                }
-                // Out of file descriptors and the like: back off, keep serving.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+    serve_until_stopped(listener, stop, |stream| {
+        serve_connection(access.clone(), api.clone(), stream)
+    })
+    .await;
 }
 
 async fn serve_connection(access: Arc<Access>, api: Arc<Api>, stream: TcpStream) {

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
@@ -17,8 +16,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::JoinSet;
 use wasmtime_wasi_http::io::TokioIo;
+
+use crate::accept_loop::serve_until_stopped;
 
 use super::batch::{parse_batch, PolicyId};
 use super::code;
@@ -46,25 +46,14 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub(super) async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) {
-    // Dropping the set when the loop ends closes every connection.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    shared.connections.fetch_add(1, Ordering::SeqCst);
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(shared.clone(), stream));
-                }
-                // Out of file descriptors and the like: back off, keep serving.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+    serve_until_stopped(listener, stop, |stream| {
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let _ = stream.set_nodelay(true);
+        serve_connection(shared.clone(), stream)
+    })
+    .await;
 }
 
 pub(super) async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {

@@ -56,6 +56,31 @@ struct Stopped {
     stderr: String,
 }
 
+impl Stopped {
+    /// What an exited worker printed.
+    fn read(child: &mut Child, code: Option<i32>) -> Stopped {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        Stopped {
+            code,
+            stdout,
+            stderr,
+        }
+    }
+}
+
 impl Worker {
     fn start(conductor: &FakeConductor, config: &ConfigFile, extra: &[&str]) -> Worker {
         Self::start_with_env(conductor, config, extra, &[])
@@ -115,25 +140,7 @@ impl Worker {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             };
-            let mut stdout = String::new();
-            let mut stderr = String::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut stdout)
-                .unwrap();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            Stopped {
-                code,
-                stdout,
-                stderr,
-            }
+            Stopped::read(&mut child, code)
         })
         .await
         .unwrap()
@@ -144,16 +151,9 @@ impl Worker {
     fn exited(&mut self) -> Option<Stopped> {
         let child = self.child.as_mut()?;
         let code = child.try_wait().unwrap()?.code();
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        let _ = child.stdout.take()?.read_to_string(&mut stdout);
-        let _ = child.stderr.take()?.read_to_string(&mut stderr);
+        let stopped = Stopped::read(child, code);
         self.child = None;
-        Some(Stopped {
-            code,
-            stdout,
-            stderr,
-        })
+        Some(stopped)
     }
 
     /// SIGTERM, then the exit.

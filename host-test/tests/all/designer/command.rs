@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 
-use super::raw;
+use super::{raw, Answer};
 use crate::support::{assert_no_secret, task_host_command, ACCOUNT};
 
 const ENVIRONMENT_TOKEN: &str = "Ec8Rz4Mk7Wq2Jv5Xn3Hp";
@@ -51,6 +51,26 @@ impl Running {
     fn addr(&self) -> std::net::SocketAddr {
         let rest = self.address().strip_prefix("http://").unwrap();
         rest[..rest.find('/').unwrap()].parse().unwrap()
+    }
+
+    /// `GET /api/session` as the browser does it: the printed address
+    /// first, for the session cookie, then the session with that cookie.
+    async fn session(&self) -> Answer {
+        let addr = self.addr();
+        let host = addr.to_string();
+        let target = &self.address()[format!("http://{host}").len()..];
+        let exchange = raw(addr, Method::GET, target, &[("host", &host)], "").await;
+        assert_eq!(exchange.status, 303);
+        let cookie = exchange.headers["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap();
+        raw(
+            addr,
+            Method::GET,
+            "/api/session",
+            &[("host", &host), ("cookie", cookie)],
+            "",
+        )
+        .await
     }
 
     /// SIGTERM to this process, then its exit status and stderr.
@@ -102,21 +122,7 @@ async fn it_prints_its_address_and_sends_to_the_fake_even_with_a_token_set() {
         "{line}"
     );
     assert_no_secret(&line, &[ENVIRONMENT_TOKEN]);
-    let addr = running.addr();
-    let host = addr.to_string();
-    let target = &running.address()[format!("http://{host}").len()..];
-    let exchange = raw(addr, Method::GET, target, &[("host", &host)], "").await;
-    assert_eq!(exchange.status, 303);
-    let cookie = exchange.headers["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap();
-    let session = raw(
-        addr,
-        Method::GET,
-        "/api/session",
-        &[("host", &host), ("cookie", cookie)],
-        "",
-    )
-    .await;
+    let session = running.session().await;
     assert_eq!(session.json["mode"], "fake", "{}", session.text);
     assert_eq!(session.json["credentials"], "sandbox");
     let (code, stderr) = running.stop();
@@ -132,20 +138,7 @@ async fn live_takes_the_token_from_the_environment() {
         "{}",
         running.first_line
     );
-    let addr = running.addr();
-    let host = addr.to_string();
-    let target = &running.address()[format!("http://{host}").len()..];
-    let exchange = raw(addr, Method::GET, target, &[("host", &host)], "").await;
-    let cookie = exchange.headers["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap();
-    let session = raw(
-        addr,
-        Method::GET,
-        "/api/session",
-        &[("host", &host), ("cookie", cookie)],
-        "",
-    )
-    .await;
+    let session = running.session().await;
     assert_eq!(session.json["mode"], "live");
     assert_eq!(session.json["credentials"], "from-environment");
     assert_no_secret(&session.text, &[ENVIRONMENT_TOKEN]);

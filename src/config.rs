@@ -469,6 +469,15 @@ mod tests {
             .collect()
     }
 
+    /// The one problem `v` has, as (pointer, message); the config is refused.
+    fn the_only_problem(v: &Value) -> (String, String) {
+        let (c, r) = parse(v.clone());
+        assert!(c.is_none(), "{v}");
+        let mut e = errors(&r);
+        assert_eq!(e.len(), 1, "{v}: {e:?}");
+        e.remove(0)
+    }
+
     #[test]
     fn defaults_apply() {
         let (c, r) = parse(json!({"api_token": TOKEN}));
@@ -567,12 +576,9 @@ mod tests {
             ),
         ];
         for (v, pointer, needle) in cases {
-            let (c, r) = parse(v.clone());
-            assert!(c.is_none(), "{v}");
-            let e = errors(&r);
-            assert_eq!(e.len(), 1, "{v}: {e:?}");
-            assert_eq!(e[0].0, pointer, "{v}");
-            assert!(e[0].1.contains(needle), "{v}: {}", e[0].1);
+            let (at, message) = the_only_problem(&v);
+            assert_eq!(at, pointer, "{v}");
+            assert!(message.contains(needle), "{v}: {message}");
         }
     }
 
@@ -652,12 +658,8 @@ mod tests {
             ),
         ];
         for (v, pointer, needle) in cases {
-            let (c, r) = parse(v.clone());
-            assert!(c.is_none(), "{v}");
-            let e = errors(&r);
-            assert_eq!(e.len(), 1, "{v}: {e:?}");
-            assert_eq!(e[0].0, pointer, "{v}");
-            let message = &e[0].1;
+            let (at, message) = the_only_problem(&v);
+            assert_eq!(at, pointer, "{v}");
             assert!(message.contains(needle), "{v}: {message}");
             let what = if pointer == "/api_key" {
                 "Global API key"
